@@ -1,0 +1,47 @@
+"""Models by name: the extension point the scaler's ``forecastModel`` key and the CLI use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from predictors.base import DEFAULT_QUANTILES, Predictor
+from predictors.models import DampedTrend, LastValue, SeasonalNaive
+
+Factory = Callable[..., Predictor]
+
+PREDICTORS: dict[str, Factory] = {}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Add a model; registering a name twice is a programming error."""
+    if name in PREDICTORS:
+        raise ValueError(f"predictor {name!r} is already registered")
+    PREDICTORS[name] = factory
+
+
+def predictor_names() -> list[str]:
+    return sorted(PREDICTORS)
+
+
+def create_predictor(
+    name: str,
+    step_s: float,
+    max_horizon: int = 60,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    **options: Any,
+) -> Predictor:
+    """Build the model registered as ``name``; an unknown name lists the valid ones."""
+    try:
+        factory = PREDICTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown predictor {name!r}; valid: {', '.join(predictor_names())}") from None
+    return factory(step_s=step_s, max_horizon=max_horizon, quantiles=quantiles, **options)
+
+
+register("last_value", LastValue)
+register("damped_trend", DampedTrend)
+register("seasonal_naive_daily", lambda **kw: SeasonalNaive(season_s=86_400.0, **kw))
+register("seasonal_naive_weekly", lambda **kw: SeasonalNaive(season_s=7 * 86_400.0, **kw))
+# The default is the model the measurements in DESIGN.md favour at short horizons.
+register("default", DampedTrend)

@@ -1,0 +1,100 @@
+"""Per-horizon residual memory: empirical forecast-error quantiles in bounded memory.
+
+Every update scores the point forecasts made 1..H steps ago against the new
+observation, so the quantile band of horizon ``h`` is learned from the model's
+own ``h``-step errors (an online split-conformal band). Memory is a fixed ring
+per horizon; an update is O(H), independent of the history length. Quantiles
+are recomputed lazily, at most once every ``refresh_every`` scored updates,
+because one new error barely moves a 256-sample quantile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+from predictors.forecast import FloatArray
+
+_STANDARD_NORMAL = NormalDist()
+MIN_ERRORS = 8
+
+
+class ResidualBands:
+    """Ring buffers of signed errors ``actual - forecast`` for horizons 1..H."""
+
+    def __init__(self, max_horizon: int, window: int = 256, refresh_every: int = 8) -> None:
+        if max_horizon < 1:
+            raise ValueError(f"max_horizon must be >= 1, got {max_horizon}")
+        self.max_horizon = max_horizon
+        self.window = window
+        self.refresh_every = refresh_every
+        self._errors = np.zeros((max_horizon, window))
+        self._counts = np.zeros(max_horizon, dtype=np.int64)
+        self._steps = np.arange(max_horizon)
+        # Ring of the last H forecast paths; row ``_head`` is the newest.
+        self._pending = np.full((max_horizon, max_horizon), np.nan)
+        self._head = 0
+        self._cache: dict[tuple[float, ...], FloatArray] = {}
+        self._scored_since_refresh = 0
+
+    def score_and_push(self, actual: float, path: FloatArray) -> None:
+        """Score earlier forecasts against ``actual``, then remember ``path`` (made now)."""
+        if np.isfinite(actual):
+            # The path made k+1 updates ago predicted this observation at its step k.
+            rows = (self._head - self._steps) % self.max_horizon
+            predicted = self._pending[rows, self._steps]
+            horizons = np.nonzero(np.isfinite(predicted))[0]
+            if horizons.size:
+                slots = self._counts[horizons] % self.window
+                self._errors[horizons, slots] = actual - predicted[horizons]
+                self._counts[horizons] += 1
+                self._scored_since_refresh += 1
+        self._head = (self._head + 1) % self.max_horizon
+        row = self._pending[self._head]
+        n = min(self.max_horizon, path.shape[0])
+        row[:n] = path[:n]
+        row[n:] = np.nan
+
+    def count(self, horizon: int) -> int:
+        return int(min(self._counts[horizon - 1], self.window))
+
+    def _learned(self, probs: tuple[float, ...]) -> FloatArray:
+        """Matrix (len(probs), H) of error quantiles; NaN where a horizon has too few errors."""
+        cached = self._cache.get(probs)
+        if cached is not None and self._scored_since_refresh < self.refresh_every:
+            return cached
+        out = np.full((len(probs), self.max_horizon), np.nan)
+        filled = np.minimum(self._counts, self.window)
+        full = filled >= self.window
+        if full.any():
+            out[:, full] = np.quantile(self._errors[full], probs, axis=1)
+        for h in np.nonzero((filled >= MIN_ERRORS) & ~full)[0]:
+            out[:, h] = np.quantile(self._errors[h, : filled[h]], probs)
+        self._cache = {probs: out}
+        self._scored_since_refresh = 0
+        return out
+
+    def quantiles(self, steps: int, probs: Sequence[float], scale: float) -> dict[float, FloatArray]:
+        """Error quantiles for horizons 1..steps.
+
+        A horizon with fewer than 8 scored errors borrows the nearest learned
+        horizon below it, or a Gaussian guess of ``scale * sqrt(h)`` when none
+        has been learned yet.
+        """
+        key = tuple(probs)
+        learned = self._learned(key)
+        horizons = np.minimum(np.arange(steps), self.max_horizon - 1)
+        out: dict[float, FloatArray] = {}
+        for i, p in enumerate(key):
+            row = learned[i, horizons]
+            if np.isnan(row).any():
+                guess = _STANDARD_NORMAL.inv_cdf(p) * scale * np.sqrt(horizons + 1.0)
+                # forward-fill learned values; before the first learned one, the guess
+                valid = ~np.isnan(row)
+                idx = np.where(valid, np.arange(steps), -1)
+                np.maximum.accumulate(idx, out=idx)
+                row = np.where(idx >= 0, row[np.maximum(idx, 0)], guess)
+            out[p] = row
+        return out

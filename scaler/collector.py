@@ -1,0 +1,327 @@
+"""The background loop: collect signals, update forecasts, call ``decide()``, publish.
+
+One cycle runs a fixed set of batched queries per workload group, routes the
+per-pod results to workloads, and publishes one Decision per workload. RPC
+handlers only read what this loop published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from predictors import create_predictor
+from scaler.config import ServerConfig
+from scaler.decide import decide, resolve_horizon
+from scaler.decision_log import DecisionLog
+from scaler.engines import PodAggregate
+from scaler.kube import KubeObservation, KubeSource
+from scaler.prometheus import PrometheusError, PrometheusSource
+from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
+from scaler.snapshot import Replicas, Signal, Snapshot, demand_load
+from scaler.telemetry import Telemetry
+from scaler.workloads import Registry, Workload, WorkloadIndex, WorkloadKey
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], float]
+#: Ratios and histogram quantiles are NaN when there is nothing to divide: "no data", not garbage.
+_NAN_MEANS_ABSENT = frozenset({Signal.TTFT_P95_S, Signal.GPU_MEMORY_USAGE, Signal.GPU_UTILIZATION})
+_ZERO_LOAD = {
+    Signal.QUEUE: 0.0,
+    Signal.RUNNING: 0.0,
+    Signal.PROMPT_TPS: 0.0,
+    Signal.GENERATION_TPS: 0.0,
+    Signal.KV_CACHE_USAGE: 0.0,
+}
+
+
+@dataclass
+class _Observed:
+    values: dict[Signal, list[float]] = field(default_factory=dict)
+    pods: set[str] = field(default_factory=set)
+    newest: float | None = None
+
+
+@dataclass
+class CycleReport:
+    workloads: int = 0
+    queries: int = 0
+    errors: int = 0
+
+
+def _aggregate(values: list[float], how: PodAggregate) -> float:
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    if how is PodAggregate.SUM:
+        return float(sum(values))
+    if how is PodAggregate.MAX:
+        return float(max(values))
+    return float(sum(values) / len(values))
+
+
+class Collector:
+    def __init__(
+        self,
+        registry: Registry,
+        config: ServerConfig,
+        telemetry: Telemetry,
+        clock: Clock,
+        kube: KubeSource | None = None,
+        kube_status: str = "kubernetes access disabled",
+        decision_log: DecisionLog | None = None,
+    ) -> None:
+        self.registry = registry
+        self.config = config
+        self.telemetry = telemetry
+        self.clock = clock
+        self.kube = kube
+        self.kube_status = kube_status
+        self.decision_log = decision_log
+        self._sources: dict[str, PrometheusSource] = {}
+        self._sources_lock = threading.Lock()
+
+    def source(self, url: str) -> PrometheusSource:
+        with self._sources_lock:
+            src = self._sources.get(url)
+            if src is None:
+                src = PrometheusSource(url, self.config.query_timeout_s, self.telemetry.observe_query)
+                self._sources[url] = src
+            return src
+
+    # --- one cycle ---------------------------------------------------------------
+    def refresh(self, workloads: list[Workload] | None = None, bootstrap: bool = True) -> CycleReport:
+        """Collect and decide for ``workloads`` (default: all registered ones)."""
+        now = self.clock()
+        if workloads is None:
+            self._expire(now)
+            workloads = self.registry.all()
+        self.telemetry.workloads.set(len(self.registry))
+        report = CycleReport(workloads=len(workloads))
+        groups: dict[GroupKey, list[Workload]] = {}
+        for w in workloads:
+            groups.setdefault(group_key(w), []).append(w)
+        kube = self._observe_kube(workloads)
+        for key, members in groups.items():
+            observed, error = self._collect_group(key, members, report)
+            if bootstrap:
+                self._bootstrap(key, [w for w in members if not w.history_loaded], now, report)
+            for w in members:
+                snapshot = self._snapshot(w, observed.get(w.key), error, kube.get(w.key), now)
+                self._decide(w, snapshot, now)
+        self.telemetry.queries_per_refresh.set(report.queries)
+        self.telemetry.refresh_duration.observe(max(0.0, self.clock() - now))
+        return report
+
+    def _expire(self, now: float) -> None:
+        for w in self.registry.all():
+            if now - w.last_seen_at > self.config.workload_ttl_s:
+                self.registry.remove(w.key)
+                self.telemetry.forget(_labels(w.key))
+                log.info("forgot workload %s: no RPC for %.0fs", w.key, now - w.last_seen_at)
+
+    def _collect_group(
+        self, key: GroupKey, members: list[Workload], report: CycleReport
+    ) -> tuple[dict[WorkloadKey, _Observed], str | None]:
+        index = WorkloadIndex(members)
+        source = self.source(key.prometheus_url)
+        observed: dict[WorkloadKey, _Observed] = {w.key: _Observed() for w in members}
+        for pq in plan(key, {w.namespace for w in members}, self.config.rate_window):
+            report.queries += 1
+            try:
+                samples = source.instant(pq.promql)
+            except PrometheusError as exc:
+                report.errors += 1
+                if pq.freshness:
+                    return observed, str(exc)
+                log.warning("signal query failed: %s", exc)
+                continue
+            self._route(pq, samples, index, observed)
+        return observed, None
+
+    @staticmethod
+    def _route(pq: PlannedQuery, samples: list, index: WorkloadIndex, observed: dict[WorkloadKey, _Observed]) -> None:  # type: ignore[type-arg]
+        for sample in samples:
+            ns = sample.labels.get(pq.namespace_label)
+            pod = sample.labels.get(pq.pod_label)
+            if ns is None or pod is None:
+                continue
+            for w in index.lookup(ns, pod, sample.labels):
+                obs = observed[w.key]
+                if pq.freshness:
+                    obs.pods.add(pod)
+                    if math.isfinite(sample.value):
+                        obs.newest = sample.value if obs.newest is None else max(obs.newest, sample.value)
+                    continue
+                for signal, _ in pq.targets:
+                    obs.values.setdefault(signal, []).append(sample.value)
+
+    def _observe_kube(self, workloads: list[Workload]) -> dict[WorkloadKey, KubeObservation]:
+        if self.kube is None:
+            return {}
+        wanted: dict[str, set[str]] = {}
+        for w in workloads:
+            if w.meta.deployment is not None:
+                wanted.setdefault(w.namespace, set()).add(w.meta.deployment)
+        found: dict[tuple[str, str], KubeObservation] = {}
+        for namespace, names in wanted.items():
+            try:
+                for name, obs in self.kube.observe(namespace, names).items():
+                    found[(namespace, name)] = obs
+            except Exception as exc:  # the kubernetes client raises several unrelated types
+                log.warning("kubernetes read failed for namespace %s: %s", namespace, exc)
+        return {
+            w.key: found[(w.namespace, w.meta.deployment)]
+            for w in workloads
+            if w.meta.deployment is not None and (w.namespace, w.meta.deployment) in found
+        }
+
+    def _snapshot(
+        self, w: Workload, obs: _Observed | None, error: str | None, kube: KubeObservation | None, now: float
+    ) -> Snapshot:
+        kube_replicas = kube.replicas if kube is not None else None
+        cold = kube.cold_start_s if kube is not None else None
+        if error is not None:
+            return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold, error=error)
+        if obs is None or not obs.pods:
+            # No series at all. Zero load only if the fleet is known to be at zero (or we
+            # were already recommending zero); otherwise the metrics are missing.
+            at_zero = kube_replicas is not None and kube_replicas.current == 0
+            if at_zero or w.state.last_published == 0:
+                replicas = kube_replicas or Replicas(0, 0, 0, "metrics")
+                return Snapshot(observed_at=now, signals=dict(_ZERO_LOAD), replicas=replicas, cold_start_s=cold)
+            return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold)
+        signals: dict[Signal, float] = {}
+        profile_aggs = {s: a for pq_targets in [self._aggregations(w)] for s, a in pq_targets.items()}
+        for signal, values in obs.values.items():
+            value = _aggregate(values, profile_aggs.get(signal, PodAggregate.SUM))
+            if math.isnan(value) and signal in _NAN_MEANS_ABSENT:
+                continue
+            signals[signal] = value
+        replicas = kube_replicas or Replicas(len(obs.pods), len(obs.pods), 0, "metrics")
+        return Snapshot(observed_at=obs.newest, signals=signals, replicas=replicas, cold_start_s=cold)
+
+    @staticmethod
+    def _aggregations(w: Workload) -> dict[Signal, PodAggregate]:
+        from scaler.engines import ENGINES
+
+        return {s: q.aggregate for s, q in ENGINES[w.meta.engine].queries.items()}
+
+    # --- forecasting ---------------------------------------------------------------
+    def _ensure_predictor(self, w: Workload) -> None:
+        if w.predictor is None:
+            w.predictor = create_predictor(
+                w.spec.forecast_model,
+                step_s=self.config.refresh_interval_s,
+                max_horizon=self.config.max_horizon_steps,
+                quantiles=sorted({0.5, 0.9, 0.95, w.spec.forecast_quantile}),
+            )
+
+    def _bootstrap(self, key: GroupKey, fresh: list[Workload], now: float, report: CycleReport) -> None:
+        """Fit new workloads' forecasters on their recent history (one range query per signal)."""
+        if not fresh or self.config.history_s <= 0:
+            for w in fresh:
+                w.history_loaded = True
+            return
+        step = self.config.refresh_interval_s
+        end = now - step
+        start = end - self.config.history_s
+        grid = np.arange(start, end + step / 2, step)
+        index = WorkloadIndex(fresh)
+        per_signal: dict[Signal, dict[WorkloadKey, np.ndarray]] = {}
+        source = self.source(key.prometheus_url)
+        for signal, pq in plan_history(key, {w.namespace for w in fresh}, self.config.rate_window).items():
+            report.queries += 1
+            try:
+                series = source.range(pq.promql, start, end, step)
+            except PrometheusError as exc:
+                report.errors += 1
+                log.warning("history query failed, forecasts start cold: %s", exc)
+                return  # retried next cycle
+            sums: dict[WorkloadKey, np.ndarray] = {}
+            for s in series:
+                ns, pod = s.labels.get(pq.namespace_label), s.labels.get(pq.pod_label)
+                if ns is None or pod is None:
+                    continue
+                for w in index.lookup(ns, pod, s.labels):
+                    acc = sums.setdefault(w.key, np.full(grid.shape, np.nan))
+                    for ts, value in s.points:
+                        i = round((ts - start) / step)
+                        if 0 <= i < grid.size and math.isfinite(value):
+                            acc[i] = value if math.isnan(acc[i]) else acc[i] + value
+            per_signal[signal] = sums
+        for w in fresh:
+            self._ensure_predictor(w)
+            assert w.predictor is not None
+            gen = per_signal.get(Signal.GENERATION_TPS, {}).get(w.key)
+            prompt = per_signal.get(Signal.PROMPT_TPS, {}).get(w.key)
+            if gen is None and prompt is None:
+                w.history_loaded = True
+                continue
+            load = np.zeros(grid.shape)
+            present = np.zeros(grid.shape, dtype=bool)
+            for arr, target in (
+                (gen, w.spec.target_generation_tps_per_replica),
+                (prompt, w.spec.target_prompt_tps_per_replica),
+            ):
+                if arr is not None:
+                    ok = np.isfinite(arr)
+                    load[ok] += arr[ok] / target
+                    present |= ok
+            w.predictor.fit(np.where(present, load, np.nan).tolist())
+            w.history_loaded = True
+
+    # --- decision ------------------------------------------------------------------
+    def _decide(self, w: Workload, snapshot: Snapshot, now: float) -> None:
+        self._ensure_predictor(w)
+        predictor = w.predictor
+        assert predictor is not None
+        with w.lock:
+            new_sample = snapshot.observed_at is not None and (
+                w.last_observed_at is None or snapshot.observed_at > w.last_observed_at
+            )
+            load = demand_load(snapshot, w.spec.target_generation_tps_per_replica, w.spec.target_prompt_tps_per_replica)
+            predictor.update(load if (new_sample and load is not None) else math.nan)
+            if new_sample:
+                w.last_observed_at = snapshot.observed_at
+            horizon_s, _ = resolve_horizon(w.spec, snapshot)
+            steps = min(self.config.max_horizon_steps, max(1, math.ceil(horizon_s / predictor.step_s)))
+            forecast = predictor.forecast(steps) if predictor.observations > 0 else None
+            decision, state = decide(snapshot, forecast, w.state, w.spec, now)
+            if self.kube is None and decision.horizon_source == "default":
+                decision = _with_note(decision, f"horizon is the configured default: {self.kube_status}")
+            w.publish(decision, state)
+        labels = _labels(w.key)
+        self.telemetry.observe_decision(labels, snapshot, decision)
+        if self.decision_log is not None:
+            self.decision_log.write(str(w.key), snapshot, decision, w.spec.model_dump())
+
+    # --- loop ------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh every ``refresh_interval_s`` until ``stop`` is set; never raises."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = self.clock()
+            try:
+                await loop.run_in_executor(None, self.refresh)
+            except Exception:
+                log.exception("collection cycle failed")
+            elapsed = self.clock() - started
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, self.config.refresh_interval_s - elapsed))
+
+
+def _labels(key: WorkloadKey) -> tuple[str, str, str]:
+    return key.namespace, key.scaled_object, key.metric_name
+
+
+def _with_note(decision, note: str):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(decision, notes=(*decision.notes, note))

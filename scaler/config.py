@@ -1,0 +1,74 @@
+"""Server configuration: CLI options and an optional YAML file, validated up front."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scaler.policy import PolicySpec
+
+
+class ConfigError(ValueError):
+    """The server configuration is invalid; the message names the field."""
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("0.0.0.0", description="address the gRPC and metrics servers bind")
+    port: int = Field(6000, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
+    metrics_port: int = Field(8080, ge=0, le=65535, description="HTTP port for /metrics and /decisions")
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090", description="default Prometheus for triggers without prometheusAddress"
+    )
+    refresh_interval_s: float = Field(10.0, gt=0, le=300, description="collection and forecast step")
+    rate_window: str = Field("1m", pattern=r"^\d+[smh]$", description="PromQL rate() window")
+    history_s: float = Field(
+        3600.0, ge=0, le=7 * 86400, description="history bootstrapped from Prometheus per new workload"
+    )
+    query_timeout_s: float = Field(2.0, gt=0, le=60, description="timeout of one Prometheus query")
+    first_answer_timeout_s: float = Field(
+        0.8, gt=0, le=2.5, description="budget to answer a workload seen for the first time"
+    )
+    workload_ttl_s: float = Field(3600.0, gt=0, description="forget a workload no RPC asked about for this long")
+    stream_interval_s: float = Field(1.0, gt=0, le=60, description="how often StreamIsActive re-checks activity")
+    grace_s: float = Field(5.0, ge=0, le=120, description="graceful-stop grace period")
+    max_horizon_steps: int = Field(120, ge=1, le=2000, description="longest forecast path, in steps")
+    policy_dir: Path | None = Field(None, description="directory of tuned policy files named by the 'policy' key")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = Field(None, description="CA for client certificates: enables mTLS")
+    kubernetes: Literal["auto", "off", "incluster", "kubeconfig"] = "auto"
+    decision_log: str | None = Field(None, description="JSON-lines decision log: a path, or '-' for stdout")
+    default_policy: PolicySpec = Field(default_factory=PolicySpec)
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> ServerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca (mTLS) needs tls_cert and tls_key")
+        return self
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
+    """Merge a YAML file (if any) with CLI overrides (``None`` values are ignored)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping, got {type(loaded).__name__}")
+        data.update(loaded or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServerConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"invalid server config: {loc}: {first['msg']} (got {first.get('input')!r})") from None

@@ -1,0 +1,258 @@
+"""``decide()``: the pure function that turns an observation into a recommendation.
+
+No I/O, no clock, no globals: the live scaler and the simulator both call it,
+so anything one does the other replays exactly. Time arrives as ``now``; the
+memory between calls is the explicit ``DecisionState``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from predictors import Forecast
+from scaler.decision import Ask, Decision, DecisionState, Reason
+from scaler.policy import PolicySpec
+from scaler.snapshot import Signal, Snapshot, demand_load
+
+_EPS = 1e-9
+#: Asks that need a signal to be present; if one of their inputs is missing the
+#: data is partial and the decision may not scale down.
+_REQUIRED_SIGNALS = (Signal.QUEUE, Signal.GENERATION_TPS, Signal.KV_CACHE_USAGE)
+
+
+def ceil_replicas(load: float) -> int:
+    """Replicas to carry ``load`` (in replicas), robust to float noise such as 2.0000000001."""
+    return max(0, math.ceil(load - _EPS))
+
+
+def resolve_horizon(spec: PolicySpec, snapshot: Snapshot | None) -> tuple[float, str]:
+    """Seconds to provision ahead and where that number came from."""
+    if spec.forecast_horizon_s is not None:
+        return spec.forecast_horizon_s, "configured"
+    if snapshot is not None and snapshot.cold_start_s is not None and snapshot.cold_start_s > 0:
+        return snapshot.cold_start_s, "observed"
+    return spec.default_cold_start_s, "default"
+
+
+def _queue_ask(snapshot: Snapshot, spec: PolicySpec, ready: int, starting: int) -> int | None:
+    """Replicas the queue asks for, counting starting pods as capacity already in flight.
+
+    Each ready replica may hold ``target_queue_per_replica`` waiting requests;
+    only the excess asks for more, and pods still starting absorb their share
+    first. A queue within tolerance asks for nothing (0), so it never blocks a
+    scale-down that throughput justifies.
+    """
+    queue = snapshot.get(Signal.QUEUE)
+    if queue is None:
+        return None
+    excess = queue - spec.target_queue_per_replica * ready
+    if excess <= _EPS:
+        return 0
+    needed = ceil_replicas(excess / spec.target_queue_per_replica)
+    return ready + max(starting, needed)
+
+
+def _kv_ask(snapshot: Snapshot, spec: PolicySpec, ready: int) -> int | None:
+    """HPA-style proportional ask on mean KV-cache usage of the ready replicas."""
+    usage = snapshot.get(Signal.KV_CACHE_USAGE)
+    if usage is None or ready == 0:
+        return None
+    return ceil_replicas(ready * usage / spec.target_kv_cache_usage)
+
+
+def _is_active(snapshot: Snapshot, spec: PolicySpec, forecast_q: float | None, replicas: int) -> bool:
+    """Demand now or forecast within the horizon: the only way out of zero replicas."""
+    in_flight = (snapshot.get(Signal.QUEUE) or 0.0) + (snapshot.get(Signal.RUNNING) or 0.0)
+    if in_flight > spec.activation_queue_depth:
+        return True
+    if (snapshot.get(Signal.REQUEST_RATE) or 0.0) > 0.0 and spec.activation_queue_depth == 0:
+        return True
+    if forecast_q is not None and forecast_q > spec.activation_forecast_load:
+        return True
+    return replicas > 0 and spec.min_replicas > 0
+
+
+def _is_fresh(snapshot: Snapshot, spec: PolicySpec, now: float) -> tuple[bool, float | None, str]:
+    if snapshot.error is not None:
+        return False, None, f"collection failed: {snapshot.error}"
+    if snapshot.observed_at is None:
+        return False, None, "no samples for this workload"
+    age = max(0.0, now - snapshot.observed_at)
+    if age > spec.stale_after_s:
+        return False, age, f"newest sample is {age:.0f}s old (stale after {spec.stale_after_s:.0f}s)"
+    return True, age, ""
+
+
+def decide(
+    snapshot: Snapshot,
+    forecast: Forecast | None,
+    state: DecisionState,
+    spec: PolicySpec,
+    now: float,
+) -> tuple[Decision, DecisionState]:
+    """Recommend a replica count for ``now``; return it with the next state."""
+    horizon_s, horizon_source = resolve_horizon(spec, snapshot)
+    fresh, age, stale_why = _is_fresh(snapshot, spec, now)
+    usable = [s for s in _REQUIRED_SIGNALS if snapshot.get(s) is not None]
+    base = {
+        "at": now,
+        "forecast_quantile": spec.forecast_quantile,
+        "horizon_s": horizon_s,
+        "horizon_source": horizon_source,
+        "data_age_s": age,
+    }
+    if not fresh or not usable:
+        why = stale_why or "none of queue, generation rate or KV-cache usage was observed"
+        return _hold(snapshot, state, spec, now, why, base)
+
+    notes: list[str] = []
+    garbage = snapshot.invalid_signals()
+    if garbage:
+        notes.append("ignored invalid values: " + ", ".join(sorted(str(s) for s in garbage)))
+    replicas = snapshot.replicas
+    ready = replicas.ready if replicas is not None else 0
+    starting = replicas.starting if replicas is not None else 0
+
+    asks: dict[Ask, int] = {}
+    queue_ask = _queue_ask(snapshot, spec, ready, starting)
+    if queue_ask is not None:
+        asks[Ask.QUEUE] = queue_ask
+    load = demand_load(snapshot, spec.target_generation_tps_per_replica, spec.target_prompt_tps_per_replica)
+    if load is not None:
+        asks[Ask.THROUGHPUT] = ceil_replicas(load)
+    forecast_mean = forecast_q = None
+    if forecast is not None:
+        forecast_mean = forecast.mean_at(horizon_s)
+        forecast_q = forecast.quantile_at(spec.forecast_quantile, horizon_s)
+        asks[Ask.FORECAST] = ceil_replicas(forecast_q)
+        notes.extend(forecast.notes)
+    kv_ask = _kv_ask(snapshot, spec, ready)
+    if kv_ask is not None:
+        asks[Ask.KV_CACHE] = kv_ask
+
+    # Largest ask wins; ties go to the earlier (faster, more direct) signal.
+    dominant = max(asks, key=lambda a: asks[a]) if asks else None
+    wanted = asks[dominant] if dominant is not None else 0
+    raw = min(max(wanted, spec.min_replicas), spec.max_replicas)
+    partial = len(usable) < len(_REQUIRED_SIGNALS) or bool(garbage)
+    if partial:
+        missing = [str(s) for s in _REQUIRED_SIGNALS if s not in usable]
+        if missing:
+            notes.append("missing: " + ", ".join(missing))
+
+    recent = tuple((t, r) for t, r in state.recent if t > now - spec.scale_down_stabilization_s)
+    previous = state.last_published
+    if previous is None and replicas is not None and replicas.source != "metrics":
+        # First decision (e.g. after a restart): the fleet as it stands is the baseline, and
+        # it seeds the window, so a restart never causes an immediate scale-down.
+        previous = replicas.current
+        recent = ((now, min(max(previous, spec.min_replicas), spec.max_replicas)),)
+    recent = (*recent, (now, raw))
+    replicas_out, reason = _stabilize(raw, wanted, previous, recent, spec, partial)
+    decision = Decision(
+        replicas=replicas_out,
+        valid=True,
+        active=_is_active(snapshot, spec, forecast_q, replicas_out),
+        reason=reason,
+        dominant=dominant,
+        asks=asks,
+        raw_replicas=raw,
+        demand_load=load,
+        forecast_mean=forecast_mean,
+        forecast_quantile_value=forecast_q,
+        forecast_model=None if forecast is None else forecast.model,
+        message=_explain(reason, dominant, asks, replicas_out, previous),
+        notes=tuple(notes),
+        **base,  # type: ignore[arg-type]
+    )
+    new_state = DecisionState(
+        recent=recent,
+        last_published=replicas_out,
+        last_good_at=state.last_good_at if partial else now,
+    )
+    return decision, new_state
+
+
+def _stabilize(
+    raw: int,
+    wanted: int,
+    previous: int | None,
+    recent: tuple[tuple[float, int], ...],
+    spec: PolicySpec,
+    partial: bool,
+) -> tuple[int, Reason]:
+    """Apply the scale-down window, the scale-up step limit and the partial-data floor."""
+    if previous is None:
+        out, reason = raw, Reason.STEADY
+    elif raw > previous:
+        out, reason = raw, Reason.SCALE_UP
+        if spec.scale_up_max_step is not None and raw - previous > spec.scale_up_max_step:
+            out, reason = previous + spec.scale_up_max_step, Reason.LIMIT_SCALE_UP_STEP
+    elif raw < previous:
+        # HPA semantics: a scale-down goes only as low as the highest recent recommendation.
+        floor = max(r for _, r in recent)
+        out = min(previous, floor)
+        reason = Reason.HOLD_STABILIZATION if out > raw else Reason.SCALE_DOWN
+    else:
+        out, reason = raw, Reason.STEADY
+    if partial and previous is not None and out < previous:
+        out, reason = previous, Reason.HOLD_PARTIAL_DATA
+    if reason in (Reason.STEADY, Reason.SCALE_UP, Reason.SCALE_DOWN):
+        if wanted > spec.max_replicas and out == spec.max_replicas:
+            reason = Reason.AT_MAX
+        elif wanted < spec.min_replicas and out == spec.min_replicas:
+            reason = Reason.AT_MIN
+    return out, reason
+
+
+def _hold(
+    snapshot: Snapshot,
+    state: DecisionState,
+    spec: PolicySpec,
+    now: float,
+    why: str,
+    base: dict[str, object],
+) -> tuple[Decision, DecisionState]:
+    """Inputs unusable: hold the last recommendation for ``max_hold_s``, then give up."""
+    previous = state.last_published
+    held_for = None if state.last_good_at is None else now - state.last_good_at
+    if previous is None:
+        reason, valid, out = Reason.NO_DATA, False, None
+        message = f"no recommendation yet: {why}"
+    elif held_for is not None and held_for > spec.max_hold_s:
+        reason, valid, out = Reason.EXPIRED, False, None
+        message = (
+            f"held {previous} replicas for {held_for:.0f}s (limit {spec.max_hold_s:.0f}s); "
+            f"failing so KEDA's fallback applies: {why}"
+        )
+    else:
+        reason, valid, out = Reason.HOLD_STALE_DATA, True, previous
+        message = f"holding {previous} replicas: {why}"
+    decision = Decision(
+        replicas=out,
+        valid=valid,
+        # While holding, stay active if we were serving: never let stale data scale to zero.
+        active=bool(out),
+        reason=reason,
+        dominant=None,
+        asks={},
+        raw_replicas=None,
+        demand_load=None,
+        forecast_mean=None,
+        forecast_quantile_value=None,
+        forecast_model=None,
+        message=message,
+        notes=(),
+        **base,  # type: ignore[arg-type]
+    )
+    return decision, state
+
+
+def _explain(reason: Reason, dominant: Ask | None, asks: dict[Ask, int], out: int, previous: int | None) -> str:
+    parts = ", ".join(f"{a}={n}" for a, n in asks.items()) or "no asks"
+    lead = f"{reason}: {out} replicas"
+    if previous is not None and previous != out:
+        lead += f" (was {previous})"
+    if dominant is not None:
+        lead += f"; {dominant} asks most"
+    return f"{lead} [{parts}]"

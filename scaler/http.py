@@ -1,0 +1,104 @@
+"""HTTP side of the scaler: /metrics for Prometheus, /decisions for people and tools."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from scaler.telemetry import Telemetry
+from scaler.workloads import Registry
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # access logs would drown the decision log
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: object) -> None:
+        self._send(status, json.dumps(payload, default=str).encode(), "application/json")
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        if url.path == "/metrics":
+            self._send(200, generate_latest(self.server.telemetry.registry), CONTENT_TYPE_LATEST)
+        elif url.path in ("/healthz", "/readyz"):
+            self._send(200, b"ok\n", "text/plain")
+        elif parts and parts[0] == "decisions":
+            self._decisions(parts[1:], parse_qs(url.query))
+        else:
+            self._json(404, {"error": f"no such path {url.path!r}; try /metrics or /decisions"})
+
+    def _decisions(self, parts: list[str], query: dict[str, list[str]]) -> None:
+        """``/decisions`` lists workloads; ``/decisions/<namespace>/<scaledobject>`` returns recent decisions."""
+        try:
+            limit = int(query.get("limit", ["50"])[0])
+        except ValueError:
+            self._json(400, {"error": "limit must be an integer"})
+            return
+        workloads = self.server.registry.all()
+        if len(parts) >= 2:
+            namespace, name = parts[0], parts[1]
+            chosen = [w for w in workloads if w.key.namespace == namespace and w.key.scaled_object == name]
+            if not chosen:
+                self._json(404, {"error": f"no workload for ScaledObject {namespace}/{name}"})
+                return
+            self._json(
+                200,
+                [
+                    {"workload": str(w.key), "decisions": [d.to_json() for d in list(w.decisions)[-limit:]]}
+                    for w in chosen
+                ],
+            )
+            return
+        self._json(
+            200,
+            [
+                {
+                    "workload": str(w.key),
+                    "latest": None if w.latest is None else w.latest.to_json(),
+                }
+                for w in workloads
+            ],
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], telemetry: Telemetry, registry: Registry) -> None:
+        super().__init__(address, _Handler)
+        self.telemetry = telemetry
+        self.registry = registry
+
+
+class HttpEndpoint:
+    """Runs the HTTP server on a daemon thread."""
+
+    def __init__(self, host: str, port: int, telemetry: Telemetry, registry: Registry) -> None:
+        self._server = _Server((host, port), telemetry, registry)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gpuscale-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,131 @@
+"""Workloads the scaler answers for: identity, pod matching and per-workload memory.
+
+A workload is one ScaledObject trigger: (namespace, ScaledObject name, metric
+name). The RPC path only reads ``Workload.latest``; the collector is the only
+writer. Plain attribute assignment keeps the swap atomic for readers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from predictors import Predictor
+from scaler.decision import Decision, DecisionState
+from scaler.metadata import TriggerMetadata, parse_pod_selector
+from scaler.policy import PolicySpec
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: Deployment pods are named <deployment>-<replicaset hash>-<pod suffix>.
+_DEPLOYMENT_POD = re.compile(r"^(?P<deployment>.+)-[a-z0-9]{1,10}-[a-z0-9]{5}$")
+
+
+@dataclass(frozen=True)
+class WorkloadKey:
+    namespace: str
+    scaled_object: str
+    metric_name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.scaled_object}/{self.metric_name}"
+
+
+def sanitize_label(key: str) -> str:
+    """A Kubernetes label key as Prometheus stores it (prometheus-operator's rule)."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
+@dataclass
+class Workload:
+    key: WorkloadKey
+    meta: TriggerMetadata
+    spec: PolicySpec
+    prometheus_url: str
+    created_at: float
+    last_seen_at: float
+    predictor: Predictor | None = None
+    state: DecisionState = field(default_factory=DecisionState)
+    latest: Decision | None = None
+    history_loaded: bool = False
+    last_observed_at: float | None = None  # the sample time the predictor last learned from
+    decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=120))
+    changed: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        labels, regex = ({}, None) if self.meta.pod_selector is None else parse_pod_selector(self.meta.pod_selector)
+        self.pod_labels = {sanitize_label(k): v for k, v in labels.items()}
+        self.pod_regex = regex
+
+    @property
+    def namespace(self) -> str:
+        return self.key.namespace
+
+    def matches(self, pod: str, labels: dict[str, str]) -> bool:
+        """Does a series from ``pod`` (with ``labels``) belong to this workload?"""
+        if self.meta.deployment is not None:
+            m = _DEPLOYMENT_POD.match(pod)
+            return m is not None and m.group("deployment") == self.meta.deployment
+        if self.pod_regex is not None:
+            return self.pod_regex.fullmatch(pod) is not None
+        return all(labels.get(k) == v for k, v in self.pod_labels.items())
+
+    def publish(self, decision: Decision, state: DecisionState) -> None:
+        self.state = state
+        self.latest = decision
+        self.decisions.append(decision)
+        self.changed.set()
+
+
+def valid_namespace(namespace: str) -> bool:
+    return bool(_NAMESPACE.match(namespace)) and len(namespace) <= 63
+
+
+class WorkloadIndex:
+    """Finds the workloads a series belongs to, in O(1) for Deployment-named workloads."""
+
+    def __init__(self, workloads: Iterable[Workload]) -> None:
+        self._by_deployment: dict[tuple[str, str], list[Workload]] = {}
+        self._others: dict[str, list[Workload]] = {}
+        for w in workloads:
+            if w.meta.deployment is not None:
+                self._by_deployment.setdefault((w.namespace, w.meta.deployment), []).append(w)
+            else:
+                self._others.setdefault(w.namespace, []).append(w)
+
+    def lookup(self, namespace: str, pod: str, labels: dict[str, str]) -> list[Workload]:
+        out: list[Workload] = []
+        m = _DEPLOYMENT_POD.match(pod)
+        if m is not None:
+            out.extend(self._by_deployment.get((namespace, m.group("deployment")), ()))
+        out.extend(w for w in self._others.get(namespace, ()) if w.matches(pod, labels))
+        return out
+
+
+class Registry:
+    """All workloads by key; safe for one writer thread and many readers."""
+
+    def __init__(self) -> None:
+        self._items: dict[WorkloadKey, Workload] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: WorkloadKey) -> Workload | None:
+        return self._items.get(key)
+
+    def add(self, workload: Workload) -> Workload:
+        """Insert unless present; return the registered workload (first writer wins)."""
+        with self._lock:
+            return self._items.setdefault(workload.key, workload)
+
+    def remove(self, key: WorkloadKey) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def all(self) -> list[Workload]:
+        return list(self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)

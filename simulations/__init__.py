@@ -1,0 +1,1 @@
+"""Offline side of gpuscale: fleet emulation, trace replay, baselines, oracle and tuning."""
