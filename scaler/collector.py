@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 #: Ratios and histogram quantiles are NaN when there is nothing to divide: "no data", not garbage.
 _NAN_MEANS_ABSENT = frozenset({Signal.TTFT_P95_S, Signal.GPU_MEMORY_USAGE, Signal.GPU_UTILIZATION})
+#: A failed history bootstrap is retried this much later, not every cycle.
+HISTORY_RETRY_S = 60.0
 _ZERO_LOAD = {
     Signal.QUEUE: 0.0,
     Signal.RUNNING: 0.0,
@@ -110,8 +112,14 @@ class Collector:
         kube = self._observe_kube(workloads)
         for key, members in groups.items():
             observed, error = self._collect_group(key, members, report)
-            if bootstrap:
-                self._bootstrap(key, [w for w in members if not w.history_loaded], now, report)
+            if bootstrap and error is None:
+                due = [
+                    w
+                    for w in members
+                    if not w.history_loaded
+                    and (w.history_attempt_at is None or now - w.history_attempt_at >= HISTORY_RETRY_S)
+                ]
+                self._bootstrap(key, due, now, report)
             for w in members:
                 snapshot = self._snapshot(w, observed.get(w.key), error, kube.get(w.key), now)
                 self._decide(w, snapshot, now)
@@ -233,6 +241,8 @@ class Collector:
         end = now - step
         start = end - self.config.history_s
         grid = np.arange(start, end + step / 2, step)
+        for w in fresh:
+            w.history_attempt_at = now
         index = WorkloadIndex(fresh)
         per_signal: dict[Signal, dict[WorkloadKey, np.ndarray]] = {}
         source = self.source(key.prometheus_url)

@@ -168,7 +168,7 @@ def decide(
     new_state = DecisionState(
         recent=recent,
         last_published=replicas_out,
-        last_good_at=state.last_good_at if partial else now,
+        last_fresh_at=now,
     )
     return decision, new_state
 
@@ -215,7 +215,7 @@ def _hold(
 ) -> tuple[Decision, DecisionState]:
     """Inputs unusable: hold the last recommendation for ``max_hold_s``, then give up."""
     previous = state.last_published
-    held_for = None if state.last_good_at is None else now - state.last_good_at
+    held_for = None if state.last_fresh_at is None else now - state.last_fresh_at
     if previous is None:
         reason, valid, out = Reason.NO_DATA, False, None
         message = f"no recommendation yet: {why}"

@@ -38,7 +38,7 @@ class DecisionState:
 
     recent: tuple[tuple[float, int], ...] = ()  # (time, clamped raw recommendation)
     last_published: int | None = None
-    last_good_at: float | None = None  # time of the last decision made on fresh, complete data
+    last_fresh_at: float | None = None  # time of the last decision made on fresh data (bounds a hold)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ class PrometheusSource:
                 query,
                 start_time=datetime.fromtimestamp(start, tz=UTC),
                 end_time=datetime.fromtimestamp(end, tz=UTC),
-                step=f"{step_s:g}s",
+                step=f"{step_s:g}",  # float seconds: "0.5s" is not a valid duration
                 timeout=self.timeout_s * 2,
             ),
         )

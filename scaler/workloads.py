@@ -50,6 +50,7 @@ class Workload:
     state: DecisionState = field(default_factory=DecisionState)
     latest: Decision | None = None
     history_loaded: bool = False
+    history_attempt_at: float | None = None  # last bootstrap attempt, for back-off
     last_observed_at: float | None = None  # the sample time the predictor last learned from
     decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=120))
     changed: threading.Event = field(default_factory=threading.Event)

@@ -1,0 +1,89 @@
+"""A real Prometheus server (Debian's package) on a loopback port, for integration tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tests.support.net import free_port, wait_for
+
+
+class PrometheusServer:
+    """Starts ``prometheus`` with its own data dir, scraping the given targets every second."""
+
+    def __init__(self, targets: list[str], data_dir: Path | None = None, extra_args: list[str] | None = None) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError(
+                "the 'prometheus' binary is not on PATH: install Debian's prometheus package "
+                "(apt-get install --no-install-recommends prometheus), as .ci/run does"
+            )
+        self.binary = binary
+        self.targets = targets
+        self.workdir = Path(tempfile.mkdtemp(prefix="gpuscale-prom-"))
+        self.data_dir = data_dir or self.workdir / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_args = extra_args or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self) -> Path:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+            "scrape_configs": [{"job_name": "fleet", "static_configs": [{"targets": self.targets}]}],
+        }
+        path = self.workdir / "prometheus.yml"
+        path.write_text(json.dumps(config))  # JSON is valid YAML
+        return path
+
+    def start(self) -> PrometheusServer:
+        config = self._write_config()
+        log = (self.workdir / "prometheus.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data_dir}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1d",
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self._ready, timeout=30, what=f"Prometheus ready on {self.url}")
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return list(json.load(resp)["data"]["result"])
+
+    def wait_for_series(self, promql: str, timeout: float = 30) -> list[dict[str, object]]:
+        return wait_for(lambda: self.query(promql), timeout=timeout, interval=0.25, what=f"series for {promql}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
