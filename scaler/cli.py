@@ -1,11 +1,12 @@
-"""The ``gpuscale`` command line: every command has ``--help``; config is validated up front."""
+"""The scaler's commands of the ``gpuscale`` CLI (``serve``).
+
+The offline commands are added by ``simulations.cli``, which owns the entry
+point, so ``scaler`` never imports ``simulations``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -76,49 +77,3 @@ def serve(
     from scaler.server import run_server
 
     asyncio.run(run_server(cfg))
-
-
-@app.command()
-def emulate(
-    port: Annotated[int, typer.Option(help="HTTP port of /metrics and POST /control")] = 9400,
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    namespace: Annotated[str, typer.Option(help="namespace of the emulated Deployment")] = "llm",
-    deployment: Annotated[str, typer.Option(help="name of the emulated Deployment")] = "llama",
-    replicas: Annotated[int, typer.Option(help="emulated ready pods")] = 2,
-    queue: Annotated[float, typer.Option(help="waiting requests over all pods")] = 0.0,
-    generation_tps: Annotated[float, typer.Option(help="generated tokens/s over all pods")] = 500.0,
-    prompt_tps: Annotated[float, typer.Option(help="prompt tokens/s over all pods")] = 2000.0,
-    kv_cache_usage: Annotated[float, typer.Option(help="KV-cache usage per pod, 0-1")] = 0.3,
-    openmetrics: Annotated[bool, typer.Option(help="serve OpenMetrics (colons become underscores)")] = False,
-) -> None:
-    """Serve vLLM- and DCGM-shaped metrics of an emulated GPU fleet (no GPU needed)."""
-    from simulations.emulator import EmulatorServer, FleetEmulator
-
-    emulator = FleetEmulator()
-    emulator.set_load(
-        namespace,
-        deployment,
-        replicas=replicas,
-        queue=queue,
-        generation_tps=generation_tps,
-        prompt_tps=prompt_tps,
-        kv_cache_usage=kv_cache_usage,
-        running=min(replicas * 8.0, queue + replicas),
-        request_rate=generation_tps / 200.0,
-        gpu_utilization=0.6,
-    )
-    server = EmulatorServer(emulator, host, port, openmetrics).start()
-    typer.echo(f"fleet emulator on http://{host}:{server.port}/metrics (POST /control to change load)")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    server.stop()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -224,7 +224,10 @@ def parse_pod_selector(value: str) -> tuple[dict[str, str], re.Pattern[str] | No
         pattern = value.removeprefix("regex:")
         if not pattern:
             raise ValueError("empty regex")
-        return {}, re.compile(pattern)
+        try:
+            return {}, re.compile(pattern)
+        except re.error as exc:  # not a ValueError: pydantic would let it escape as a crash
+            raise ValueError(f"bad regex: {exc}") from None
     labels: dict[str, str] = {}
     for pair in value.split(","):
         key, sep, val = pair.strip().partition("=")

@@ -11,7 +11,7 @@ import pytest
 from scaler.config import ServerConfig
 from scaler.policy import PolicySpec
 from simulations.emulator import EmulatorServer, FleetEmulator
-from tests.support.prometheus import PrometheusServer
+from simulations.local_prometheus import PrometheusServer
 from tests.support.scaler import RunningScaler
 
 TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces"

@@ -11,9 +11,9 @@ import pytest
 
 from scaler.rpc import externalscaler_pb2 as pb
 from simulations.emulator import EmulatorServer, FleetEmulator
+from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.net import exposition, wait_for
-from tests.support.prometheus import PrometheusServer
 from tests.support.scaler import RunningScaler, keda_poll, ref
 
 pytestmark = pytest.mark.integration
@@ -27,12 +27,15 @@ def _wait_scraped(prometheus: PrometheusServer, namespace: str, pods: int) -> No
 
 def _wait_value(running: RunningScaler, so: pb.ScaledObjectRef, expected: int, timeout: float = 30) -> int:
     stub = running.stub()
-    return wait_for(
-        lambda: keda_poll(stub, so)[2] == expected,
-        timeout=timeout,
-        interval=0.25,
-        what=f"recommendation {expected}",
-    ) and expected
+    return (
+        wait_for(
+            lambda: keda_poll(stub, so)[2] == expected,
+            timeout=timeout,
+            interval=0.25,
+            what=f"recommendation {expected}",
+        )
+        and expected
+    )
 
 
 def test_recommendation_follows_the_emulated_queue(
@@ -42,8 +45,17 @@ def test_recommendation_follows_the_emulated_queue(
 ) -> None:
     fleet, _ = emulator
     ns = "queue-follows"
-    fleet.set_load(ns, "llama", replicas=2, queue=0, running=4, generation_tps=300, prompt_tps=3000,
-                   kv_cache_usage=0.2, request_rate=2)
+    fleet.set_load(
+        ns,
+        "llama",
+        replicas=2,
+        queue=0,
+        running=4,
+        generation_tps=300,
+        prompt_tps=3000,
+        kv_cache_usage=0.2,
+        request_rate=2,
+    )
     _wait_scraped(prometheus, ns, pods=2)
     running = start_scaler(scaler_config(prometheus.url))
     so = ref("llama-so", ns, deployment="llama", scaleDownStabilizationSeconds="3", scalerAddress="gpuscale:6000")
@@ -92,8 +104,17 @@ def test_decisions_and_metrics_endpoints(
 ) -> None:
     fleet, _ = emulator
     ns = "explain"
-    fleet.set_load(ns, "qwen", replicas=3, queue=0, running=6, generation_tps=3500, prompt_tps=3000,
-                   kv_cache_usage=0.3, request_rate=5)
+    fleet.set_load(
+        ns,
+        "qwen",
+        replicas=3,
+        queue=0,
+        running=6,
+        generation_tps=3500,
+        prompt_tps=3000,
+        kv_cache_usage=0.3,
+        request_rate=5,
+    )
     _wait_scraped(prometheus, ns, pods=3)
     running = start_scaler(scaler_config(prometheus.url))
     so = ref("qwen-so", ns, deployment="qwen", targetTokensPerSecondPerReplica="1000")

@@ -10,9 +10,9 @@ import pytest
 
 from scaler.rpc import externalscaler_pb2 as pb
 from simulations.emulator import EmulatorServer, FleetEmulator
+from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.net import free_port, wait_for
-from tests.support.prometheus import PrometheusServer
 from tests.support.scaler import RunningScaler, keda_poll, ref
 
 pytestmark = pytest.mark.integration
@@ -36,9 +36,7 @@ def test_prometheus_killed_holds_then_fails_for_fallback(
     prom = PrometheusServer([f"127.0.0.1:{server.port}"]).start()
     try:
         prom.wait_for_series(f'vllm:num_requests_waiting{{namespace="{ns}"}}')
-        running = start_scaler(
-            scaler_config(prom.url, policy={"stale_after_s": 2.0, "max_hold_s": 4.0})
-        )
+        running = start_scaler(scaler_config(prom.url, policy={"stale_after_s": 2.0, "max_hold_s": 4.0}))
         so = ref("llama", ns, deployment="llama")
         stub = running.stub()
         # 30 waiting, 2 ready pods holding 8: 22 excess -> 6 more.
@@ -49,8 +47,11 @@ def test_prometheus_killed_holds_then_fails_for_fallback(
         held_reasons = set()
         deadline = time.monotonic() + 3.5
         while time.monotonic() < deadline:
-            seconds, result = _timed(lambda: stub.GetMetrics(
-                pb.GetMetricsRequest(scaledObjectRef=so, metricName="gpuscale-llama"), timeout=3))
+            seconds, result = _timed(
+                lambda: stub.GetMetrics(
+                    pb.GetMetricsRequest(scaledObjectRef=so, metricName="gpuscale-llama"), timeout=3
+                )
+            )
             assert seconds < 1.0, f"GetMetrics took {seconds:.3f}s with Prometheus down"
             assert isinstance(result, pb.GetMetricsResponse), f"answer during hold: {result!r}"
             assert result.metricValues[0].metricValue == 8, "a dead Prometheus must never cause a scale-down"
@@ -59,8 +60,11 @@ def test_prometheus_killed_holds_then_fails_for_fallback(
         assert held_reasons <= {"steady", "hold_stale_data"} and "hold_stale_data" in held_reasons
 
         def expired() -> bool:
-            seconds, result = _timed(lambda: stub.GetMetrics(
-                pb.GetMetricsRequest(scaledObjectRef=so, metricName="gpuscale-llama"), timeout=3))
+            seconds, result = _timed(
+                lambda: stub.GetMetrics(
+                    pb.GetMetricsRequest(scaledObjectRef=so, metricName="gpuscale-llama"), timeout=3
+                )
+            )
             assert seconds < 1.0
             return isinstance(result, grpc.RpcError)
 
@@ -82,8 +86,11 @@ def test_new_workload_with_unreachable_prometheus_answers_within_deadline(
     dead = f"http://127.0.0.1:{free_port()}"
     running = start_scaler(scaler_config(dead))
     stub = running.stub()
-    seconds, result = _timed(lambda: stub.GetMetrics(
-        pb.GetMetricsRequest(scaledObjectRef=ref("new", "fresh", deployment="llama"), metricName=""), timeout=3))
+    seconds, result = _timed(
+        lambda: stub.GetMetrics(
+            pb.GetMetricsRequest(scaledObjectRef=ref("new", "fresh", deployment="llama"), metricName=""), timeout=3
+        )
+    )
     assert seconds < 1.0
     assert isinstance(result, grpc.RpcError) and result.code() == grpc.StatusCode.UNAVAILABLE
     assert result.details().startswith("fresh/new/gpuscale-llama: no recommendation yet: collection failed:")
@@ -99,8 +106,11 @@ def test_first_seen_workload_is_answered_from_one_collection(
     prometheus.wait_for_series('vllm:num_requests_waiting{namespace="first-seen"} == 9')
     # A long refresh interval: only the on-demand first collection can produce the answer.
     running = start_scaler(scaler_config(prometheus.url, refresh_interval_s=300))
-    seconds, result = _timed(lambda: running.stub().GetMetrics(
-        pb.GetMetricsRequest(scaledObjectRef=ref("gemma", "first-seen", deployment="gemma")), timeout=3))
+    seconds, result = _timed(
+        lambda: running.stub().GetMetrics(
+            pb.GetMetricsRequest(scaledObjectRef=ref("gemma", "first-seen", deployment="gemma")), timeout=3
+        )
+    )
     assert seconds < 1.0
     assert isinstance(result, pb.GetMetricsResponse)
     # 9 waiting, one pod holding 4: 5 excess -> 2 more.
@@ -119,14 +129,22 @@ def test_a_namespace_never_reads_another_namespaces_metrics(
     stub = running.stub()
     # Same Deployment name in tenant-a, which has no pods: no data, never tenant-b's queue.
     with pytest.raises(grpc.RpcError) as err:
-        stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref("so", "tenant-a", deployment="shared-name")),
-                        timeout=3)
+        stub.GetMetrics(
+            pb.GetMetricsRequest(scaledObjectRef=ref("so", "tenant-a", deployment="shared-name")), timeout=3
+        )
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert err.value.details() == "tenant-a/so/gpuscale-shared-name: no recommendation yet: no samples for this workload"
+    assert (
+        err.value.details() == "tenant-a/so/gpuscale-shared-name: no recommendation yet: no samples for this workload"
+    )
     # A query override is a metric name only, so it cannot carry its own namespace matcher.
     with pytest.raises(grpc.RpcError) as err:
         stub.GetMetricSpec(
-            ref("so", "tenant-a", deployment="shared-name", queueMetric='vllm:num_requests_waiting{namespace="tenant-b"}'),
+            ref(
+                "so",
+                "tenant-a",
+                deployment="shared-name",
+                queueMetric='vllm:num_requests_waiting{namespace="tenant-b"}',
+            ),
             timeout=3,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

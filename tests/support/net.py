@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Callable
-from typing import TypeVar
+from simulations.local_prometheus import free_port, wait_for
 
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "condition") -> T:
-    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+__all__ = ["exposition", "free_port", "wait_for"]
 
 
 def exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -1,16 +1,38 @@
-"""A real Prometheus server (Debian's package) on a loopback port, for integration tests."""
+"""A real Prometheus server (Debian's package) on a loopback port: for the live demo and the tests."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from tests.support.net import free_port, wait_for
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns a truthy value; raise ``TimeoutError`` naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
 class PrometheusServer:
@@ -69,7 +91,8 @@ class PrometheusServer:
     def query(self, promql: str) -> list[dict[str, object]]:
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return list(json.load(resp)["data"]["result"])
+            result: list[dict[str, object]] = json.load(resp)["data"]["result"]
+            return result
 
     def wait_for_series(self, promql: str, timeout: float = 30) -> list[dict[str, object]]:
         return wait_for(lambda: self.query(promql), timeout=timeout, interval=0.25, what=f"series for {promql}")

@@ -1,0 +1,119 @@
+"""The gRPC surface: TLS and mTLS, health, reflection, StreamIsActive and graceful stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
+from simulations.emulator import EmulatorServer, FleetEmulator
+from simulations.local_prometheus import PrometheusServer
+from tests.conftest import scaler_config
+from tests.support.certs import make_pki
+from tests.support.net import free_port, wait_for
+from tests.support.scaler import RunningScaler, ref
+
+pytestmark = pytest.mark.integration
+SO = ref("llama", "llm", deployment="llama")
+
+
+def _spec_name(channel: grpc.Channel) -> str:
+    return str(pb_grpc.ExternalScalerStub(channel).GetMetricSpec(SO, timeout=3).metricSpecs[0].metricName)
+
+
+def test_tls_and_mtls(tmp_path: Path, start_scaler: Callable[..., RunningScaler]) -> None:
+    pki = make_pki(tmp_path)
+    dead = f"http://127.0.0.1:{free_port()}"
+    tls = start_scaler(scaler_config(dead, tls_cert=pki.server_cert, tls_key=pki.server_key))
+    trust = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())
+    assert _spec_name(grpc.secure_channel(tls.address, trust)) == "gpuscale-llama"
+    with pytest.raises(grpc.RpcError) as err:  # KEDA without enableTLS dials plaintext: refused
+        _spec_name(grpc.insecure_channel(tls.address))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.RpcError) as err:  # a client that does not trust our CA
+        _spec_name(grpc.secure_channel(tls.address, grpc.ssl_channel_credentials(pki.other_ca.read_bytes())))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    mtls = start_scaler(scaler_config(dead, tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca))
+    client = grpc.ssl_channel_credentials(
+        root_certificates=pki.ca.read_bytes(),
+        private_key=pki.client_key.read_bytes(),
+        certificate_chain=pki.client_cert.read_bytes(),
+    )
+    assert _spec_name(grpc.secure_channel(mtls.address, client)) == "gpuscale-llama"
+    for creds in (
+        trust,  # no client certificate
+        grpc.ssl_channel_credentials(  # a client certificate from another CA
+            root_certificates=pki.ca.read_bytes(),
+            private_key=pki.other_client_key.read_bytes(),
+            certificate_chain=pki.other_client_cert.read_bytes(),
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            _spec_name(grpc.secure_channel(mtls.address, creds))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_health_and_reflection(start_scaler: Callable[..., RunningScaler]) -> None:
+    running = start_scaler(scaler_config(f"http://127.0.0.1:{free_port()}"))
+    channel = grpc.insecure_channel(running.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "externalscaler.ExternalScaler"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=3)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+    replies = list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert names == {
+        "externalscaler.ExternalScaler",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+
+
+def test_stream_metric_spec_is_unimplemented(start_scaler: Callable[..., RunningScaler]) -> None:
+    running = start_scaler(scaler_config(f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(grpc.RpcError) as err:
+        next(iter(running.stub().StreamMetricSpec(SO, timeout=3)))
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_stream_is_active_pushes_true_on_demand_and_ends_ok_on_stop(
+    emulator: tuple[FleetEmulator, EmulatorServer], prometheus: PrometheusServer
+) -> None:
+    fleet, _ = emulator
+    ns = "push"
+    # Scaled to zero: no pods, no series; the scaler was recommending zero.
+    running = RunningScaler(scaler_config(prometheus.url)).start()
+    so = ref("wake", ns, deployment="wake")
+    received: list[bool] = []
+    outcome: dict[str, object] = {}
+
+    def consume() -> None:
+        stream = running.stub().StreamIsActive(so)
+        try:
+            for msg in stream:
+                received.append(msg.result)
+            outcome["code"] = stream.code()
+        except grpc.RpcError as exc:
+            outcome["code"] = exc.code()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(received) >= 1, timeout=10, what="the first StreamIsActive message")
+        assert received == [False]
+        # A pod appears with queued demand (e.g. the gateway woke one, or minReplicas>0 elsewhere).
+        fleet.set_load(ns, "wake", replicas=1, queue=3, running=0, generation_tps=0, kv_cache_usage=0)
+        wait_for(lambda: True in received, timeout=30, what="a pushed true")
+        assert received == [False, True]
+    finally:
+        running.stop()
+    reader.join(timeout=10)
+    assert outcome["code"] == grpc.StatusCode.OK

@@ -1,0 +1,286 @@
+"""decide(): a table of named cases, plus the state it carries between calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from predictors import Forecast
+from scaler.decide import ceil_replicas, decide, resolve_horizon
+from scaler.decision import Ask, DecisionState, Reason
+from scaler.policy import PolicySpec
+from scaler.snapshot import Replicas, Signal, Snapshot
+
+NOW = 10_000.0
+S = Signal
+
+
+def snap(age: float = 1.0, ready: int = 2, starting: int = 0, source: str = "metrics", **signals: float) -> Snapshot:
+    values = {Signal(k): v for k, v in signals.items()}
+    return Snapshot(observed_at=NOW - age, signals=values, replicas=Replicas(ready + starting, ready, starting, source))
+
+
+def flat_forecast(value: float, q90: float, steps: int = 30, step_s: float = 10.0) -> Forecast:
+    return Forecast(
+        step_s=step_s,
+        mean=np.full(steps, value),
+        quantiles={0.5: np.full(steps, value), 0.9: np.full(steps, q90)},
+        model="test",
+    )
+
+
+IDLE = {"queue": 0.0, "running": 0.0, "generation_tps": 0.0, "prompt_tps": 0.0, "kv_cache_usage": 0.0}
+
+
+@dataclass
+class Case:
+    name: str
+    snapshot: Snapshot
+    expected: int | None
+    reason: Reason
+    dominant: Ask | None = None
+    forecast: Forecast | None = None
+    state: DecisionState = field(default_factory=DecisionState)
+    spec: PolicySpec = field(default_factory=PolicySpec)
+    valid: bool = True
+    active: bool | None = None
+
+
+CASES = [
+    Case(
+        "queue excess beyond target asks for more",
+        snap(queue=30, generation_tps=1500, kv_cache_usage=0.5),
+        8,
+        Reason.STEADY,
+        Ask.QUEUE,
+    ),
+    Case(
+        "queue within target asks for nothing",
+        snap(queue=8, generation_tps=1500, kv_cache_usage=0.2),
+        1,
+        Reason.STEADY,
+        Ask.THROUGHPUT,
+    ),
+    Case(
+        "starting pods absorb queue excess first",
+        snap(ready=2, starting=6, queue=30, generation_tps=0, kv_cache_usage=0.1),
+        8,
+        Reason.STEADY,
+        Ask.QUEUE,
+    ),
+    Case(
+        "throughput: generation and prompt share the GPU",
+        snap(queue=0, generation_tps=3000, prompt_tps=30000, kv_cache_usage=0.1),
+        3,
+        Reason.STEADY,
+        Ask.THROUGHPUT,
+    ),
+    Case(
+        "exact multiple does not round up on float noise",
+        snap(queue=0, generation_tps=4500.0000000001, kv_cache_usage=0.1),
+        3,
+        Reason.STEADY,
+        Ask.THROUGHPUT,
+    ),
+    Case(
+        "kv-cache pressure is proportional to ready replicas",
+        snap(ready=4, queue=0, generation_tps=100, kv_cache_usage=0.9),
+        5,
+        Reason.STEADY,
+        Ask.KV_CACHE,
+    ),
+    Case(
+        "forecast quantile provisions ahead",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        6,
+        Reason.STEADY,
+        Ask.FORECAST,
+        forecast=flat_forecast(4.0, 5.5),
+    ),
+    Case(
+        "scale up from the previous recommendation",
+        snap(queue=40, generation_tps=100, kv_cache_usage=0.1),
+        10,
+        Reason.SCALE_UP,
+        Ask.QUEUE,
+        state=DecisionState(recent=((NOW - 20, 3),), last_published=3),
+    ),
+    Case(
+        "scale down waits for the stabilization window",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        6,
+        Reason.HOLD_STABILIZATION,
+        Ask.THROUGHPUT,
+        state=DecisionState(recent=((NOW - 200, 6), (NOW - 100, 4)), last_published=6),
+    ),
+    Case(
+        "scale down once the window has passed",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        1,
+        Reason.SCALE_DOWN,
+        Ask.THROUGHPUT,
+        state=DecisionState(recent=((NOW - 400, 6),), last_published=6),
+    ),
+    Case(
+        "partial data never scales down (kv missing)",
+        snap(queue=0, generation_tps=1500),
+        6,
+        Reason.HOLD_PARTIAL_DATA,
+        Ask.THROUGHPUT,
+        state=DecisionState(recent=((NOW - 400, 6),), last_published=6),
+    ),
+    Case(
+        "garbage values never scale down",
+        snap(queue=float("nan"), generation_tps=1500, kv_cache_usage=0.1),
+        6,
+        Reason.HOLD_PARTIAL_DATA,
+        Ask.THROUGHPUT,
+        state=DecisionState(recent=((NOW - 400, 6),), last_published=6),
+    ),
+    Case(
+        "clamped at max",
+        snap(queue=1000, generation_tps=100, kv_cache_usage=0.1),
+        20,
+        Reason.AT_MAX,
+        Ask.QUEUE,
+        spec=PolicySpec(max_replicas=20),
+    ),
+    Case("clamped at min", snap(**IDLE), 2, Reason.AT_MIN, Ask.QUEUE, spec=PolicySpec(min_replicas=2), active=True),
+    Case(
+        "idle with min 0 recommends 0 and is inactive", snap(ready=0, **IDLE), 0, Reason.STEADY, Ask.QUEUE, active=False
+    ),
+    Case(
+        "forecast demand wakes a workload at zero",
+        snap(ready=0, **IDLE),
+        1,
+        Reason.STEADY,
+        Ask.FORECAST,
+        forecast=flat_forecast(0.5, 0.8),
+        active=True,
+    ),
+    Case(
+        "scale-up step limit",
+        snap(queue=100, generation_tps=100, kv_cache_usage=0.1),
+        6,
+        Reason.LIMIT_SCALE_UP_STEP,
+        Ask.QUEUE,
+        spec=PolicySpec(scale_up_max_step=4),
+        state=DecisionState(recent=((NOW - 20, 2),), last_published=2),
+    ),
+    Case(
+        "restart: current fleet seeds the window, no immediate scale-down",
+        snap(ready=5, source="kubernetes", queue=0, generation_tps=100, kv_cache_usage=0.1),
+        5,
+        Reason.HOLD_STABILIZATION,
+        Ask.THROUGHPUT,
+    ),
+    Case(
+        "stale data holds the last recommendation",
+        snap(age=120, **IDLE),
+        7,
+        Reason.HOLD_STALE_DATA,
+        state=DecisionState(recent=((NOW - 60, 7),), last_published=7, last_fresh_at=NOW - 60),
+        active=True,
+    ),
+    Case(
+        "a hold expires so KEDA's fallback applies",
+        snap(age=400, **IDLE),
+        None,
+        Reason.EXPIRED,
+        state=DecisionState(recent=(), last_published=7, last_fresh_at=NOW - 400),
+        valid=False,
+    ),
+    Case("nothing ever observed gives no number", Snapshot(observed_at=None), None, Reason.NO_DATA, valid=False),
+    Case(
+        "collection error holds",
+        Snapshot(observed_at=None, error="boom"),
+        3,
+        Reason.HOLD_STALE_DATA,
+        state=DecisionState(recent=(), last_published=3, last_fresh_at=NOW - 10),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decide(case: Case) -> None:
+    decision, state = decide(case.snapshot, case.forecast, case.state, case.spec, NOW)
+    assert (decision.replicas, decision.reason, decision.valid) == (case.expected, case.reason, case.valid)
+    assert decision.dominant == case.dominant
+    if case.active is not None:
+        assert decision.active is case.active
+    if decision.valid and decision.asks:
+        assert state.last_published == decision.replicas and state.last_fresh_at == NOW
+
+
+def test_hold_messages_name_the_cause() -> None:
+    held, _ = decide(snap(age=120, **IDLE), None, DecisionState((), 7, NOW - 60), PolicySpec(), NOW)
+    assert held.message == "holding 7 replicas: newest sample is 120s old (stale after 60s)"
+    expired, _ = decide(snap(age=400, **IDLE), None, DecisionState((), 7, NOW - 400), PolicySpec(), NOW)
+    assert expired.message == (
+        "held 7 replicas for 400s (limit 300s); failing so KEDA's fallback applies: "
+        "newest sample is 400s old (stale after 60s)"
+    )
+
+
+def test_explanation_lists_every_ask() -> None:
+    decision, _ = decide(
+        snap(queue=30, generation_tps=1500, kv_cache_usage=0.5),
+        None,
+        DecisionState(((NOW - 10, 2),), 2),
+        PolicySpec(),
+        NOW,
+    )
+    assert decision.message == "scale_up: 8 replicas (was 2); queue asks most [queue=8, throughput=1, kv_cache=2]"
+
+
+def test_decide_is_pure_and_deterministic() -> None:
+    args = (
+        snap(queue=12, generation_tps=2000, kv_cache_usage=0.7),
+        flat_forecast(2, 3),
+        DecisionState(),
+        PolicySpec(),
+        NOW,
+    )
+    first = decide(*args)
+    assert decide(*args) == first
+
+
+def test_stabilization_window_rolls_over_calls() -> None:
+    spec = PolicySpec(scale_down_stabilization_s=60)
+    state = DecisionState()
+    busy = {"queue": 40.0, "generation_tps": 100.0, "kv_cache_usage": 0.2}
+    outputs = []
+    for t, signals in [(0, busy), (20, IDLE), (40, IDLE), (59, IDLE), (61, IDLE), (90, IDLE)]:
+        s = Snapshot(
+            observed_at=NOW + t,
+            signals={Signal(k): v for k, v in signals.items()},
+            replicas=Replicas(2, 2, 0, "metrics"),
+        )
+        d, state = decide(s, None, state, spec, NOW + t)
+        outputs.append((d.replicas, str(d.reason)))
+    assert outputs == [
+        (10, "steady"),
+        (10, "hold_stabilization"),
+        (10, "hold_stabilization"),
+        (10, "hold_stabilization"),
+        (0, "scale_down"),
+        (0, "steady"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("load", "expected"),
+    [(0.0, 0), (1e-12, 0), (0.2, 1), (2.0, 2), (2.0000000001, 2), (2.001, 3)],
+    ids=str,
+)
+def test_ceil_replicas(load: float, expected: int) -> None:
+    assert ceil_replicas(load) == expected
+
+
+def test_horizon_sources() -> None:
+    assert resolve_horizon(PolicySpec(forecast_horizon_s=120), None) == (120, "configured")
+    cold = Snapshot(observed_at=NOW, cold_start_s=240.0)
+    assert resolve_horizon(PolicySpec(), cold) == (240.0, "observed")
+    assert resolve_horizon(PolicySpec(), Snapshot(observed_at=NOW)) == (180.0, "default")

@@ -1,0 +1,193 @@
+"""Trigger metadata: accepted forms, exact rejection messages, and fuzzing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scaler.metadata import MetadataError, TriggerMetadata, _field_aliases, parse_trigger_metadata, resolve_policy
+from scaler.policy import PolicySpec
+
+KNOWN_KEYS = sorted(_field_aliases())
+
+
+def test_minimal_metadata_is_a_deployment_name() -> None:
+    meta = parse_trigger_metadata({"deployment": "llama-8b"})
+    assert (meta.engine, meta.metric_name, meta.workload_name) == ("vllm", "gpuscale-llama-8b", "llama-8b")
+    assert resolve_policy(meta, PolicySpec()) == PolicySpec()
+
+
+def test_keda_keys_and_from_env_are_accepted() -> None:
+    meta = parse_trigger_metadata(
+        {"deploymentFromEnv": "llama", "scalerAddress": "gpuscale.keda:6000", "enableTLS": "true", "unsafeSsl": "false"}
+    )
+    assert meta.deployment == "llama"
+
+
+def test_overrides_reach_the_policy() -> None:
+    meta = parse_trigger_metadata(
+        {
+            "deployment": "llama",
+            "engine": "sglang",
+            "minReplicas": "1",
+            "maxReplicas": "12",
+            "targetQueuePerReplica": "2.5",
+            "targetTokensPerSecondPerReplica": "900",
+            "targetPromptTokensPerSecondPerReplica": "12000",
+            "targetKvCacheUsage": "0.7",
+            "forecastHorizonSeconds": "240",
+            "forecastQuantile": "0.95",
+            "forecastModel": "last_value",
+            "scaleDownStabilizationSeconds": "600",
+            "activationQueueDepth": "3",
+        }
+    )
+    spec = resolve_policy(meta, PolicySpec())
+    assert spec == PolicySpec(
+        min_replicas=1,
+        max_replicas=12,
+        target_queue_per_replica=2.5,
+        target_generation_tps_per_replica=900,
+        target_prompt_tps_per_replica=12000,
+        target_kv_cache_usage=0.7,
+        forecast_horizon_s=240,
+        forecast_quantile=0.95,
+        forecast_model="last_value",
+        scale_down_stabilization_s=600,
+        activation_queue_depth=3,
+    )
+    assert (
+        resolve_policy(
+            parse_trigger_metadata({"deployment": "a", "forecastHorizonSeconds": "auto"}),
+            PolicySpec(forecast_horizon_s=30),
+        ).forecast_horizon_s
+        is None
+    )
+
+
+def test_pod_selector_forms() -> None:
+    labels = parse_trigger_metadata({"podSelector": "app.kubernetes.io/name=llama,tier=gpu"})
+    assert labels.metric_name.startswith("gpuscale-selector-") and labels.metric_name == labels.metric_name.lower()
+    regex = parse_trigger_metadata({"podSelector": "regex:llama-(a|b)-.*"})
+    assert regex.metric_name != labels.metric_name
+
+
+REJECTIONS = [
+    (
+        "no identity",
+        {},
+        "trigger metadata key 'deployment' has invalid value (missing); allowed: a Deployment name, "
+        "or set 'podSelector' instead",
+    ),
+    (
+        "both identities",
+        {"deployment": "a", "podSelector": "app=a"},
+        "trigger metadata key 'podSelector' has invalid "
+        "value 'app=a'; allowed: unset when 'deployment' is set (use one of them)",
+    ),
+    (
+        "upper-case deployment",
+        {"deployment": "Llama"},
+        "trigger metadata key 'deployment' has invalid value 'Llama'; "
+        "allowed: a Kubernetes Deployment name (lower-case DNS label, at most 63 characters)",
+    ),
+    (
+        "unknown engine",
+        {"deployment": "a", "engine": "ollama"},
+        "trigger metadata key 'engine' has invalid value 'ollama'; allowed: one of vllm, sglang, tgi, triton",
+    ),
+    (
+        "non-integer max",
+        {"deployment": "a", "maxReplicas": "ten"},
+        "trigger metadata key 'maxReplicas' has invalid value 'ten'; allowed: an integer 1-10000",
+    ),
+    (
+        "min above max",
+        {"deployment": "a", "minReplicas": "5", "maxReplicas": "3"},
+        "trigger metadata key 'minReplicas' has invalid value '5'; allowed: at most maxReplicas (3)",
+    ),
+    (
+        "quantile out of range",
+        {"deployment": "a", "forecastQuantile": "0.999"},
+        "trigger metadata key 'forecastQuantile' has invalid value '0.999'; allowed: a number from 0.5 to 0.99",
+    ),
+    (
+        "horizon word",
+        {"deployment": "a", "forecastHorizonSeconds": "soon"},
+        "trigger metadata key "
+        "'forecastHorizonSeconds' has invalid value 'soon'; allowed: 'auto' (observed cold start) or seconds 0-3600",
+    ),
+    (
+        "kv above one",
+        {"deployment": "a", "targetKvCacheUsage": "1.5"},
+        "trigger metadata key 'targetKvCacheUsage' has invalid value '1.5'; allowed: a number in (0, 1]",
+    ),
+    (
+        "policy path",
+        {"deployment": "a", "policy": "../etc/passwd"},
+        "trigger metadata key 'policy' has invalid value "
+        "'../etc/passwd'; allowed: the name of a tuned policy file in the scaler's policy directory (no path)",
+    ),
+    (
+        "bad regex",
+        {"podSelector": "regex:("},
+        "trigger metadata key 'podSelector' has invalid value 'regex:('; "
+        "allowed: comma-separated label pairs 'key=value,...' or 'regex:<pattern>' matched against pod names",
+    ),
+    (
+        "bad boolean",
+        {"deployment": "a", "enableTLS": "maybe"},
+        "trigger metadata key 'enableTLS' has invalid value 'maybe'; allowed: true or false",
+    ),
+    (
+        "bad url",
+        {"deployment": "a", "prometheusAddress": "prometheus:9090"},
+        "trigger metadata key "
+        "'prometheusAddress' has invalid value 'prometheus:9090'; allowed: an http:// or https:// URL",
+    ),
+    (
+        "unknown model",
+        {"deployment": "a", "forecastModel": "prophet"},
+        "trigger metadata key 'forecastModel' has "
+        "invalid value 'prophet'; allowed: one of damped_trend, default, last_value, seasonal_naive_daily, "
+        "seasonal_naive_weekly",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "message"), REJECTIONS, ids=[r[0] for r in REJECTIONS])
+def test_rejections_name_key_value_and_allowed(name: str, raw: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        parse_trigger_metadata(raw)
+    assert str(err.value) == message
+
+
+def test_unknown_key_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError) as err:
+        parse_trigger_metadata({"deployment": "a", "targetQueue": "3"})
+    message = str(err.value)
+    assert message.startswith("trigger metadata key 'targetQueue' has invalid value '3'; allowed: known keys are ")
+    for key in ("targetQueuePerReplica", "deployment", "scalerAddress", "forecastQuantile"):
+        assert key in message
+
+
+values = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["", "0", "-1", "1e309", "nan", "inf", "auto", "true", "regex:.*", "app=x", "llama", "0.9"]),
+)
+keys = st.one_of(st.sampled_from([*KNOWN_KEYS, "scalerAddress", "enableTLS", "unsafeSsl"]), st.text(max_size=20))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(keys, values, max_size=8))
+def test_fuzzed_metadata_is_parsed_or_rejected_by_key(raw: dict[str, str]) -> None:
+    try:
+        meta = parse_trigger_metadata(raw)
+    except MetadataError as exc:
+        assert str(exc).startswith(f"trigger metadata key {exc.key!r} has invalid value ")
+        assert exc.key in raw or f"{exc.key}FromEnv" in raw or (exc.key == "deployment" and exc.value is None)
+        assert exc.allowed and f"; allowed: {exc.allowed}" in str(exc)
+        return
+    assert isinstance(meta, TriggerMetadata)
+    assert meta.metric_name == meta.metric_name.lower() and "/" not in meta.metric_name and "%" not in meta.metric_name

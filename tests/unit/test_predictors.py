@@ -1,0 +1,99 @@
+"""The contract every registered predictor keeps."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from predictors import PREDICTORS, create_predictor, predictor_names
+from predictors.registry import register
+
+rng = np.random.default_rng(7)
+SERIES = {
+    "bursty": list(np.maximum(0, 5 + rng.normal(0, 2, 400) + 20 * (rng.random(400) < 0.05))),
+    "gappy": [math.nan if i % 7 == 0 else float(i % 30) for i in range(400)],
+    "zero-heavy": [0.0 if i % 10 else 3.0 for i in range(400)],
+    "constant": [4.0] * 400,
+    "idle then busy": [0.0] * 200 + [12.0] * 200,
+    "all nan": [math.nan] * 50,
+    "short": [1.0, 2.0],
+}
+
+
+def _make(name: str):  # type: ignore[no-untyped-def]
+    # a 1-minute step keeps the seasonal models' period (1440 / 10080 steps) cheap enough
+    return create_predictor(name, step_s=60.0, max_horizon=30)
+
+
+@pytest.mark.parametrize("name", predictor_names())
+def test_fit_equals_incremental_updates(name: str) -> None:
+    data = SERIES["bursty"]
+    fitted, online = _make(name), _make(name)
+    fitted.fit(data)
+    for value in data:
+        online.update(value)
+    a, b = fitted.forecast(30), online.forecast(30)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    for q in a.quantiles:
+        np.testing.assert_array_equal(a.quantiles[q], b.quantiles[q])
+
+
+@pytest.mark.parametrize("series", sorted(SERIES))
+@pytest.mark.parametrize("name", predictor_names())
+def test_forecasts_are_finite_non_negative_and_ordered(name: str, series: str) -> None:
+    model = _make(name)
+    model.fit(SERIES[series])
+    forecast = model.forecast(30)
+    assert forecast.mean.shape == (30,) and forecast.model == model.name
+    assert np.all(np.isfinite(forecast.mean)) and np.all(forecast.mean >= 0)
+    probs = sorted(forecast.quantiles)
+    assert probs == [0.5, 0.9, 0.95]
+    for lo, hi in itertools.pairwise(probs):
+        assert np.all(forecast.quantiles[lo] <= forecast.quantiles[hi])
+    for q in probs:
+        assert np.all(np.isfinite(forecast.quantiles[q])) and np.all(forecast.quantiles[q] >= 0)
+
+
+def test_fallbacks_are_visible_in_notes() -> None:
+    model = create_predictor("damped_trend", step_s=10, max_horizon=10)
+    assert model.forecast(5).notes[0] == "no history: forecasting 0"
+    model.fit([3.0, 4.0])
+    assert model.forecast(5).notes[0] == "short history (2 < 3 points): using last value"
+    daily = create_predictor("seasonal_naive_daily", step_s=600, max_horizon=10)
+    daily.fit([1.0] * 10)
+    assert daily.forecast(5).notes[0] == "short history (10 < 144 steps of one season): using last value"
+
+
+def test_seasonal_naive_repeats_the_last_season() -> None:
+    model = create_predictor("seasonal_naive_daily", step_s=3600, max_horizon=24)
+    day = [float(h) for h in range(24)]
+    model.fit(day * 3)
+    np.testing.assert_array_equal(model.forecast(24).mean, np.array(day))
+
+
+def test_quantile_band_learns_coverage_on_noise() -> None:
+    model = create_predictor("default", step_s=10, max_horizon=6, quantiles=(0.5, 0.9))
+    noise = np.random.default_rng(1).normal(100, 10, 3000)
+    hits = 0
+    upper = math.inf
+    for i, value in enumerate(noise):
+        if i >= 500:
+            hits += value <= upper
+        model.update(float(value))
+        upper = model.forecast(1).quantiles[0.9][0]
+    assert 0.86 <= hits / 2500 <= 0.94
+
+
+def test_registry_errors() -> None:
+    with pytest.raises(ValueError) as err:
+        create_predictor("prophet", step_s=10)
+    assert str(err.value) == (
+        "unknown predictor 'prophet'; valid: damped_trend, default, last_value, seasonal_naive_daily, "
+        "seasonal_naive_weekly"
+    )
+    with pytest.raises(ValueError) as err:
+        register("default", PREDICTORS["last_value"])
+    assert str(err.value) == "predictor 'default' is already registered"
