@@ -12,7 +12,7 @@ import math
 from predictors import Forecast
 from scaler.decision import Ask, Decision, DecisionState, Reason
 from scaler.policy import PolicySpec
-from scaler.snapshot import Signal, Snapshot, demand_load
+from scaler.snapshot import Replicas, Signal, Snapshot, demand_load
 
 _EPS = 1e-9
 #: Asks that need a signal to be present; if one of their inputs is missing the
@@ -50,6 +50,17 @@ def _queue_ask(snapshot: Snapshot, spec: PolicySpec, ready: int, starting: int) 
         return 0
     needed = ceil_replicas(excess / spec.target_queue_per_replica)
     return ready + max(starting, needed)
+
+
+def _starting(replicas: Replicas | None, state: DecisionState) -> int:
+    """Pods in flight. Without Kubernetes, starting pods are invisible in metrics: pods we
+    already recommended but that are not reporting yet are counted as starting, so a queue
+    that grows during their cold start does not ask for them again (DESIGN.md's first trap)."""
+    if replicas is None:
+        return 0
+    if replicas.source == "metrics" and state.last_published is not None:
+        return max(replicas.starting, state.last_published - replicas.ready)
+    return replicas.starting
 
 
 def _kv_ask(snapshot: Snapshot, spec: PolicySpec, ready: int) -> int | None:
@@ -111,7 +122,7 @@ def decide(
         notes.append("ignored invalid values: " + ", ".join(sorted(str(s) for s in garbage)))
     replicas = snapshot.replicas
     ready = replicas.ready if replicas is not None else 0
-    starting = replicas.starting if replicas is not None else 0
+    starting = _starting(replicas, state)
 
     asks: dict[Ask, int] = {}
     queue_ask = _queue_ask(snapshot, spec, ready, starting)

@@ -53,6 +53,46 @@ def emulate(
     server.stop()
 
 
+@app.command("live-demo")
+def live_demo(
+    seconds: Annotated[float, typer.Option(min=15, help="how long to run (wall-clock seconds)")] = 60.0,
+    cold_start: Annotated[float, typer.Option(min=1, help="seconds an emulated pod takes to become ready")] = 8.0,
+) -> None:
+    """Run the real control loop locally: emulated pods -> Prometheus -> gpuscale -> a KEDA-like client.
+
+    Needs Debian's prometheus binary (scripts/setup installs it); no cluster, no GPU.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulations.live_demo import run_live_demo
+
+    console = Console()
+    console.print(f"[bold]gpuscale live demo[/]: {seconds:.0f}s, cold start {cold_start:.0f}s; starting Prometheus...")
+    table = Table("t (s)", "demand tok/s", "ready+starting", "queue", "asks q/t/f/kv", "recommended", "reason")
+    rows = 0
+    try:
+        for row in run_live_demo(seconds=seconds, cold_start_s=cold_start):
+            asks = "/".join(str(row.asks.get(k, "-")) for k in ("queue", "throughput", "forecast", "kv_cache"))
+            cells = (
+                f"{row.t:5.1f}",
+                f"{row.demand_tps:7.0f}",
+                f"{row.ready}+{row.starting}",
+                f"{row.queue:6.1f}",
+                asks,
+                str(row.recommended),
+                row.reason,
+            )
+            table.add_row(*cells)
+            console.print("  ".join(cells))
+            rows += 1
+    except (RuntimeError, TimeoutError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(table)
+    console.print(f"{rows} KEDA polls. Every decision is explained at /decisions while `gpuscale serve` runs.")
+
+
 def main() -> None:
     app()
 

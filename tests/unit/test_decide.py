@@ -284,3 +284,13 @@ def test_horizon_sources() -> None:
     cold = Snapshot(observed_at=NOW, cold_start_s=240.0)
     assert resolve_horizon(PolicySpec(), cold) == (240.0, "observed")
     assert resolve_horizon(PolicySpec(), Snapshot(observed_at=NOW)) == (180.0, "default")
+
+
+def test_recommended_pods_not_yet_reporting_count_as_starting() -> None:
+    """Without Kubernetes, 8 recommended but 2 reporting means 6 are starting: a growing queue
+    asks for more only once it exceeds what those 6 will absorb."""
+    state = DecisionState(recent=((NOW - 5, 8),), last_published=8, last_fresh_at=NOW - 5)
+    within, _ = decide(snap(ready=2, queue=30, generation_tps=100, kv_cache_usage=0.2), None, state, PolicySpec(), NOW)
+    assert (within.replicas, within.asks[Ask.QUEUE]) == (8, 8)
+    beyond, _ = decide(snap(ready=2, queue=50, generation_tps=100, kv_cache_usage=0.2), None, state, PolicySpec(), NOW)
+    assert (beyond.replicas, beyond.asks[Ask.QUEUE]) == (13, 13)
