@@ -70,5 +70,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"invalid server config: {loc}: {first['msg']} (got {first.get('input')!r})") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across fields: the message names them
+            raise ConfigError(f"invalid server config: {message}") from None
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid server config: {loc}: {message} (got {first.get('input')!r})") from None

@@ -1,0 +1,146 @@
+"""The `gpuscale` command as users run it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from scaler.keda_client import KedaLikeClient
+from simulations.emulator import EmulatorServer, FleetEmulator
+from simulations.local_prometheus import PrometheusServer
+from tests.support.net import free_port, wait_for
+from tests.support.scaler import ref
+
+pytestmark = pytest.mark.integration
+GPUSCALE = [sys.executable, "-m", "simulations.cli"]
+
+
+def _serving(port: int) -> bool:
+    try:
+        stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        return bool(
+            stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == health_pb2.HealthCheckResponse.SERVING
+        )
+    except grpc.RpcError:
+        return False
+
+
+def test_serve_logs_decisions_and_drains_on_sigterm(
+    tmp_path: Path, emulator: tuple[FleetEmulator, EmulatorServer], prometheus: PrometheusServer
+) -> None:
+    fleet, _ = emulator
+    fleet.set_load("cli", "llama", replicas=1, queue=2, running=3, generation_tps=500, kv_cache_usage=0.3)
+    prometheus.wait_for_series('vllm:num_requests_waiting{namespace="cli"}')
+    port, log = free_port(), tmp_path / "decisions.jsonl"
+    proc = subprocess.Popen(
+        [
+            *GPUSCALE,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(free_port()),
+            "--prometheus-url",
+            prometheus.url,
+            "--refresh-interval",
+            "0.5",
+            "--kubernetes",
+            "off",
+            "--decision-log",
+            str(log),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _serving(port), timeout=20, what="gpuscale serve to report SERVING")
+        so = ref("llama", "cli", deployment="llama")
+        result = KedaLikeClient.connect(f"127.0.0.1:{port}").poll(so)
+        assert (result.metric_name, result.target, result.active) == ("gpuscale-llama", 1.0, True)
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stream = KedaLikeClient(
+            __import__("scaler.rpc.externalscaler_pb2_grpc", fromlist=["x"]).ExternalScalerStub(channel)
+        ).stub.StreamIsActive(so)
+        first = next(stream)
+        assert first.result is True
+
+        def complete_decision_logged() -> bool:
+            lines = [json.loads(line) for line in log.read_text().splitlines()]
+            return bool(lines) and len(lines[-1]["decision"]["asks"]) == 4
+
+        wait_for(complete_decision_logged, timeout=20, what="a decision with every signal's ask in the log")
+        ended: dict[str, object] = {}
+        reader = threading.Thread(target=lambda: ended.update(rest=list(stream), code=stream.code()), daemon=True)
+        reader.start()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        reader.join(timeout=5)
+        assert ended["code"] == grpc.StatusCode.OK  # KEDA reconnects at once after a clean end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
+    assert records[-1]["msg"] == "gpuscale stopped"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines, "the decision log is empty"
+    last = lines[-1]
+    assert last["event"] == "decision" and last["workload"] == "cli/llama/gpuscale-llama"
+    assert last["snapshot"]["signals"]["queue"] == 2.0 and last["snapshot"]["replicas"]["source"] == "metrics"
+    assert set(last["decision"]["asks"]) == {"queue", "throughput", "forecast", "kv_cache"}
+    assert last["policy"]["target_queue_per_replica"] == 4.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--tls-cert", "server.crt"],
+            "error: invalid server config: tls_cert and tls_key must be given together\n",
+        ),
+        (
+            ["--kubernetes", "sometimes"],
+            "error: invalid server config: kubernetes: Input should be 'auto', 'off', "
+            "'incluster' or 'kubeconfig' (got 'sometimes')",
+        ),
+        (
+            ["--refresh-interval", "0"],
+            "error: invalid server config: refresh_interval_s: Input should be greater than 0 (got 0.0)",
+        ),
+    ],
+    ids=["tls cert without key", "unknown kubernetes mode", "zero refresh interval"],
+)
+def test_serve_rejects_bad_config_before_starting(args: list[str], message: str) -> None:
+    proc = subprocess.run([*GPUSCALE, "serve", *args], check=False, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_config_file_errors_name_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text("port: 6000\ndefault_policy:\n  max_replicas: 0\n")
+    proc = subprocess.run(
+        [*GPUSCALE, "serve", "--config", str(config)], check=False, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert (
+        "error: invalid server config: default_policy.max_replicas: Input should be greater than or equal to 1 "
+        "(got 0)" in proc.stderr
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "emulate", "live-demo"])
+def test_every_command_has_help(command: str) -> None:
+    proc = subprocess.run([*GPUSCALE, command, "--help"], check=False, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "Usage: " in proc.stdout and "--help" in proc.stdout
