@@ -140,7 +140,8 @@ class Collector:
         index = WorkloadIndex(members)
         source = self.source(key.prometheus_url)
         observed: dict[WorkloadKey, _Observed] = {w.key: _Observed() for w in members}
-        for pq in plan(key, {w.namespace for w in members}, self.config.rate_window):
+        deployments = {w.meta.deployment for w in members if w.meta.deployment is not None}
+        for pq in plan(key, {w.namespace for w in members}, self.config.rate_window, deployments):
             report.queries += 1
             try:
                 samples = source.instant(pq.promql)
@@ -246,7 +247,9 @@ class Collector:
         index = WorkloadIndex(fresh)
         per_signal: dict[Signal, dict[WorkloadKey, np.ndarray]] = {}
         source = self.source(key.prometheus_url)
-        for signal, pq in plan_history(key, {w.namespace for w in fresh}, self.config.rate_window).items():
+        deployments = {w.meta.deployment for w in fresh if w.meta.deployment is not None}
+        namespaces = {w.namespace for w in fresh}
+        for signal, pq in plan_history(key, namespaces, self.config.rate_window, deployments).items():
             report.queries += 1
             try:
                 series = source.range(pq.promql, start, end, step)

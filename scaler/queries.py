@@ -17,6 +17,9 @@ from scaler.engines import ENGINES, PodAggregate, SignalQuery, with_metric_overr
 from scaler.snapshot import Signal
 from scaler.workloads import Workload
 
+#: Above this many Deployments a pod-name alternation costs Prometheus more than it saves
+#: (measured in benchmarks/collector_cost.py): queries then cover whole namespaces.
+MAX_POD_FILTER = 100
 DEFAULT_NAMESPACE_LABEL = "namespace"
 DEFAULT_POD_LABEL = "pod"
 #: DCGM exporter behind the chart's ServiceMonitor (honorLabels: false) — see metrics.md B.5.
@@ -35,6 +38,7 @@ class GroupKey:
     gpu_namespace_label: str
     gpu_pod_label: str
     selector_labels: tuple[str, ...]
+    by_deployment: bool  # every member is named by Deployment: queries can filter pods by name
 
 
 def group_key(w: Workload) -> GroupKey:
@@ -49,6 +53,7 @@ def group_key(w: Workload) -> GroupKey:
         gpu_namespace_label=m.gpu_namespace_label or DEFAULT_GPU_NAMESPACE_LABEL,
         gpu_pod_label=m.gpu_pod_label or DEFAULT_GPU_POD_LABEL,
         selector_labels=tuple(sorted(w.pod_labels)),
+        by_deployment=m.deployment is not None,
     )
 
 
@@ -79,13 +84,33 @@ def namespace_matcher(label: str, namespaces: Iterable[str]) -> str:
     return f'{label}=~"{"|".join(sorted(set(namespaces)))}"'
 
 
-def plan(key: GroupKey, namespaces: Iterable[str], rate_window: str) -> list[PlannedQuery]:
-    """Instant queries for one group, deduplicated by PromQL text."""
+def pod_matcher(label: str, deployments: Iterable[str]) -> str:
+    """``pod=~"(a|b)-<hash>-<suffix>"``: only the pods of these Deployments (names are DNS labels)."""
+    return f'{label}=~"({"|".join(sorted(set(deployments)))})-[a-z0-9]+-[a-z0-9]+"'
+
+
+def _selectors(key: GroupKey, namespaces: list[str], deployments: Iterable[str] | None) -> tuple[str, str]:
+    engine_sel = namespace_matcher(key.namespace_label, namespaces)
+    gpu_sel = namespace_matcher(key.gpu_namespace_label, namespaces)
+    names = sorted(set(deployments or ()))
+    if key.by_deployment and 0 < len(names) <= MAX_POD_FILTER:
+        engine_sel += "," + pod_matcher(key.pod_label, names)
+        gpu_sel += "," + pod_matcher(key.gpu_pod_label, names)
+    return engine_sel, gpu_sel
+
+
+def plan(
+    key: GroupKey, namespaces: Iterable[str], rate_window: str, deployments: Iterable[str] | None = None
+) -> list[PlannedQuery]:
+    """Instant queries for one group, deduplicated by PromQL text.
+
+    With ``deployments`` (a group named by Deployment), each query also filters pods by name,
+    so it returns only the series of registered workloads, not every pod of their namespaces.
+    """
     namespaces = sorted(set(namespaces))
     engine_by = ",".join((key.namespace_label, key.pod_label, *key.selector_labels))
     gpu_by = ",".join((key.gpu_namespace_label, key.gpu_pod_label))
-    engine_sel = namespace_matcher(key.namespace_label, namespaces)
-    gpu_sel = namespace_matcher(key.gpu_namespace_label, namespaces)
+    engine_sel, gpu_sel = _selectors(key, namespaces, deployments)
     planned: dict[str, PlannedQuery] = {}
     profile = ENGINES[key.engine]
     freshness = profile.freshness_query(engine_sel, engine_by, metric=key.queue_metric)
@@ -101,11 +126,13 @@ def plan(key: GroupKey, namespaces: Iterable[str], rate_window: str) -> list[Pla
     return list(planned.values())
 
 
-def plan_history(key: GroupKey, namespaces: Iterable[str], rate_window: str) -> dict[Signal, PlannedQuery]:
+def plan_history(
+    key: GroupKey, namespaces: Iterable[str], rate_window: str, deployments: Iterable[str] | None = None
+) -> dict[Signal, PlannedQuery]:
     """Range queries for the demand series a new workload's forecaster is fitted on."""
     namespaces = sorted(set(namespaces))
     by = ",".join((key.namespace_label, key.pod_label, *key.selector_labels))
-    sel = namespace_matcher(key.namespace_label, namespaces)
+    sel, _ = _selectors(key, namespaces, deployments)
     out: dict[Signal, PlannedQuery] = {}
     for q in _signal_queries(key):
         if q.signal in (Signal.PROMPT_TPS, Signal.GENERATION_TPS):

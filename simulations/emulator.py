@@ -194,6 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A scraper that gave up (timeout) closes the socket mid-reply: not an error worth a traceback."""
+
     def __init__(self, emulator: FleetEmulator, host: str = "127.0.0.1", port: int = 0, openmetrics: bool = False):
         super().__init__((host, port), _Handler)
         self.emulator = emulator

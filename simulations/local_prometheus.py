@@ -38,7 +38,13 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, 
 class PrometheusServer:
     """Starts ``prometheus`` with its own data dir, scraping the given targets every second."""
 
-    def __init__(self, targets: list[str], data_dir: Path | None = None, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        targets: list[str],
+        data_dir: Path | None = None,
+        extra_args: list[str] | None = None,
+        scrape_interval_s: int = 1,
+    ) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError(
@@ -52,11 +58,16 @@ class PrometheusServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args or []
+        self.scrape_interval_s = scrape_interval_s
         self.process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+            "global": {
+                "scrape_interval": f"{self.scrape_interval_s}s",
+                "evaluation_interval": f"{self.scrape_interval_s}s",
+                "scrape_timeout": f"{self.scrape_interval_s}s",
+            },
             "scrape_configs": [{"job_name": "fleet", "static_configs": [{"targets": self.targets}]}],
         }
         path = self.workdir / "prometheus.yml"
