@@ -1,6 +1,6 @@
 """Collection cost: PromQL queries per refresh cycle and CPU per workload, at 10, 100 and 1,000 workloads.
 
-Run: python benchmarks/collector_cost.py. A real Prometheus scrapes an emulated fleet of 1,000
+Run: python -m benchmarks.collector_cost (from the project root). A real Prometheus scrapes an emulated fleet of 1,000
 Deployments (2 pods each); the collector refreshes all registered workloads several times. CPU time is
 the collector thread's own (thread_time), so Prometheus's work in its own process is not counted.
 """
@@ -8,18 +8,14 @@ the collector thread's own (thread_time), so Prometheus's work in its own proces
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._fleet import start_fleet, workload_names
 from scaler.collector import Collector
 from scaler.config import ServerConfig
 from scaler.metadata import parse_trigger_metadata, resolve_policy
 from scaler.policy import PolicySpec
-from scaler.telemetry import Telemetry
+from scaler.telemetry import DecisionTelemetry
 from scaler.workloads import Registry, Workload, WorkloadKey
 
 SIZES = (10, 100, 1000)
@@ -39,7 +35,7 @@ def measure(prom_url: str, n: int) -> dict[str, float]:
                 WorkloadKey(ns, name, meta.metric_name), meta, resolve_policy(meta, PolicySpec()), prom_url, now, now
             )
         )
-    collector = Collector(registry, config, Telemetry(), time.time)
+    collector = Collector(registry, config, DecisionTelemetry(), time.time)
     bootstrap = collector.refresh()  # first cycle also reads history (range queries)
     cpu, wall, queries = [], [], []
     for _ in range(CYCLES):

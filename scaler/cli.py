@@ -69,6 +69,7 @@ def serve(
                 "tls_client_ca": tls_client_ca,
                 "kubernetes": kubernetes,
                 "decision_log": decision_log,
+                "log_level": log_level,
             },
         )
     except ConfigError as exc:

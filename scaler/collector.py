@@ -7,26 +7,25 @@ handlers only read what this loop published.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from predictors import create_predictor
 from scaler.config import ServerConfig
 from scaler.decide import decide, resolve_horizon
+from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
-from scaler.engines import PodAggregate
+from scaler.engines import ENGINES, PodAggregate
 from scaler.kube import KubeObservation, KubeSource
-from scaler.prometheus import PrometheusError, PrometheusSource
+from scaler.prometheus import PrometheusError, PrometheusSource, Sample
 from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
 from scaler.snapshot import Replicas, Signal, Snapshot, demand_load
-from scaler.telemetry import Telemetry
+from scaler.telemetry import DecisionTelemetry
 from scaler.workloads import Registry, Workload, WorkloadIndex, WorkloadKey
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,7 @@ class CycleReport:
     workloads: int = 0
     queries: int = 0
     errors: int = 0
+    decisions: list[tuple[WorkloadKey, Decision]] = field(default_factory=list)
 
 
 def _aggregate(values: list[float], how: PodAggregate) -> float:
@@ -73,7 +73,7 @@ class Collector:
         self,
         registry: Registry,
         config: ServerConfig,
-        telemetry: Telemetry,
+        telemetry: DecisionTelemetry,
         clock: Clock,
         kube: KubeSource | None = None,
         kube_status: str = "kubernetes access disabled",
@@ -102,9 +102,7 @@ class Collector:
         """Collect and decide for ``workloads`` (default: all registered ones)."""
         now = self.clock()
         if workloads is None:
-            self._expire(now)
             workloads = self.registry.all()
-        self.telemetry.workloads.set(len(self.registry))
         report = CycleReport(workloads=len(workloads))
         groups: dict[GroupKey, list[Workload]] = {}
         for w in workloads:
@@ -122,17 +120,15 @@ class Collector:
                 self._bootstrap(key, due, now, report)
             for w in members:
                 snapshot = self._snapshot(w, observed.get(w.key), error, kube.get(w.key), now)
-                self._decide(w, snapshot, now)
+                report.decisions.append((w.key, self._decide(w, snapshot, now)))
         self.telemetry.queries_per_refresh.set(report.queries)
         self.telemetry.refresh_duration.observe(max(0.0, self.clock() - now))
         return report
 
-    def _expire(self, now: float) -> None:
-        for w in self.registry.all():
-            if now - w.last_seen_at > self.config.workload_ttl_s:
-                self.registry.remove(w.key)
-                self.telemetry.forget(_labels(w.key))
-                log.info("forgot workload %s: no RPC for %.0fs", w.key, now - w.last_seen_at)
+    def forget(self, key: WorkloadKey) -> None:
+        """Stop collecting for a workload and drop its series."""
+        self.registry.remove(key)
+        self.telemetry.forget(_labels(key))
 
     def _collect_group(
         self, key: GroupKey, members: list[Workload], report: CycleReport
@@ -155,7 +151,9 @@ class Collector:
         return observed, None
 
     @staticmethod
-    def _route(pq: PlannedQuery, samples: list, index: WorkloadIndex, observed: dict[WorkloadKey, _Observed]) -> None:  # type: ignore[type-arg]
+    def _route(
+        pq: PlannedQuery, samples: list[Sample], index: WorkloadIndex, observed: dict[WorkloadKey, _Observed]
+    ) -> None:
         for sample in samples:
             ns = sample.labels.get(pq.namespace_label)
             pod = sample.labels.get(pq.pod_label)
@@ -207,7 +205,7 @@ class Collector:
                 return Snapshot(observed_at=now, signals=dict(_ZERO_LOAD), replicas=replicas, cold_start_s=cold)
             return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold)
         signals: dict[Signal, float] = {}
-        profile_aggs = {s: a for pq_targets in [self._aggregations(w)] for s, a in pq_targets.items()}
+        profile_aggs = self._aggregations(w)
         for signal, values in obs.values.items():
             value = _aggregate(values, profile_aggs.get(signal, PodAggregate.SUM))
             if math.isnan(value) and signal in _NAN_MEANS_ABSENT:
@@ -218,8 +216,6 @@ class Collector:
 
     @staticmethod
     def _aggregations(w: Workload) -> dict[Signal, PodAggregate]:
-        from scaler.engines import ENGINES
-
         return {s: q.aggregate for s, q in ENGINES[w.meta.engine].queries.items()}
 
     # --- forecasting ---------------------------------------------------------------
@@ -270,8 +266,6 @@ class Collector:
                             acc[i] = value if math.isnan(acc[i]) else acc[i] + value
             per_signal[signal] = sums
         for w in fresh:
-            self._ensure_predictor(w)
-            assert w.predictor is not None
             gen = per_signal.get(Signal.GENERATION_TPS, {}).get(w.key)
             prompt = per_signal.get(Signal.PROMPT_TPS, {}).get(w.key)
             if gen is None and prompt is None:
@@ -287,15 +281,18 @@ class Collector:
                     ok = np.isfinite(arr)
                     load[ok] += arr[ok] / target
                     present |= ok
-            w.predictor.fit(np.where(present, load, np.nan).tolist())
-            w.history_loaded = True
+            with w.lock:  # a first-seen refresh may be deciding for this workload right now
+                self._ensure_predictor(w)
+                assert w.predictor is not None
+                w.predictor.fit(np.where(present, load, np.nan).tolist())
+                w.history_loaded = True
 
     # --- decision ------------------------------------------------------------------
-    def _decide(self, w: Workload, snapshot: Snapshot, now: float) -> None:
-        self._ensure_predictor(w)
-        predictor = w.predictor
-        assert predictor is not None
+    def _decide(self, w: Workload, snapshot: Snapshot, now: float) -> Decision:
         with w.lock:
+            self._ensure_predictor(w)
+            predictor = w.predictor
+            assert predictor is not None
             new_sample = snapshot.observed_at is not None and (
                 w.last_observed_at is None or snapshot.observed_at > w.last_observed_at
             )
@@ -314,27 +311,12 @@ class Collector:
         self.telemetry.observe_decision(labels, snapshot, decision)
         if self.decision_log is not None:
             self.decision_log.write(str(w.key), snapshot, decision, w.spec.model_dump())
-
-    # --- loop ------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
-        """Refresh every ``refresh_interval_s`` until ``stop`` is set; never raises."""
-        loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            started = self.clock()
-            try:
-                await loop.run_in_executor(None, self.refresh)
-            except Exception:
-                log.exception("collection cycle failed")
-            elapsed = self.clock() - started
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, self.config.refresh_interval_s - elapsed))
+        return decision
 
 
 def _labels(key: WorkloadKey) -> tuple[str, str, str]:
     return key.namespace, key.scaled_object, key.metric_name
 
 
-def _with_note(decision, note: str):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
+def _with_note(decision: Decision, note: str) -> Decision:
     return replace(decision, notes=(*decision.notes, note))

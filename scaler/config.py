@@ -42,8 +42,17 @@ class ServerConfig(BaseModel):
     tls_key: Path | None = None
     tls_client_ca: Path | None = Field(None, description="CA for client certificates: enables mTLS")
     kubernetes: Literal["auto", "off", "incluster", "kubeconfig"] = "auto"
+    collector: Literal["process", "thread"] = Field(
+        "process", description="run collection in a worker process (isolates RPC latency) or a thread"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     decision_log: str | None = Field(None, description="JSON-lines decision log: a path, or '-' for stdout")
     default_policy: PolicySpec = Field(default_factory=PolicySpec)
+
+    @property
+    def decision_max_age_s(self) -> float:
+        """A decision older than this means collection has stopped: RPCs then fail (for fallback)."""
+        return 3 * self.refresh_interval_s + 30.0
 
     @model_validator(mode="after")
     def _tls_pairs(self) -> ServerConfig:

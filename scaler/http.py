@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from scaler.telemetry import Telemetry
 from scaler.workloads import Registry
+
+MetricsSource = Callable[[], bytes]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -34,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         parts = [p for p in url.path.split("/") if p]
         if url.path == "/metrics":
-            self._send(200, generate_latest(self.server.telemetry.registry), CONTENT_TYPE_LATEST)
+            self._send(200, b"".join(source() for source in self.server.metrics), CONTENT_TYPE_LATEST)
         elif url.path in ("/healthz", "/readyz"):
             self._send(200, b"ok\n", "text/plain")
         elif parts and parts[0] == "decisions":
@@ -79,17 +81,17 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], telemetry: Telemetry, registry: Registry) -> None:
+    def __init__(self, address: tuple[str, int], metrics: list[MetricsSource], registry: Registry) -> None:
         super().__init__(address, _Handler)
-        self.telemetry = telemetry
+        self.metrics = metrics
         self.registry = registry
 
 
 class HttpEndpoint:
     """Runs the HTTP server on a daemon thread."""
 
-    def __init__(self, host: str, port: int, telemetry: Telemetry, registry: Registry) -> None:
-        self._server = _Server((host, port), telemetry, registry)
+    def __init__(self, host: str, port: int, metrics: list[MetricsSource], registry: Registry) -> None:
+        self._server = _Server((host, port), metrics, registry)
         self._thread = threading.Thread(target=self._server.serve_forever, name="gpuscale-http", daemon=True)
 
     @property

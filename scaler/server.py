@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -13,15 +14,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from scaler.collector import Clock, Collector
+from scaler.collector import Clock
 from scaler.config import ServerConfig
-from scaler.decision_log import DecisionLog
+from scaler.engine import create_engine
 from scaler.http import HttpEndpoint
-from scaler.kube import KubeSource
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
 from scaler.service import ScalerService
-from scaler.telemetry import Telemetry
+from scaler.telemetry import RpcTelemetry
 from scaler.workloads import Registry
 
 log = logging.getLogger(__name__)
@@ -46,23 +46,15 @@ class ScalerServer:
     clock: Clock = time.time
 
     def __post_init__(self) -> None:
-        self.telemetry = Telemetry()
+        self.telemetry = RpcTelemetry()
         self.registry = Registry()
         self.stopping = asyncio.Event()
-        kube, status = KubeSource.connect(self.config.kubernetes)
-        if kube is None:
-            log.info("kubernetes: %s; cold start defaults to the policy's default_cold_start_s", status)
-        self.decision_log = DecisionLog(self.config.decision_log) if self.config.decision_log else None
-        self.collector = Collector(
-            self.registry, self.config, self.telemetry, self.clock, kube, status, self.decision_log
-        )
-        self.service = ScalerService(
-            self.registry, self.collector, self.config, self.telemetry, self.clock, self.stopping
-        )
+        self.engine = create_engine(self.registry, self.config, self.clock)
+        self.service = ScalerService(self.registry, self.engine, self.config, self.telemetry, self.clock, self.stopping)
         self.health = health_aio.HealthServicer()
         self.grpc_port = 0
         self.metrics_port = 0
-        self._collector_task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.server = grpc.aio.server()
@@ -78,32 +70,42 @@ class ScalerServer:
             self.grpc_port = self.server.add_insecure_port(address)
         else:
             self.grpc_port = self.server.add_secure_port(address, creds)
+        await self.engine.start(self.stopping)
         await self.server.start()
-        self.http = HttpEndpoint(self.config.host, self.config.metrics_port, self.telemetry, self.registry)
+        metrics = [self.telemetry.exposition, self.engine.metrics_text]
+        self.http = HttpEndpoint(self.config.host, self.config.metrics_port, metrics, self.registry)
         self.http.start()
         self.metrics_port = self.http.port
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        self._collector_task = asyncio.create_task(self.collector.run(self.stopping))
+        self._expiry_task = asyncio.create_task(self._expire_forever())
         log.info(
-            "gpuscale serving gRPC on %s:%d (%s), HTTP on :%d, Prometheus %s",
+            "gpuscale serving gRPC on %s:%d (%s), HTTP on :%d, Prometheus %s, collector in a %s",
             self.config.host,
             self.grpc_port,
             "TLS" if creds else "plaintext",
             self.metrics_port,
             self.config.prometheus_url,
+            self.config.collector,
         )
+
+    async def _expire_forever(self) -> None:
+        interval = min(60.0, self.config.workload_ttl_s / 2)
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=interval)
+            except TimeoutError:
+                self.service.expire()
 
     async def stop(self) -> None:
         """Stop taking new work; let open streams end with OK so KEDA reconnects quickly."""
         await self.health.enter_graceful_shutdown()
         self.stopping.set()
         await self.server.stop(self.config.grace_s)
-        if self._collector_task is not None:
-            await self._collector_task
+        if self._expiry_task is not None:
+            await self._expiry_task
+        await self.engine.stop()
         self.http.stop()
-        if self.decision_log is not None:
-            self.decision_log.close()
         log.info("gpuscale stopped")
 
     async def wait_for_stop_signal(self) -> None:
@@ -114,7 +116,13 @@ class ScalerServer:
         await done.wait()
 
 
+#: The collector thread parses query results and fits forecasts while RPCs wait for the GIL; a
+#: shorter switch interval than CPython's 5 ms bounds that wait (benchmarks/rpc_latency.py).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 async def run_server(config: ServerConfig) -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     server = ScalerServer(config)
     await server.start()
     await server.wait_for_stop_signal()

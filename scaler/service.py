@@ -19,15 +19,16 @@ from typing import Any, TypeVar
 
 import grpc
 
-from scaler.collector import Clock, Collector
+from scaler.collector import Clock
 from scaler.config import ServerConfig
 from scaler.decision import Decision
+from scaler.engine import DecisionEngine
 from scaler.metadata import MetadataError, TriggerMetadata, parse_trigger_metadata, resolve_policy
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFileError, PolicyStore
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
-from scaler.telemetry import Telemetry
+from scaler.telemetry import RpcTelemetry
 from scaler.workloads import Registry, Workload, WorkloadKey, valid_namespace
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,14 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
     def __init__(
         self,
         registry: Registry,
-        collector: Collector,
+        engine: DecisionEngine,
         config: ServerConfig,
-        telemetry: Telemetry,
+        telemetry: RpcTelemetry,
         clock: Clock,
         stopping: asyncio.Event,
     ) -> None:
         self.registry = registry
-        self.collector = collector
+        self.engine = engine
         self.config = config
         self.telemetry = telemetry
         self.clock = clock
@@ -108,6 +109,7 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         if existing is not None:
             log.info("trigger metadata of %s changed: starting its history again", key)
             self.registry.remove(key)
+            self.engine.remove(key)
         workload = Workload(
             key=key,
             meta=meta,
@@ -116,7 +118,22 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             created_at=now,
             last_seen_at=now,
         )
-        return self.registry.add(workload)
+        registered = self.registry.add(workload)
+        if registered is workload:
+            self.engine.upsert(workload)
+            self.telemetry.workloads.set(len(self.registry))
+        return registered
+
+    def expire(self) -> int:
+        """Forget workloads no RPC has asked about for ``workload_ttl_s``; return how many."""
+        now = self.clock()
+        stale = [w for w in self.registry.all() if now - w.last_seen_at > self.config.workload_ttl_s]
+        for w in stale:
+            self.registry.remove(w.key)
+            self.engine.remove(w.key)
+            log.info("forgot workload %s: no RPC for %.0fs", w.key, now - w.last_seen_at)
+        self.telemetry.workloads.set(len(self.registry))
+        return len(stale)
 
     async def _decision(self, workload: Workload, context: Any) -> Decision:
         """The latest decision; for a new workload, one collection within the answer budget."""
@@ -124,8 +141,7 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             return workload.latest
         future = self._first.get(workload.key)
         if future is None:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(None, functools.partial(self.collector.refresh, [workload], False))
+            future = asyncio.ensure_future(self.engine.refresh_now(workload))
             self._first[workload.key] = future
             key = workload.key
 
@@ -157,6 +173,12 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         decision = await self._decision(workload, context)
         if not decision.valid:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{workload.key}: {decision.message}")
+        age = self.clock() - decision.at
+        if age > self.config.decision_max_age_s:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"{workload.key}: the latest decision is {age:.0f}s old: collection has stopped",
+            )
         return workload, decision
 
     # --- RPCs ------------------------------------------------------------------------

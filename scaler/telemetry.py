@@ -1,20 +1,57 @@
-"""The scaler's own Prometheus metrics: every decision and every failure, visible."""
+"""The scaler's own Prometheus metrics: every decision and every failure, visible.
+
+Two registries, because collection may run in a worker process: ``RpcTelemetry``
+lives with the gRPC server, ``DecisionTelemetry`` with the collector. ``/metrics``
+serves both.
+"""
 
 from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from scaler.decision import Ask, Decision
 from scaler.snapshot import Signal, Snapshot
 
 _WL = ("namespace", "scaledobject", "workload")
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+DEMAND_KINDS = ("observed", "forecast_mean", "forecast_quantile")
+REPLICA_STATES = ("current", "ready", "starting")
+WorkloadLabels = tuple[str, str, str]
 
 
-class Telemetry:
-    """Owns a private registry so tests and several servers in one process never collide."""
+class RpcTelemetry:
+    """RPC latency and counts by method and status code, and the number of workloads served."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.rpc_latency = Histogram(
+            "gpuscale_rpc_duration_seconds",
+            "gRPC handling latency",
+            ("method", "code"),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rpcs = Counter("gpuscale_rpcs", "gRPC calls", ("method", "code"), registry=r)
+        self.workloads = Gauge("gpuscale_workloads", "Workloads registered by KEDA's calls", registry=r)
+        self._children: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        children = self._children.get((method, code))
+        if children is None:  # labels() costs ~8 µs: resolve each pair once
+            children = (self.rpc_latency.labels(method, code), self.rpcs.labels(method, code))
+            self._children[(method, code)] = children
+        children[0].observe(seconds)
+        children[1].inc()
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+
+class DecisionTelemetry:
+    """Per-workload decisions and inputs, and the cost of reading Prometheus."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -46,7 +83,6 @@ class Telemetry:
             "gpuscale_decision_valid", "0 while the scaler answers errors so KEDA's fallback applies", _WL, registry=r
         )
         self.reasons = Counter("gpuscale_decisions", "Decisions by reason code", (*_WL, "reason"), registry=r)
-        self.workloads = Gauge("gpuscale_workloads", "Workloads registered", registry=r)
         self.query_latency = Histogram(
             "gpuscale_prometheus_query_duration_seconds",
             "Prometheus query latency",
@@ -66,31 +102,17 @@ class Telemetry:
         self.queries_per_refresh = Gauge(
             "gpuscale_queries_per_refresh", "PromQL queries issued by the last collection cycle", registry=r
         )
-        self.rpc_latency = Histogram(
-            "gpuscale_rpc_duration_seconds",
-            "gRPC handling latency",
-            ("method", "code"),
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.rpcs = Counter("gpuscale_rpcs", "gRPC calls", ("method", "code"), registry=r)
-        self._series: dict[tuple[str, str, str], _WorkloadSeries] = {}
-        self._rpc_children: dict[tuple[str, str], tuple[Histogram, Counter]] = {}
+        self._series: dict[WorkloadLabels, _WorkloadSeries] = {}
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))
 
     def observe_query(self, kind: str, seconds: float, error: str | None) -> None:
         self.query_latency.labels(kind).observe(seconds)
         if error is not None:
             self.query_errors.labels(kind).inc()
 
-    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        children = self._rpc_children.get((method, code))
-        if children is None:
-            children = (self.rpc_latency.labels(method, code), self.rpcs.labels(method, code))
-            self._rpc_children[(method, code)] = children
-        children[0].observe(seconds)
-        children[1].inc()
-
-    def _children(self, labels: tuple[str, str, str]) -> _WorkloadSeries:
+    def _children(self, labels: WorkloadLabels) -> _WorkloadSeries:
         """Labelled children of one workload, resolved once: ``labels()`` costs ~8 µs a call."""
         series = self._series.get(labels)
         if series is None:
@@ -98,7 +120,7 @@ class Telemetry:
             self._series[labels] = series
         return series
 
-    def observe_decision(self, labels: tuple[str, str, str], snapshot: Snapshot, decision: Decision) -> None:
+    def observe_decision(self, labels: WorkloadLabels, snapshot: Snapshot, decision: Decision) -> None:
         s = self._children(labels)
         reason = str(decision.reason)
         counter = s.reasons.get(reason)
@@ -135,9 +157,9 @@ class Telemetry:
             s.replicas["ready"].set(snapshot.replicas.ready)
             s.replicas["starting"].set(snapshot.replicas.starting)
 
-    def forget(self, labels: tuple[str, str, str]) -> None:
+    def forget(self, labels: WorkloadLabels) -> None:
         """Drop a removed workload's series so dashboards do not show ghosts."""
-        self._series.pop(labels, None)
+        series = self._series.pop(labels, None)
         for metric in (
             self.recommended,
             self.data_age,
@@ -156,16 +178,14 @@ class Telemetry:
             _remove(self.demand, (*labels, kind))
         for state in REPLICA_STATES:
             _remove(self.replicas, (*labels, state))
-
-
-DEMAND_KINDS = ("observed", "forecast_mean", "forecast_quantile")
-REPLICA_STATES = ("current", "ready", "starting")
+        for reason in series.reasons if series is not None else ():
+            _remove(self.reasons, (*labels, reason))
 
 
 class _WorkloadSeries:
     """One workload's labelled metric children."""
 
-    def __init__(self, t: Telemetry, labels: tuple[str, str, str]) -> None:
+    def __init__(self, t: DecisionTelemetry, labels: WorkloadLabels) -> None:
         self.recommended = t.recommended.labels(*labels)
         self.data_age = t.data_age.labels(*labels)
         self.active = t.active.labels(*labels)
@@ -180,6 +200,6 @@ class _WorkloadSeries:
         self.reasons: dict[str, Counter] = {}
 
 
-def _remove(metric: Gauge, labels: tuple[str, ...]) -> None:
+def _remove(metric: Gauge | Counter, labels: tuple[str, ...]) -> None:
     with contextlib.suppress(KeyError):
         metric.remove(*labels)

@@ -53,7 +53,6 @@ class Workload:
     history_attempt_at: float | None = None  # last bootstrap attempt, for back-off
     last_observed_at: float | None = None  # the sample time the predictor last learned from
     decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=120))
-    changed: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -75,10 +74,14 @@ class Workload:
         return all(labels.get(k) == v for k, v in self.pod_labels.items())
 
     def publish(self, decision: Decision, state: DecisionState) -> None:
+        """Collector side: the new state and decision."""
         self.state = state
+        self.publish_decision(decision)
+
+    def publish_decision(self, decision: Decision) -> None:
+        """Read side: what RPCs and /decisions answer from."""
         self.latest = decision
         self.decisions.append(decision)
-        self.changed.set()
 
 
 def valid_namespace(namespace: str) -> bool:

@@ -55,7 +55,12 @@ def test_forecaster_starts_fitted_on_backfilled_history(
         assert len(ranged) == 2  # one continuous series per pod: backfilled history, then live scrapes
         running = start_scaler(
             scaler_config(
-                prom.url, refresh_interval_s=STEP, rate_window="20s", history_s=HISTORY_S, first_answer_timeout_s=2.0
+                prom.url,
+                refresh_interval_s=STEP,
+                rate_window="20s",
+                history_s=HISTORY_S,
+                first_answer_timeout_s=2.0,
+                collector="thread",  # the test inspects the collector's forecaster
             )
         )
         # Seen first at GetMetrics: answered from one collection, before any history is read.
@@ -64,7 +69,7 @@ def test_forecaster_starts_fitted_on_backfilled_history(
         workload = running.server.registry.all()[0]
         assert not workload.history_loaded
         # A collection cycle bootstraps the forecaster with two range queries (prompt and generation rates).
-        report = running.server.collector.refresh()
+        report = running.server.engine.collector.refresh()  # type: ignore[attr-defined]
         assert workload.history_loaded
         assert report.queries == 10 + 2  # 10 distinct instant queries for the group + 2 range queries
         predictor = workload.predictor

@@ -1,0 +1,201 @@
+"""GetMetrics latency and throughput of `gpuscale serve` with 1,000 workloads, next to a bare grpcio server.
+
+Run: python -m benchmarks.rpc_latency (from the project root). Both servers run as subprocesses on
+this machine and are driven by the same asyncio client from our generated stubs: a closed loop
+(16 callers, 5 s) for throughput, and an open loop at 500 RPC/s (10 s) for latency percentiles. The
+scaler reads a real Prometheus scraping an emulated fleet of 1,000 Deployments; its RPCs answer from
+memory. An optional argument sets the scaler's refresh interval (default 10 s, so collection cycles
+overlap the measurement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from benchmarks._fleet import start_fleet, workload_names
+from scaler.rpc import externalscaler_pb2 as pb
+from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
+from simulations.local_prometheus import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WORKLOADS = 1000
+RATE = 500
+OPEN_LOOP_S = 10.0
+CLOSED_LOOP_S = 5.0
+CALLERS = 16
+REFRESH = sys.argv[1] if len(sys.argv) > 1 else "10"
+
+
+def requests() -> list[pb.GetMetricsRequest]:
+    return [
+        pb.GetMetricsRequest(
+            scaledObjectRef=pb.ScaledObjectRef(name=name, namespace=ns, scalerMetadata={"deployment": name}),
+            metricName=f"gpuscale-{name}",
+        )
+        for ns, name in workload_names(WORKLOADS)
+    ]
+
+
+async def warm_up(stub: pb_grpc.ExternalScalerStub, reqs: list[pb.GetMetricsRequest]) -> int:
+    sem = asyncio.Semaphore(32)
+    ok = 0
+
+    async def one(r: pb.GetMetricsRequest) -> None:
+        nonlocal ok
+        async with sem:
+            try:
+                await stub.GetMetrics(r, timeout=5)
+                ok += 1
+            except grpc.aio.AioRpcError:
+                pass
+
+    await asyncio.gather(*(one(r) for r in reqs))
+    return ok
+
+
+async def closed_loop(stub: pb_grpc.ExternalScalerStub, reqs: list[pb.GetMetricsRequest]) -> float:
+    deadline = time.perf_counter() + CLOSED_LOOP_S
+    done = 0
+
+    async def caller() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await stub.GetMetrics(random.choice(reqs), timeout=5)
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    return done / (time.perf_counter() - start)
+
+
+async def open_loop(stub: pb_grpc.ExternalScalerStub, reqs: list[pb.GetMetricsRequest]) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(r: pb.GetMetricsRequest) -> None:
+        nonlocal errors
+        t0 = time.perf_counter()
+        try:
+            await stub.GetMetrics(r, timeout=5)
+            latencies.append(time.perf_counter() - t0)
+        except grpc.aio.AioRpcError:
+            errors += 1
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(RATE * OPEN_LOOP_S)):
+        delay = start + i / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(random.choice(reqs))))
+    await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(p * 10) - 1] * 1e3
+
+
+async def measure(address: str, reqs: list[pb.GetMetricsRequest]) -> dict[str, float]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        warmed = await warm_up(stub, reqs)
+        throughput = await closed_loop(stub, reqs)
+        latencies, errors = await open_loop(stub, reqs)
+    return {
+        "warmed": warmed,
+        "throughput": throughput,
+        "p50": pct(latencies, 50),
+        "p99": pct(latencies, 99),
+        "errors": errors,
+        "answered": len(latencies),
+    }
+
+
+def wait_serving(port: int) -> None:
+    def serving() -> bool:
+        try:
+            stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+            return bool(stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == 1)
+        except grpc.RpcError:
+            return False
+
+    wait_for(serving, timeout=30, what="gpuscale serve")
+
+
+def _pin_servers() -> None:
+    """Servers on the last core, the load generator on the others (when there are several)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) > 1:
+        os.sched_setaffinity(0, {cores[-1]})
+
+
+def main() -> None:
+    random.seed(1)
+    cores = sorted(os.sched_getaffinity(0))
+    _, emulator, prom = start_fleet(WORKLOADS)
+    scaler_port, bare_port = free_port(), free_port()
+    scaler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulations.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(scaler_port),
+            "--metrics-port",
+            str(free_port()),
+            "--prometheus-url",
+            prom.url,
+            "--refresh-interval",
+            REFRESH,
+            "--kubernetes",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        preexec_fn=_pin_servers,
+    )
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bare_server", str(bare_port)], cwd=ROOT, preexec_fn=_pin_servers
+    )
+    if len(cores) > 1:
+        os.sched_setaffinity(0, set(cores[:-1]))
+    try:
+        wait_serving(scaler_port)
+        time.sleep(0.5)
+        reqs = requests()
+        ours = asyncio.run(measure(f"127.0.0.1:{scaler_port}", reqs))
+        base = asyncio.run(measure(f"127.0.0.1:{bare_port}", reqs))
+    finally:
+        scaler.terminate()
+        bare.terminate()
+        scaler.wait(timeout=15)
+        bare.wait(timeout=15)
+        prom.stop()
+        emulator.stop()
+    print(f"GetMetrics, {WORKLOADS} registered workloads (answered {ours['warmed']:.0f}/{WORKLOADS} at warm-up);")
+    print(f"servers pinned to core {cores[-1]}, load generator and Prometheus to cores {cores[:-1]}")
+    print(f"{'server':<22} {'closed-loop req/s':>17} {'p50 ms @500/s':>13} {'p99 ms @500/s':>13} {'errors':>6}")
+    for name, r in (("gpuscale serve", ours), ("bare grpcio (aio)", base)):
+        print(f"{name:<22} {r['throughput']:>17.0f} {r['p50']:>13.2f} {r['p99']:>13.2f} {r['errors']:>6.0f}")
+    print(f"throughput ratio gpuscale / bare: {ours['throughput'] / base['throughput']:.2f}")
+    print(f"p99 ratio gpuscale / bare: {ours['p99'] / base['p99']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

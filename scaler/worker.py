@@ -1,0 +1,103 @@
+"""The collector worker process: receives workloads, runs collection cycles, sends decisions back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from scaler.collector import Collector, CycleReport
+from scaler.config import ServerConfig
+from scaler.decision_log import DecisionLog
+from scaler.kube import KubeSource
+from scaler.logs import setup_logging
+from scaler.telemetry import DecisionTelemetry
+from scaler.workloads import Registry, Workload
+
+log = logging.getLogger(__name__)
+#: Decisions travel in batches so the server unpickles a few at a time between RPCs.
+BATCH = 100
+
+
+def worker_main(config: ServerConfig, conn: Any) -> None:
+    setup_logging(config.log_level)
+    registry = Registry()
+    telemetry = DecisionTelemetry()
+    kube, status = KubeSource.connect(config.kubernetes)
+    decision_log = DecisionLog(config.decision_log) if config.decision_log else None
+    collector = Collector(registry, config, telemetry, time.time, kube, status, decision_log)
+    send_lock = threading.Lock()
+    stop = threading.Event()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with send_lock:
+            conn.send(message)
+
+    def ship(report: CycleReport) -> None:
+        for i in range(0, len(report.decisions), BATCH):
+            send(("decisions", report.decisions[i : i + BATCH]))
+
+    def cycles() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                ship(collector.refresh())
+            except (OSError, EOFError):
+                stop.set()  # the server is gone
+            except Exception:
+                log.exception("collection cycle failed")
+            stop.wait(max(0.0, config.refresh_interval_s - (time.monotonic() - started)))
+
+    send(("ready",))
+    threading.Thread(target=cycles, name="gpuscale-cycles", daemon=True).start()
+    try:
+        while not stop.is_set():
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            pending: list[tuple[int, Any]] = []  # refresh requests batched into one collection
+            while True:
+                if not _handle(message, registry, collector, telemetry, send, pending):
+                    return
+                if not conn.poll(0):
+                    break
+                message = conn.recv()
+            if pending:
+                workloads = [w for _, key in pending if (w := registry.get(key)) is not None]
+                if workloads:
+                    ship(collector.refresh(workloads, bootstrap=False))
+                for request, _ in pending:
+                    send(("done", request))
+    finally:
+        stop.set()
+        if decision_log is not None:
+            decision_log.close()
+
+
+def _handle(
+    message: tuple[Any, ...],
+    registry: Registry,
+    collector: Collector,
+    telemetry: DecisionTelemetry,
+    send: Any,
+    pending: list[tuple[int, Any]],
+) -> bool:
+    """Apply one message from the server; ``False`` means stop."""
+    kind = message[0]
+    if kind == "upsert":
+        _, key, meta, spec, url, created = message
+        existing = registry.get(key)
+        if existing is None or existing.meta != meta or existing.spec != spec:
+            collector.forget(key)
+            registry.add(Workload(key, meta, spec, url, created, created))
+    elif kind == "remove":
+        collector.forget(message[1])
+    elif kind == "refresh":
+        pending.append((message[1], message[2]))
+    elif kind == "metrics":
+        send(("metrics", message[1], telemetry.exposition()))
+    elif kind == "stop":
+        return False
+    return True
