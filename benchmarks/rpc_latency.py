@@ -134,13 +134,6 @@ def wait_serving(port: int) -> None:
     wait_for(serving, timeout=30, what="gpuscale serve")
 
 
-def _pin_servers() -> None:
-    """Servers on the last core, the load generator on the others (when there are several)."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) > 1:
-        os.sched_setaffinity(0, {cores[-1]})
-
-
 def main() -> None:
     random.seed(1)
     cores = sorted(os.sched_getaffinity(0))
@@ -168,12 +161,12 @@ def main() -> None:
             "warning",
         ],
         cwd=ROOT,
-        preexec_fn=_pin_servers,
     )
-    bare = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bare_server", str(bare_port)], cwd=ROOT, preexec_fn=_pin_servers
-    )
+    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare_server", str(bare_port)], cwd=ROOT)
     if len(cores) > 1:
+        # Servers on the last core (pinned before they start their worker), the load generator on the others.
+        for proc in (scaler, bare):
+            os.sched_setaffinity(proc.pid, {cores[-1]})
         os.sched_setaffinity(0, set(cores[:-1]))
     try:
         wait_serving(scaler_port)
