@@ -64,6 +64,7 @@ class Predictor(ABC):
         self.last_value = math.nan
         self._scale = 0.0
         self._bands = ResidualBands(self.max_horizon, self._residual_window)
+        self.last_path = np.zeros(self.max_horizon)
         self._reset_model()
 
     def fit(self, history: Iterable[float]) -> None:
@@ -82,6 +83,7 @@ class Predictor(ABC):
             self.observations += 1
             self._observe(value)
         path = self._path(self.max_horizon)[0]
+        self.last_path = path  # reused by combinations instead of recomputing
         self._bands.score_and_push(value, path)
 
     def forecast(self, steps: int) -> Forecast:
@@ -99,6 +101,15 @@ class Predictor(ABC):
         if self._bands.count(1) < 8:
             notes = (*notes, f"few scored errors ({self._bands.count(1)}): quantile band is a Gaussian guess")
         return Forecast(step_s=self.step_s, mean=point, quantiles=quantiles, model=self.name, notes=notes)
+
+    @property
+    def ready(self) -> bool:
+        """True once the model forecasts with its own method (no short-history fallback)."""
+        return self.observations >= self.min_history
+
+    def mean_abs_errors(self) -> FloatArray:
+        """Mean absolute error per horizon over the residual window (NaN where too few)."""
+        return self._bands.mean_abs_errors()
 
     def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
         if self.observations == 0:

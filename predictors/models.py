@@ -90,8 +90,8 @@ class SeasonalNaive(Predictor):
         super().__init__(step_s, max_horizon, quantiles, residual_window)
 
     @property
-    def min_history_points(self) -> int:
-        return self.period
+    def ready(self) -> bool:
+        return self._seen >= self.period and self.observations > 0
 
     def _reset_model(self) -> None:
         self._season = np.full(self.period, np.nan)
@@ -116,3 +116,87 @@ class SeasonalNaive(Predictor):
         idx = (self._seen + np.arange(steps)) % self.period
         path = self._season[idx]
         return np.where(np.isfinite(path), path, self.last_value)
+
+
+class SeasonalSmoothing(Predictor):
+    """Additive Holt-Winters with a damped trend, updated online (one season of memory).
+
+    Until a full season has been seen it forecasts like :class:`DampedTrend` and says so.
+    """
+
+    name = "seasonal_smoothing"
+
+    def __init__(
+        self,
+        step_s: float,
+        max_horizon: int = 60,
+        quantiles: Sequence[float] = DEFAULT_QUANTILES,
+        residual_window: int = 256,
+        season_s: float = 86_400.0,
+        alpha: float = 0.2,
+        beta: float = 0.02,
+        gamma: float = 0.15,
+        phi: float = 0.9,
+    ) -> None:
+        period = round(season_s / step_s)
+        if period < 2:
+            raise ValueError(f"season_s ({season_s}) must span at least 2 steps of {step_s} s")
+        self.period = period
+        self.alpha, self.beta, self.gamma, self.phi = alpha, beta, gamma, phi
+        super().__init__(step_s, max_horizon, quantiles, residual_window)
+
+    @property
+    def ready(self) -> bool:
+        return self._initialised
+
+    def _reset_model(self) -> None:
+        self._seen = 0
+        self._first = np.full(self.period, np.nan)
+        self._season = np.zeros(self.period)
+        self._initialised = False
+        self._fallback = DampedTrend(self.step_s, self.max_horizon, self.quantile_probs, phi=self.phi)
+        self._level = 0.0
+        self._trend = 0.0
+
+    def update(self, value: float) -> None:
+        slot = self._seen % self.period
+        self._seen += 1
+        self._slot = slot
+        self._fallback.update(value)
+        if not self._initialised:
+            if math.isfinite(value):
+                self._first[slot] = value
+            if self._seen == self.period:
+                self._initialise()
+        super().update(value)
+
+    def _initialise(self) -> None:
+        known = np.isfinite(self._first)
+        if known.sum() < self.period // 2:
+            self._first = np.full(self.period, np.nan)  # too gappy: wait another season
+            self._seen = 0
+            return
+        mean = float(np.nanmean(self._first))
+        self._season = np.where(known, self._first - mean, 0.0)
+        self._level, self._trend, self._initialised = mean, 0.0, True
+
+    def _observe(self, value: float) -> None:
+        if not self._initialised:
+            return
+        s = self._season[self._slot]
+        previous = self._level
+        self._level = self.alpha * (value - s) + (1 - self.alpha) * (previous + self.phi * self._trend)
+        self._trend = self.beta * (self._level - previous) + (1 - self.beta) * self.phi * self._trend
+        self._season[self._slot] = self.gamma * (value - self._level) + (1 - self.gamma) * s
+
+    def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
+        if not self._initialised:
+            path, notes = self._fallback._path(steps)
+            note = f"short history ({self._seen} < {self.period} steps of one season): using damped trend"
+            return path, (*notes, note)
+        return super()._path(steps)
+
+    def _point(self, steps: int) -> FloatArray:
+        damp = np.cumsum(self.phi ** np.arange(1, steps + 1))
+        idx = (self._seen + np.arange(steps)) % self.period
+        return self._level + damp * self._trend + self._season[idx]

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from predictors.base import DEFAULT_QUANTILES, Predictor
-from predictors.models import DampedTrend, LastValue, SeasonalNaive
+from predictors.ensemble import OnlineEnsemble
+from predictors.models import DampedTrend, LastValue, SeasonalNaive, SeasonalSmoothing
 
 Factory = Callable[..., Predictor]
 
@@ -43,5 +44,8 @@ register("last_value", LastValue)
 register("damped_trend", DampedTrend)
 register("seasonal_naive_daily", lambda **kw: SeasonalNaive(season_s=86_400.0, **kw))
 register("seasonal_naive_weekly", lambda **kw: SeasonalNaive(season_s=7 * 86_400.0, **kw))
-# The default is the model the measurements in DESIGN.md favour at short horizons.
-register("default", DampedTrend)
+register("seasonal_daily", lambda **kw: SeasonalSmoothing(season_s=86_400.0, **kw))
+register("seasonal_weekly", lambda **kw: SeasonalSmoothing(season_s=7 * 86_400.0, **kw))
+register("ensemble", OnlineEnsemble)
+# The default combines them online, weighted per horizon by recent errors (benchmarks/forecast_quality.py).
+register("default", OnlineEnsemble)

@@ -5,7 +5,8 @@ observation, so the quantile band of horizon ``h`` is learned from the model's
 own ``h``-step errors (an online split-conformal band). Memory is a fixed ring
 per horizon; an update is O(H), independent of the history length. Quantiles
 are recomputed lazily, at most once every ``refresh_every`` scored updates,
-because one new error barely moves a 256-sample quantile.
+because one new error barely moves a 256-sample quantile; the assembled bands
+are cached until then, so a forecast costs a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MIN_ERRORS = 8
 class ResidualBands:
     """Ring buffers of signed errors ``actual - forecast`` for horizons 1..H."""
 
-    def __init__(self, max_horizon: int, window: int = 256, refresh_every: int = 8) -> None:
+    def __init__(self, max_horizon: int, window: int = 256, refresh_every: int = 32) -> None:
         if max_horizon < 1:
             raise ValueError(f"max_horizon must be >= 1, got {max_horizon}")
         self.max_horizon = max_horizon
@@ -37,7 +38,9 @@ class ResidualBands:
         self._pending = np.full((max_horizon, max_horizon), np.nan)
         self._head = 0
         self._cache: dict[tuple[float, ...], FloatArray] = {}
+        self._bands: dict[tuple[int, tuple[float, ...]], dict[float, FloatArray]] = {}
         self._scored_since_refresh = 0
+        self._scale_seen = -1.0
 
     def score_and_push(self, actual: float, path: FloatArray) -> None:
         """Score earlier forecasts against ``actual``, then remember ``path`` (made now)."""
@@ -57,6 +60,12 @@ class ResidualBands:
         row[:n] = path[:n]
         row[n:] = np.nan
 
+    def mean_abs_errors(self) -> FloatArray:
+        filled = np.minimum(self._counts, self.window)
+        total = np.abs(self._errors).sum(axis=1)  # unfilled slots hold 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(filled >= MIN_ERRORS, total / np.maximum(filled, 1), np.nan)
+
     def count(self, horizon: int) -> int:
         return int(min(self._counts[horizon - 1], self.window))
 
@@ -73,6 +82,7 @@ class ResidualBands:
         for h in np.nonzero((filled >= MIN_ERRORS) & ~full)[0]:
             out[:, h] = np.quantile(self._errors[h, : filled[h]], probs)
         self._cache = {probs: out}
+        self._bands = {}
         self._scored_since_refresh = 0
         return out
 
@@ -85,6 +95,11 @@ class ResidualBands:
         """
         key = tuple(probs)
         learned = self._learned(key)
+        if scale != self._scale_seen and np.isnan(learned[:, : min(steps, self.max_horizon)]).any():
+            self._bands, self._scale_seen = {}, scale  # the Gaussian guess depends on the scale
+        cached = self._bands.get((steps, key))
+        if cached is not None:
+            return cached
         horizons = np.minimum(np.arange(steps), self.max_horizon - 1)
         out: dict[float, FloatArray] = {}
         for i, p in enumerate(key):
@@ -97,4 +112,5 @@ class ResidualBands:
                 np.maximum.accumulate(idx, out=idx)
                 row = np.where(idx >= 0, row[np.maximum(idx, 0)], guess)
             out[p] = row
+        self._bands[(steps, key)] = out
         return out

@@ -91,8 +91,8 @@ def test_registry_errors() -> None:
     with pytest.raises(ValueError) as err:
         create_predictor("prophet", step_s=10)
     assert str(err.value) == (
-        "unknown predictor 'prophet'; valid: damped_trend, default, last_value, seasonal_naive_daily, "
-        "seasonal_naive_weekly"
+        "unknown predictor 'prophet'; valid: damped_trend, default, ensemble, last_value, seasonal_daily, "
+        "seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
     )
     with pytest.raises(ValueError) as err:
         register("default", PREDICTORS["last_value"])

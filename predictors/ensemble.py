@@ -1,0 +1,80 @@
+"""The default forecaster: an online combination of simple models, weighted per horizon.
+
+Each member learns every observation; the weight of a member at horizon ``h`` is
+the inverse of its squared mean absolute ``h``-step error over the recent window,
+so last value dominates at short horizons on bursty traffic and the seasonal
+model takes over at long horizons once it has seen a full cycle. Members still
+in a short-history fallback get no weight. Quantiles come from the combination's
+own errors (the base class), so coverage is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from predictors.base import DEFAULT_QUANTILES, Predictor
+from predictors.forecast import FloatArray
+from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
+
+#: Refresh member weights every this many updates (they move slowly).
+REWEIGHT_EVERY = 8
+
+
+class OnlineEnsemble(Predictor):
+    name = "ensemble"
+    min_history = 1
+
+    def __init__(
+        self,
+        step_s: float,
+        max_horizon: int = 60,
+        quantiles: Sequence[float] = DEFAULT_QUANTILES,
+        residual_window: int = 256,
+        seasons_s: Sequence[float] = (86_400.0, 7 * 86_400.0),
+        max_season_steps: int = 20_000,
+    ) -> None:
+        self._member_args = (step_s, max_horizon, quantiles, residual_window)
+        # A season longer than max_season_steps steps (e.g. a week at 10 s) costs memory for nothing.
+        self._seasons = tuple(s for s in seasons_s if 2 <= round(s / step_s) <= max_season_steps)
+        super().__init__(step_s, max_horizon, quantiles, residual_window)
+
+    def _reset_model(self) -> None:
+        step, horizon, quantiles, window = self._member_args
+        self.members: list[Predictor] = [
+            LastValue(step, horizon, quantiles, window),
+            DampedTrend(step, horizon, quantiles, window),
+            *(SeasonalSmoothing(step, horizon, quantiles, window, season_s=s) for s in self._seasons),
+        ]
+        self._weights = np.full((len(self.members), horizon), 1.0 / len(self.members))
+        self._since_reweight = REWEIGHT_EVERY
+
+    def update(self, value: float) -> None:
+        for member in self.members:
+            member.update(value)
+        self._since_reweight += 1
+        super().update(value)
+
+    def _observe(self, value: float) -> None:
+        return  # members learned in update()
+
+    def weights(self) -> FloatArray:
+        """Member weights per horizon, shape (members, max_horizon); columns sum to 1."""
+        if self._since_reweight >= REWEIGHT_EVERY:
+            self._since_reweight = 0
+            maes = np.array([m.mean_abs_errors() for m in self.members])
+            ready = np.array([m.ready for m in self.members])[:, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                raw = np.where(ready & np.isfinite(maes), 1.0 / np.maximum(maes, 1e-9) ** 2, np.nan)
+            learned = np.isfinite(raw).any(axis=0)
+            # Horizons with no scored member yet: equal weight over the ready members.
+            fallback = np.where(ready, 1.0, 0.0) * np.ones_like(maes)
+            raw = np.where(learned[None, :], np.nan_to_num(raw, nan=0.0), fallback)
+            total = raw.sum(axis=0)
+            self._weights = np.where(total > 0, raw / np.where(total > 0, total, 1.0), 1.0 / len(self.members))
+        return self._weights
+
+    def _point(self, steps: int) -> FloatArray:
+        paths = np.array([m.last_path[:steps] for m in self.members])
+        return np.asarray((self.weights()[:, :steps] * paths).sum(axis=0))
