@@ -67,7 +67,7 @@ class OnlineEnsemble(Predictor):
             ready = np.array([m.ready for m in self.members])[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
                 raw = np.where(ready & np.isfinite(maes), 1.0 / np.maximum(maes, 1e-9) ** 2, np.nan)
-            learned = np.isfinite(raw).any(axis=0)
+            learned = np.asarray(np.isfinite(raw).any(axis=0))
             # Horizons with no scored member yet: equal weight over the ready members.
             fallback = np.where(ready, 1.0, 0.0) * np.ones_like(maes)
             raw = np.where(learned[None, :], np.nan_to_num(raw, nan=0.0), fallback)

@@ -9,13 +9,19 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simulations.traces.base import RateSeries, RequestTrace, TraceError
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
+else:
+    CsvReader = object
 
 Trace = RequestTrace | RateSeries
 Loader = Callable[..., Trace]
@@ -32,7 +38,7 @@ def register(name: str) -> Callable[[Loader], Loader]:
     return add
 
 
-def _open_csv(path: Path) -> tuple[list[str], csv.reader]:  # type: ignore[type-arg]
+def _open_csv(path: Path) -> tuple[list[str], CsvReader]:
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
@@ -57,7 +63,9 @@ def _number(path: Path, line: int, column: str, raw: str, kind: type = float) ->
     return value
 
 
-def _rows(path: Path, header: list[str], reader: csv.reader, required: list[str]):  # type: ignore[no-untyped-def,type-arg]
+def _rows(
+    path: Path, header: list[str], reader: CsvReader, required: list[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
     missing = [c for c in required if c not in header]
     if missing:
         raise TraceError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(header)}", line=1)
