@@ -6,9 +6,11 @@ Every command has ``--help``; options are validated before work starts.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -91,6 +93,90 @@ def live_demo(
         raise typer.Exit(1) from None
     console.print(table)
     console.print(f"{rows} KEDA polls. Every decision is explained at /decisions while `gpuscale serve` runs.")
+
+
+@app.command()
+def backtest(
+    trace: Annotated[Path, typer.Option(help="trace file (Azure, BurstGPT, Mooncake, ServeGen or generic CSV)")],
+    step: Annotated[
+        float | None, typer.Option(help="seconds per step: bins per-request traces (default 10), coarsens rate series")
+    ] = None,
+    horizon: Annotated[
+        list[float] | None, typer.Option(help="forecast horizon in seconds, repeatable [default: 60 300 600 1800]")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option(help="predictor name, repeatable [default: a comparison set]")
+    ] = None,
+    series: Annotated[str, typer.Option(help="requests, output_tokens or prompt_tokens")] = "requests",
+    column: Annotated[str | None, typer.Option(help="column of an aggregated trace (e.g. conversation)")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")] = False,
+) -> None:
+    """Rolling-origin backtest of forecasters on a trace: MASE, sMAPE, pinball loss and quantile coverage."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from simulations.backtesting import DEFAULT_HORIZONS_S, DEFAULT_MODELS, run_backtest
+    from simulations.traces import TraceError
+
+    console = Console(stderr=True)
+    models = model or list(DEFAULT_MODELS)
+    try:
+        with Progress(console=console, transient=True, disable=json_output) as bar:
+            task = bar.add_task("backtesting", total=len(models))
+
+            def advance(name: str) -> None:
+                bar.update(task, advance=1, description=f"backtesting {name}")
+
+            result = run_backtest(
+                str(trace), step, horizon or list(DEFAULT_HORIZONS_S), models, series, column=column, progress=advance
+            )
+    except (TraceError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_backtest(result)
+
+
+def _print_backtest(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['series']} — step {result['step_s']:g} s, {result['points']} points")
+    for column in ("model", "horizon", "MASE", "sMAPE %", "pinball", "p50 cov", "p90 cov", "p95 cov", "µs/update"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    best: dict[float, float] = {}
+    for row in result["results"]:
+        if row["mase"] is not None:
+            best[row["horizon_s"]] = min(best.get(row["horizon_s"], float("inf")), row["mase"])
+    for row in result["results"]:
+        mase = row["mase"]
+        shown = (
+            "-" if mase is None else (f"[bold]{mase:.3f}[/]" if mase == best.get(row["horizon_s"]) else f"{mase:.3f}")
+        )
+        cov = row["coverage"]
+        table.add_row(
+            row["model"],
+            f"{row['horizon_s']:g} s",
+            shown,
+            _fmt(row["smape"], "{:.1f}"),
+            _fmt(row["pinball"], "{:.3f}"),
+            _fmt(cov.get("0.5"), "{:.2f}"),
+            _fmt(cov.get("0.9"), "{:.2f}"),
+            _fmt(cov.get("0.95"), "{:.2f}"),
+            f"{row['update_us']:.0f}",
+        )
+    Console().print(table)
+    notes = {row["model"]: row["notes"] for row in result["results"] if row["notes"]}
+    for name, lines in notes.items():
+        Console().print(f"[dim]{name}: {'; '.join(lines)}[/]")
+    if result["skipped_horizons_s"]:
+        Console().print(f"skipped (longer than the series allows): {result['skipped_horizons_s']}")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
 
 
 def main() -> None:
