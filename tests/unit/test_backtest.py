@@ -1,0 +1,105 @@
+"""Rolling-origin backtests: exact scores where the answer is known, and the CLI's contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from predictors import create_predictor
+from predictors.backtest import naive_scale, rolling_origin
+from simulations.backtesting import horizon_steps
+from tests.conftest import TRACES
+
+
+def test_last_value_on_a_ramp_scores_exactly() -> None:
+    ramp = np.arange(200, dtype=float)  # y_t = t: last value is off by h at horizon h; naive scale is 1
+    result = rolling_origin(ramp, 10.0, lambda: create_predictor("last_value", 10.0, max_horizon=5), [1, 5], warmup=20)
+    assert [s.mase for s in result.scores] == [1.0, 5.0]
+    assert [s.points for s in result.scores] == [176, 176]  # origins t = 19..194
+
+
+def test_damped_trend_reaches_its_analytic_steady_state_on_a_ramp() -> None:
+    """On y = t the damped trend converges to beta / (1 - (1 - beta) * phi): damping under-reads ramps."""
+    model = create_predictor("damped_trend", 10.0, max_horizon=5)
+    for t in range(400):
+        model.update(float(t))
+    beta, phi = 0.05, 0.9
+    assert model._trend == pytest.approx(beta / (1 - (1 - beta) * phi), rel=1e-6)  # type: ignore[attr-defined]
+
+
+def test_gaps_in_actuals_are_skipped_and_scale_ignores_them() -> None:
+    series = np.array([1.0, 2.0, np.nan, 4.0, 5.0] * 20)
+    # finite one-step changes per period: 1 (1->2) and 1 (4->5), plus 4 (5->1) between periods
+    assert naive_scale(series) == pytest.approx((20 * 2 + 19 * 4) / (20 * 2 + 19))
+    result = rolling_origin(series, 60.0, lambda: create_predictor("last_value", 60.0, max_horizon=2), [1])
+    # origins t = 19..98 (warm-up 20), each scored against y[t + 1] unless that is a gap
+    assert result.scores[0].points == sum(1 for t in range(19, 99) if not np.isnan(series[t + 1]))
+
+
+def test_too_short_a_series_is_refused() -> None:
+    with pytest.raises(ValueError) as err:
+        rolling_origin(np.ones(12), 10.0, lambda: create_predictor("last_value", 10.0, max_horizon=5), [5])
+    assert str(err.value) == "series of 12 steps is too short for warm-up 10 and horizon 5"
+
+
+@pytest.mark.parametrize(
+    ("horizons", "step", "expected"),
+    [([60, 300, 600], 10.0, [6, 30, 60]), ([60, 300, 3600], 3600.0, [1]), ([601], 600.0, [2])],
+    ids=["10 s steps", "hourly collapses short horizons", "rounds up"],
+)
+def test_horizon_steps(horizons: list[float], step: float, expected: list[int]) -> None:
+    assert horizon_steps(horizons, step) == expected
+
+
+@pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}")
+def test_backtest_command_json() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulations.cli",
+            "backtest",
+            "--trace",
+            str(TRACES / "azure2023_code.csv"),
+            "--horizon",
+            "300",
+            "--horizon",
+            "600",
+            "--model",
+            "default",
+            "--model",
+            "last_value",
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["default_model"] == "default" and doc["step_s"] == 10.0 and doc["points"] == 344
+    rows = {(r["model"], r["horizon_s"]) for r in doc["results"]}
+    assert rows == {("default", 300.0), ("default", 600.0), ("last_value", 300.0), ("last_value", 600.0)}
+    for row in doc["results"]:
+        assert set(row) >= {"model", "horizon_s", "mase", "smape", "pinball", "coverage"}
+        assert set(row["coverage"]) == {"0.5", "0.9", "0.95"} and 0 < row["mase"] < 5
+
+
+def test_backtest_command_rejects_a_bad_trace(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arrival_s,prompt_tokens,output_tokens\n0,1,1\nx,1,1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulations.cli", "backtest", "--trace", str(bad)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {bad}, line 3, column 'arrival_s': 'x' is not a number"
