@@ -118,6 +118,6 @@ class Predictor(ABC):
             note = f"short history ({self.observations} < {self.min_history} points): using last value"
             return np.full(steps, self.last_value), (note,)
         point = np.asarray(self._point(steps), dtype=np.float64)
-        if not np.all(np.isfinite(point)):
+        if not math.isfinite(point.sum()):
             return np.full(steps, self.last_value), (f"{self.name} produced a non-finite path: using last value",)
         return np.maximum(point, 0.0), ()

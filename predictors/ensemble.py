@@ -49,6 +49,8 @@ class OnlineEnsemble(Predictor):
         self.members: list[Predictor] = [
             LastValue(step, horizon, quantiles, window),
             DampedTrend(step, horizon, quantiles, window),
+            # a slow level for traffic whose noise averages out (Mooncake-like)
+            DampedTrend(step, horizon, quantiles, window, alpha=0.08, beta=0.01, phi=0.95),
             *(SeasonalSmoothing(step, horizon, quantiles, window, season_s=s) for s in self._seasons),
         ]
         self._weights = np.full((len(self.members), horizon), 1.0 / len(self.members))

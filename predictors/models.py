@@ -26,6 +26,35 @@ class LastValue(Predictor):
         return np.full(steps, self.last_value)
 
 
+class DampedState:
+    """Level and damped trend (Gardner & McKenzie), the arithmetic shared by the smoothing models."""
+
+    def __init__(self, alpha: float, beta: float, phi: float) -> None:
+        self.alpha, self.beta, self.phi = alpha, beta, phi
+        self.level = math.nan
+        self.trend = 0.0
+        self.seen = 0
+        self._damp: FloatArray = np.zeros(0)
+
+    def observe(self, value: float) -> None:
+        self.seen += 1
+        if math.isnan(self.level):
+            self.level = value
+            return
+        previous = self.level
+        self.level = self.alpha * value + (1 - self.alpha) * (previous + self.phi * self.trend)
+        self.trend = self.beta * (self.level - previous) + (1 - self.beta) * self.phi * self.trend
+
+    def damping(self, steps: int) -> FloatArray:
+        """phi + phi^2 + ... + phi^h for h = 1..steps (cached)."""
+        if self._damp.shape[0] < steps:
+            self._damp = np.cumsum(self.phi ** np.arange(1, steps + 1))
+        return self._damp[:steps]
+
+    def point(self, steps: int) -> FloatArray:
+        return self.level + self.damping(steps) * self.trend
+
+
 class DampedTrend(Predictor):
     """Holt's additive smoothing with a damped trend (Gardner & McKenzie).
 
@@ -54,20 +83,17 @@ class DampedTrend(Predictor):
         super().__init__(step_s, max_horizon, quantiles, residual_window)
 
     def _reset_model(self) -> None:
-        self._level = math.nan
-        self._trend = 0.0
+        self.state = DampedState(self.alpha, self.beta, self.phi)
+
+    @property
+    def _trend(self) -> float:
+        return self.state.trend
 
     def _observe(self, value: float) -> None:
-        if math.isnan(self._level):
-            self._level = value
-            return
-        previous = self._level
-        self._level = self.alpha * value + (1 - self.alpha) * (previous + self.phi * self._trend)
-        self._trend = self.beta * (self._level - previous) + (1 - self.beta) * self.phi * self._trend
+        self.state.observe(value)
 
     def _point(self, steps: int) -> FloatArray:
-        damp = np.cumsum(self.phi ** np.arange(1, steps + 1))
-        return self._level + damp * self._trend
+        return self.state.point(steps)
 
 
 class SeasonalNaive(Predictor):
@@ -154,7 +180,7 @@ class SeasonalSmoothing(Predictor):
         self._first = np.full(self.period, np.nan)
         self._season = np.zeros(self.period)
         self._initialised = False
-        self._fallback = DampedTrend(self.step_s, self.max_horizon, self.quantile_probs, phi=self.phi)
+        self._fallback = DampedState(0.3, 0.05, self.phi)  # until a full season is seen
         self._level = 0.0
         self._trend = 0.0
 
@@ -162,7 +188,8 @@ class SeasonalSmoothing(Predictor):
         slot = self._seen % self.period
         self._seen += 1
         self._slot = slot
-        self._fallback.update(value)
+        if math.isfinite(value):
+            self._fallback.observe(value)
         if not self._initialised:
             if math.isfinite(value):
                 self._first[slot] = value
@@ -191,12 +218,12 @@ class SeasonalSmoothing(Predictor):
 
     def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
         if not self._initialised:
-            path, notes = self._fallback._path(steps)
+            if self.observations == 0:
+                return np.zeros(steps), ("no history: forecasting 0",)
             note = f"short history ({self._seen} < {self.period} steps of one season): using damped trend"
-            return path, (*notes, note)
+            return np.maximum(self._fallback.point(steps), 0.0), (note,)
         return super()._path(steps)
 
     def _point(self, steps: int) -> FloatArray:
-        damp = np.cumsum(self.phi ** np.arange(1, steps + 1))
         idx = (self._seen + np.arange(steps)) % self.period
-        return self._level + damp * self._trend + self._season[idx]
+        return self._level + self._fallback.damping(steps) * self._trend + self._season[idx]

@@ -11,6 +11,7 @@ are cached until then, so a forecast costs a dictionary lookup.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
@@ -34,9 +35,16 @@ class ResidualBands:
         self._errors = np.zeros((max_horizon, window))
         self._counts = np.zeros(max_horizon, dtype=np.int64)
         self._steps = np.arange(max_horizon)
-        # Ring of the last H forecast paths; row ``_head`` is the newest.
+        # Ring of the last H forecast paths; row ``_head`` is the newest. For each head position,
+        # the flat indices of the entries that predict the next observation (the path made k+1
+        # updates ago, at its step k) are precomputed: one ``take`` per update.
         self._pending = np.full((max_horizon, max_horizon), np.nan)
+        self._flat = self._pending.reshape(-1)
+        self._due = np.array(
+            [((head - self._steps) % max_horizon) * max_horizon + self._steps for head in range(max_horizon)]
+        )
         self._head = 0
+        self._pushed = 0
         self._cache: dict[tuple[float, ...], FloatArray] = {}
         self._bands: dict[tuple[int, tuple[float, ...]], dict[float, FloatArray]] = {}
         self._scored_since_refresh = 0
@@ -44,21 +52,26 @@ class ResidualBands:
 
     def score_and_push(self, actual: float, path: FloatArray) -> None:
         """Score earlier forecasts against ``actual``, then remember ``path`` (made now)."""
-        if np.isfinite(actual):
-            # The path made k+1 updates ago predicted this observation at its step k.
-            rows = (self._head - self._steps) % self.max_horizon
-            predicted = self._pending[rows, self._steps]
-            horizons = np.nonzero(np.isfinite(predicted))[0]
-            if horizons.size:
+        if math.isfinite(actual) and self._pushed:
+            predicted = self._flat.take(self._due[self._head])
+            if self._pushed >= self.max_horizon and math.isfinite(predicted.sum()):
+                # warm: every horizon has a forecast to score (the common case)
+                slots = self._counts % self.window
+                self._errors[self._steps, slots] = actual - predicted
+                self._counts += 1
+            else:
+                horizons = np.nonzero(np.isfinite(predicted))[0]
                 slots = self._counts[horizons] % self.window
                 self._errors[horizons, slots] = actual - predicted[horizons]
                 self._counts[horizons] += 1
-                self._scored_since_refresh += 1
+            self._scored_since_refresh += 1
         self._head = (self._head + 1) % self.max_horizon
+        self._pushed += 1
         row = self._pending[self._head]
         n = min(self.max_horizon, path.shape[0])
         row[:n] = path[:n]
-        row[n:] = np.nan
+        if n < self.max_horizon:
+            row[n:] = np.nan
 
     def mean_abs_errors(self) -> FloatArray:
         filled = np.minimum(self._counts, self.window)

@@ -1,0 +1,171 @@
+"""Forecast quality and cost: gpuscale's default model against baselines, on every shared trace.
+
+Run: python -m benchmarks.forecast_quality (from the project root). Baselines, measured in the same run
+on the same origins: last value, seasonal naive (daily), statsmodels' ETS (additive damped trend, refitted
+at each origin on the last 500 points, with its own prediction intervals) and, when the optional
+`forecast-baselines` extra is installed, statsforecast's AutoETS and AutoARIMA. Prints MASE per horizon,
+p90 coverage, and time per update and per forecast.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from predictors import Forecast, create_predictor
+from predictors.backtest import BacktestResult, Forecaster, rolling_origin
+from simulations.demand import demand_series
+from simulations.traces import load_trace
+
+TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+WINDOW = 500
+MAX_ORIGINS = 60  # external baselines refit at every origin: score all models on the same ~60 origins
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    options: dict[str, str]
+    step_s: float | None
+    horizons_s: tuple[float, ...]
+    season_steps: int
+
+
+CASES = (
+    Case("azure2023_code.csv", {}, 10.0, (60, 300, 600, 1800), 8640),
+    Case("mooncake_conversation.jsonl", {}, 10.0, (60, 300, 600, 1800), 8640),
+    Case("servegen_rate_10min_14d.csv", {}, None, (600, 1800, 3600), 144),
+    Case("burstgpt1_hourly_61d.csv", {"column": "conversation"}, None, (3600, 7200, 21600), 24),
+)
+
+
+class _Buffered:
+    """Adapter for fit-on-history libraries: update appends, forecast refits on the last WINDOW points."""
+
+    name = "external"
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.history: list[float] = []
+
+    def update(self, value: float) -> None:
+        self.history.append(value)
+
+    def _recent(self) -> np.ndarray:
+        y = np.asarray(self.history[-WINDOW:], dtype=float)
+        if np.isnan(y).any():  # libraries want gap-free input: carry the last value forward
+            idx = np.where(np.isfinite(y), np.arange(y.size), 0)
+            np.maximum.accumulate(idx, out=idx)
+            y = np.nan_to_num(y[idx])
+        return y
+
+
+class StatsmodelsEts(_Buffered):
+    name = "statsmodels_ets"
+
+    def forecast(self, steps: int) -> Forecast:
+        import pandas as pd
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+        y = pd.Series(self._recent() + 1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
+            pred = fit.get_prediction(start=len(y), end=len(y) + steps - 1)
+            p90 = pred.summary_frame(alpha=0.2)["pi_upper"].to_numpy()
+            p95 = pred.summary_frame(alpha=0.1)["pi_upper"].to_numpy()
+        mean = np.asarray(pred.predicted_mean)
+        return Forecast(self.step_s, mean, {0.5: mean, 0.9: p90, 0.95: p95}, self.name)
+
+
+class StatsforecastModel(_Buffered):
+    def __init__(self, step_s: float, which: str, season: int) -> None:
+        super().__init__(step_s)
+        self.which, self.season = which, season
+        self.name = f"statsforecast_{which.lower()}"
+
+    def forecast(self, steps: int) -> Forecast:
+        from statsforecast.models import AutoARIMA, AutoETS
+
+        y = self._recent()
+        # Seasonal ARIMA/ETS with a period over 24 steps (e.g. 144 ten-minute steps a day) takes minutes per fit.
+        season = self.season if self.season <= 24 and y.size >= 2 * self.season else 1
+        model = AutoETS(season_length=season) if self.which == "AutoETS" else AutoARIMA(season_length=season)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = model.forecast(y=y, h=steps, level=[80, 90])
+        mean = np.asarray(out["mean"])
+        return Forecast(
+            self.step_s, mean, {0.5: mean, 0.9: np.asarray(out["hi-80"]), 0.95: np.asarray(out["hi-90"])}, self.name
+        )
+
+
+def _has_statsforecast() -> bool:
+    try:
+        import statsforecast  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_case(case: Case) -> tuple[str, float, list[int], list[BacktestResult]]:
+    demand = demand_series(load_trace(TRACES / case.file, **case.options), case.step_s)
+    steps = sorted({max(1, math.ceil(h / demand.step_s)) for h in case.horizons_s})
+    n = demand.values.shape[0]
+    warmup = max(10, n // 5)
+    stride = max(1, (n - warmup - max(steps)) // MAX_ORIGINS)
+    factories: list[Callable[[], Forecaster]] = [
+        lambda: create_predictor("default", demand.step_s, max(steps)),
+        lambda: create_predictor("last_value", demand.step_s, max(steps)),
+        lambda: create_predictor("seasonal_naive_daily", demand.step_s, max(steps)),
+        lambda: StatsmodelsEts(demand.step_s),
+    ]
+    if _has_statsforecast():
+        factories += [
+            lambda: StatsforecastModel(demand.step_s, "AutoETS", case.season_steps),
+            lambda: StatsforecastModel(demand.step_s, "AutoARIMA", case.season_steps),
+        ]
+    results = [rolling_origin(demand.values, demand.step_s, f, steps, warmup=warmup, stride=stride) for f in factories]
+    return f"{demand.name} ({demand.step_s:g} s)", demand.step_s, steps, results
+
+
+def main() -> None:
+    if not TRACES.is_dir():
+        sys.exit(f"shared traces not found at {TRACES}")
+    print(
+        f"rolling origin, same origins for every model (at most {MAX_ORIGINS} per trace); MASE per horizon,"
+        " p90 coverage at the longest horizon, wall time per update and per forecast"
+    )
+    if not _has_statsforecast():
+        print("statsforecast is not installed (pip install 'gpuscale[forecast-baselines]'): AutoETS/AutoARIMA skipped")
+    for case in CASES:
+        start = time.perf_counter()
+        title, step, steps, results = run_case(case)
+        print(f"\n{title}: horizons {', '.join(f'{h * step:g}s' for h in steps)}  [{time.perf_counter() - start:.0f}s]")
+        print(
+            f"{'model':<22}"
+            + "".join(f"{'MASE@' + format(h * step, 'g') + 's':>12}" for h in steps)
+            + f"{'p90 cov':>9}{'us/update':>11}{'us/forecast':>13}"
+        )
+        for r in results:
+            mases = "".join(f"{s.mase:>12.3f}" for s in r.scores)
+            print(f"{r.model:<22}{mases}{r.scores[-1].coverage[0.9]:>9.2f}{r.update_us:>11.1f}{r.forecast_us:>13.0f}")
+        base = [r for r in results[1:]]
+        for i, h in enumerate(steps):
+            best = min(base, key=lambda r: r.scores[i].mase)
+            ours = results[0].scores[i].mase
+            print(
+                f"  @{h * step:g}s: default {ours:.3f} vs best baseline {best.model} {best.scores[i].mase:.3f}"
+                f" (ratio {ours / best.scores[i].mase:.2f})"
+            )
+
+
+if __name__ == "__main__":
+    main()
