@@ -64,7 +64,6 @@ class Predictor(ABC):
         self.last_value = math.nan
         self._scale = 0.0
         self._bands = ResidualBands(self.max_horizon, self._residual_window)
-        self.last_path = np.zeros(self.max_horizon)
         self._reset_model()
 
     def fit(self, history: Iterable[float]) -> None:
@@ -73,8 +72,8 @@ class Predictor(ABC):
         for value in history:
             self.update(float(value))
 
-    def update(self, value: float) -> None:
-        """Learn from the next observation; NaN or inf is a gap that only advances time."""
+    def learn(self, value: float) -> None:
+        """Update the model's state only (no error scoring): what a combination's members do."""
         if math.isfinite(value):
             if math.isfinite(self.last_value):
                 # Robust running scale of step-to-step change: the band before errors are learned.
@@ -82,8 +81,11 @@ class Predictor(ABC):
             self.last_value = value
             self.observations += 1
             self._observe(value)
+
+    def update(self, value: float) -> None:
+        """Learn from the next observation; NaN or inf is a gap that only advances time."""
+        self.learn(value)
         path = self._path(self.max_horizon)[0]
-        self.last_path = path  # reused by combinations instead of recomputing
         self._bands.score_and_push(value, path)
 
     def forecast(self, steps: int) -> Forecast:

@@ -17,6 +17,7 @@ import numpy as np
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
 from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
+from predictors.residuals import MemberErrors
 
 #: Refresh member weights every this many updates (they move slowly).
 REWEIGHT_EVERY = 8
@@ -51,14 +52,20 @@ class OnlineEnsemble(Predictor):
             DampedTrend(step, horizon, quantiles, window),
             # a slow level for traffic whose noise averages out (Mooncake-like)
             DampedTrend(step, horizon, quantiles, window, alpha=0.08, beta=0.01, phi=0.95),
+            # the long-run mean bursty traffic reverts to at long horizons
+            DampedTrend(step, horizon, quantiles, window, alpha=0.02, beta=0.001, phi=0.5),
             *(SeasonalSmoothing(step, horizon, quantiles, window, season_s=s) for s in self._seasons),
         ]
         self._weights = np.full((len(self.members), horizon), 1.0 / len(self.members))
         self._since_reweight = REWEIGHT_EVERY
+        self._errors = MemberErrors(len(self.members), horizon, window)
+        self._paths = np.zeros((len(self.members), horizon))
 
     def update(self, value: float) -> None:
-        for member in self.members:
-            member.update(value)
+        for i, member in enumerate(self.members):
+            member.learn(value)
+            self._paths[i] = member._path(self.max_horizon)[0]
+        self._errors.score_and_push(value, self._paths)
         self._since_reweight += 1
         super().update(value)
 
@@ -69,7 +76,7 @@ class OnlineEnsemble(Predictor):
         """Member weights per horizon, shape (members, max_horizon); columns sum to 1."""
         if self._since_reweight >= REWEIGHT_EVERY:
             self._since_reweight = 0
-            maes = np.array([m.mean_abs_errors() for m in self.members])
+            maes = self._errors.mean_abs_errors()
             ready = np.array([m.ready for m in self.members])[:, None]
             scored = ready & np.isfinite(maes)
             raw = np.where(scored, 1.0 / np.maximum(np.where(scored, maes, 1.0), 1e-9) ** WEIGHT_POWER, 0.0)
@@ -81,5 +88,4 @@ class OnlineEnsemble(Predictor):
         return self._weights
 
     def _point(self, steps: int) -> FloatArray:
-        paths = np.array([m.last_path[:steps] for m in self.members])
-        return np.asarray((self.weights()[:, :steps] * paths).sum(axis=0))
+        return np.asarray((self.weights()[:, :steps] * self._paths[:, :steps]).sum(axis=0))

@@ -123,11 +123,11 @@ class SeasonalNaive(Predictor):
         self._season = np.full(self.period, np.nan)
         self._seen = 0
 
-    def update(self, value: float) -> None:
+    def learn(self, value: float) -> None:
         # The seasonal ring advances on every step, gaps included, to stay phase-aligned.
         self._season[self._seen % self.period] = value if math.isfinite(value) else np.nan
         self._seen += 1
-        super().update(value)
+        super().learn(value)
 
     def _observe(self, value: float) -> None:
         pass
@@ -184,7 +184,7 @@ class SeasonalSmoothing(Predictor):
         self._level = 0.0
         self._trend = 0.0
 
-    def update(self, value: float) -> None:
+    def learn(self, value: float) -> None:
         slot = self._seen % self.period
         self._seen += 1
         self._slot = slot
@@ -195,7 +195,7 @@ class SeasonalSmoothing(Predictor):
                 self._first[slot] = value
             if self._seen == self.period:
                 self._initialise()
-        super().update(value)
+        super().learn(value)
 
     def _initialise(self) -> None:
         known = np.isfinite(self._first)

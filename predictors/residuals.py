@@ -127,3 +127,52 @@ class ResidualBands:
             out[p] = row
         self._bands[(steps, key)] = out
         return out
+
+
+class MemberErrors:
+    """Per-horizon absolute errors of several models' paths, scored together in one pass.
+
+    The same ring as :class:`ResidualBands`, with a leading member axis: a combination
+    scores all its members with one ``take`` instead of one call per member.
+    """
+
+    def __init__(self, members: int, max_horizon: int, window: int = 256) -> None:
+        self.members, self.max_horizon, self.window = members, max_horizon, window
+        self._abs = np.zeros((members, max_horizon, window))
+        self._counts = np.zeros(max_horizon, dtype=np.int64)
+        self._steps = np.arange(max_horizon)
+        self._pending = np.full((members, max_horizon, max_horizon), np.nan)
+        cells = max_horizon * max_horizon
+        diagonal = np.array(
+            [((head - self._steps) % max_horizon) * max_horizon + self._steps for head in range(max_horizon)]
+        )
+        # flat indices into _pending for every member: (head, member * cells + diagonal)
+        self._due = diagonal[:, None, :] + (np.arange(members) * cells)[None, :, None]
+        self._flat = self._pending.reshape(-1)
+        self._head = 0
+        self._pushed = 0
+
+    def score_and_push(self, actual: float, paths: FloatArray) -> None:
+        """Score every member's earlier paths against ``actual``; remember ``paths`` (members x H)."""
+        if math.isfinite(actual) and self._pushed:
+            predicted = self._flat.take(self._due[self._head])  # (members, H)
+            ok = np.isfinite(predicted).all(axis=0)
+            slots = self._counts % self.window
+            if ok.all():
+                self._abs[:, self._steps, slots] = np.abs(actual - predicted)
+                self._counts += 1
+            else:
+                horizons = np.nonzero(ok)[0]
+                self._abs[:, horizons, slots[horizons]] = np.abs(actual - predicted[:, horizons])
+                self._counts[horizons] += 1
+        self._head = (self._head + 1) % self.max_horizon
+        self._pushed += 1
+        self._pending[:, self._head, :] = paths
+
+    def mean_abs_errors(self) -> FloatArray:
+        """(members, H) mean absolute errors; NaN where a horizon has too few scored errors."""
+        filled = np.minimum(self._counts, self.window)
+        total = self._abs.sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(filled >= MIN_ERRORS, total / np.maximum(filled, 1), np.nan)
+        return np.asarray(out, dtype=np.float64)

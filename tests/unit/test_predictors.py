@@ -97,3 +97,14 @@ def test_registry_errors() -> None:
     with pytest.raises(ValueError) as err:
         register("default", PREDICTORS["last_value"])
     assert str(err.value) == "predictor 'default' is already registered"
+
+
+def test_resample_irregular_samples_to_a_fixed_step() -> None:
+    from predictors.resample import resample
+
+    grid, values = resample([0.0, 3.0, 9.9, 25.0, 31.0, float("nan")], [1.0, 3.0, 5.0, 7.0, 9.0, 4.0], 10.0)
+    np.testing.assert_array_equal(grid, [0.0, 10.0, 20.0, 30.0])
+    np.testing.assert_array_equal(values, [3.0, np.nan, 7.0, 9.0])  # step 10-20 is a gap, not a zero
+    model = create_predictor("default", step_s=10.0, max_horizon=3)
+    model.fit(values)
+    assert np.all(np.isfinite(model.forecast(3).mean))
