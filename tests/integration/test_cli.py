@@ -144,3 +144,21 @@ def test_config_file_errors_name_the_field(tmp_path: Path) -> None:
 def test_every_command_has_help(command: str) -> None:
     proc = subprocess.run([*GPUSCALE, command, "--help"], check=False, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "Usage: " in proc.stdout and "--help" in proc.stdout
+
+
+def test_live_demo_scales_up_with_the_ramp() -> None:
+    """The README's first command, shortened: the whole loop runs and reacts to the load ramp."""
+    proc = subprocess.run(
+        [*GPUSCALE, "live-demo", "--seconds", "24", "--cold-start", "4"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split() for line in proc.stdout.splitlines() if line[:6].strip().replace(".", "").isdigit()]
+    assert len(rows) >= 10  # one row per KEDA poll every 2 s
+    recommended = [int(r[5]) for r in rows if len(r) >= 7]
+    assert recommended[0] == 1 and max(recommended) >= 4  # quiet start, then the ramp asks for more
+    assert any(r[6] == "scale_up" for r in rows if len(r) >= 7)
+    assert "KEDA polls." in proc.stdout
