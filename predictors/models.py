@@ -11,6 +11,14 @@ from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
 
 
+def season_steps(season_s: float, step_s: float) -> int:
+    """Steps in one season; a season must span at least two steps."""
+    period = round(season_s / step_s)
+    if period < 2:
+        raise ValueError(f"season_s ({season_s}) must span at least 2 steps of {step_s} s")
+    return period
+
+
 class LastValue(Predictor):
     """Tomorrow looks like now: the baseline every other model must beat."""
 
@@ -109,10 +117,7 @@ class SeasonalNaive(Predictor):
         residual_window: int = 256,
         season_s: float = 86_400.0,
     ) -> None:
-        period = round(season_s / step_s)
-        if period < 2:
-            raise ValueError(f"season_s ({season_s}) must span at least 2 steps of {step_s} s")
-        self.period = period
+        self.period = season_steps(season_s, step_s)
         super().__init__(step_s, max_horizon, quantiles, residual_window)
 
     @property
@@ -164,10 +169,7 @@ class SeasonalSmoothing(Predictor):
         gamma: float = 0.15,
         phi: float = 0.9,
     ) -> None:
-        period = round(season_s / step_s)
-        if period < 2:
-            raise ValueError(f"season_s ({season_s}) must span at least 2 steps of {step_s} s")
-        self.period = period
+        self.period = season_steps(season_s, step_s)
         self.alpha, self.beta, self.gamma, self.phi = alpha, beta, gamma, phi
         super().__init__(step_s, max_horizon, quantiles, residual_window)
 
