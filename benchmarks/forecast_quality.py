@@ -1,10 +1,10 @@
 """Forecast quality and cost: gpuscale's default model against baselines, on every shared trace.
 
-Run: python -m benchmarks.forecast_quality [TRACE-NAME-PART ...] (from the project root). Baselines, measured in the same run
-on the same origins: last value, seasonal naive (daily), statsmodels' ETS (additive damped trend, refitted
-at each origin on the last 500 points, with its own prediction intervals) and, when the optional
-`forecast-baselines` extra is installed, statsforecast's AutoETS and AutoARIMA. Prints MASE per horizon,
-p90 coverage, and time per update and per forecast.
+Run: python -m benchmarks.forecast_quality [TRACE-NAME-PART ...] (from the project root). Baselines,
+measured in the same run on the same origins: last value, seasonal naive (daily), statsmodels' ETS
+(additive damped trend, refitted at each origin on the last 500 points, with its own prediction
+intervals) and, when the optional `forecast-baselines` extra is installed, statsforecast's AutoETS and
+AutoARIMA. Prints MASE per horizon, p90 coverage, and time per update and per forecast.
 """
 
 from __future__ import annotations
