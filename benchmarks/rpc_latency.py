@@ -34,7 +34,10 @@ RATE = 500
 OPEN_LOOP_S = 10.0
 CLOSED_LOOP_S = 5.0
 CALLERS = 16
-REFRESH = sys.argv[1] if len(sys.argv) > 1 else "10"
+#: --pin puts both servers (and the scaler's collector worker) on the last core and the load generator on
+#: the others. Unpinned is the headline: the worker process exists to use a core of its own.
+PIN = "--pin" in sys.argv
+REFRESH = next((a for a in sys.argv[1:] if not a.startswith("--")), "10")
 
 
 def requests() -> list[pb.GetMetricsRequest]:
@@ -163,7 +166,7 @@ def main() -> None:
         cwd=ROOT,
     )
     bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare_server", str(bare_port)], cwd=ROOT)
-    if len(cores) > 1:
+    if PIN and len(cores) > 1:
         # Servers on the last core (pinned before they start their worker), the load generator on the others.
         for proc in (scaler, bare):
             os.sched_setaffinity(proc.pid, {cores[-1]})
@@ -182,7 +185,10 @@ def main() -> None:
         prom.stop()
         emulator.stop()
     print(f"GetMetrics, {WORKLOADS} registered workloads (answered {ours['warmed']:.0f}/{WORKLOADS} at warm-up);")
-    print(f"servers pinned to core {cores[-1]}, load generator and Prometheus to cores {cores[:-1]}")
+    if PIN:
+        print(f"servers pinned to core {cores[-1]}, load generator and Prometheus to cores {cores[:-1]}")
+    else:
+        print(f"no pinning: servers, collector worker, Prometheus and the load generator share {len(cores)} cores")
     print(f"{'server':<22} {'closed-loop req/s':>17} {'p50 ms @500/s':>13} {'p99 ms @500/s':>13} {'errors':>6}")
     for name, r in (("gpuscale serve", ours), ("bare grpcio (aio)", base)):
         print(f"{name:<22} {r['throughput']:>17.0f} {r['p50']:>13.2f} {r['p99']:>13.2f} {r['errors']:>6.0f}")
