@@ -15,16 +15,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from predictors import create_predictor
 from scaler.config import ServerConfig
-from scaler.decide import decide, resolve_horizon
 from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
 from scaler.engines import ENGINES, PodAggregate
 from scaler.kube import KubeObservation, KubeSource
+from scaler.loop import DecisionLoop
 from scaler.prometheus import PrometheusError, PrometheusSource, Sample
 from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
-from scaler.snapshot import Replicas, Signal, Snapshot, demand_load
+from scaler.snapshot import Replicas, Signal, Snapshot
 from scaler.telemetry import DecisionTelemetry
 from scaler.workloads import Registry, Workload, WorkloadIndex, WorkloadKey
 
@@ -200,7 +199,7 @@ class Collector:
             # No series at all. Zero load only if the fleet is known to be at zero (or we
             # were already recommending zero); otherwise the metrics are missing.
             at_zero = kube_replicas is not None and kube_replicas.current == 0
-            if at_zero or w.state.last_published == 0:
+            if at_zero or (w.loop is not None and w.loop.state.last_published == 0):
                 replicas = kube_replicas or Replicas(0, 0, 0, "metrics")
                 return Snapshot(observed_at=now, signals=dict(_ZERO_LOAD), replicas=replicas, cold_start_s=cold)
             return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold)
@@ -219,14 +218,11 @@ class Collector:
         return {s: q.aggregate for s, q in ENGINES[w.meta.engine].queries.items()}
 
     # --- forecasting ---------------------------------------------------------------
-    def _ensure_predictor(self, w: Workload) -> None:
-        if w.predictor is None:
-            w.predictor = create_predictor(
-                w.spec.forecast_model,
-                step_s=self.config.refresh_interval_s,
-                max_horizon=self.config.max_horizon_steps,
-                quantiles=sorted({0.5, 0.9, 0.95, w.spec.forecast_quantile}),
-            )
+    def _loop(self, w: Workload) -> DecisionLoop:
+        """The workload's decision loop, created on first use (call with ``w.lock`` held)."""
+        if w.loop is None:
+            w.loop = DecisionLoop(w.spec, self.config.refresh_interval_s, self.config.max_horizon_steps)
+        return w.loop
 
     def _bootstrap(self, key: GroupKey, fresh: list[Workload], now: float, report: CycleReport) -> None:
         """Fit new workloads' forecasters on their recent history (one range query per signal)."""
@@ -282,31 +278,16 @@ class Collector:
                     load[ok] += arr[ok] / target
                     present |= ok
             with w.lock:  # a first-seen refresh may be deciding for this workload right now
-                self._ensure_predictor(w)
-                assert w.predictor is not None
-                w.predictor.fit(np.where(present, load, np.nan).tolist())
+                self._loop(w).fit_history(np.where(present, load, np.nan).tolist())
                 w.history_loaded = True
 
     # --- decision ------------------------------------------------------------------
     def _decide(self, w: Workload, snapshot: Snapshot, now: float) -> Decision:
         with w.lock:
-            self._ensure_predictor(w)
-            predictor = w.predictor
-            assert predictor is not None
-            new_sample = snapshot.observed_at is not None and (
-                w.last_observed_at is None or snapshot.observed_at > w.last_observed_at
-            )
-            load = demand_load(snapshot, w.spec.target_generation_tps_per_replica, w.spec.target_prompt_tps_per_replica)
-            predictor.update(load if (new_sample and load is not None) else math.nan)
-            if new_sample:
-                w.last_observed_at = snapshot.observed_at
-            horizon_s, _ = resolve_horizon(w.spec, snapshot)
-            steps = min(self.config.max_horizon_steps, max(1, math.ceil(horizon_s / predictor.step_s)))
-            forecast = predictor.forecast(steps) if predictor.observations > 0 else None
-            decision, state = decide(snapshot, forecast, w.state, w.spec, now)
+            decision = self._loop(w).step(snapshot, now)
             if self.kube is None and decision.horizon_source == "default":
                 decision = _with_note(decision, f"horizon is the configured default: {self.kube_status}")
-            w.publish(decision, state)
+            w.publish_decision(decision)
         labels = _labels(w.key)
         self.telemetry.observe_decision(labels, snapshot, decision)
         if self.decision_log is not None:

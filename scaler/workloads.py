@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from predictors import Predictor
-from scaler.decision import Decision, DecisionState
+from scaler.decision import Decision
+from scaler.loop import DecisionLoop
 from scaler.metadata import TriggerMetadata, parse_pod_selector
 from scaler.policy import PolicySpec
 
@@ -46,12 +46,10 @@ class Workload:
     prometheus_url: str
     created_at: float
     last_seen_at: float
-    predictor: Predictor | None = None
-    state: DecisionState = field(default_factory=DecisionState)
+    loop: DecisionLoop | None = None  # collector side: forecaster and decision state
     latest: Decision | None = None
     history_loaded: bool = False
     history_attempt_at: float | None = None  # last bootstrap attempt, for back-off
-    last_observed_at: float | None = None  # the sample time the predictor last learned from
     decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=120))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,11 +70,6 @@ class Workload:
         if self.pod_regex is not None:
             return self.pod_regex.fullmatch(pod) is not None
         return all(labels.get(k) == v for k, v in self.pod_labels.items())
-
-    def publish(self, decision: Decision, state: DecisionState) -> None:
-        """Collector side: the new state and decision."""
-        self.state = state
-        self.publish_decision(decision)
 
     def publish_decision(self, decision: Decision) -> None:
         """Read side: what RPCs and /decisions answer from."""

@@ -72,8 +72,9 @@ def test_forecaster_starts_fitted_on_backfilled_history(
         report = running.server.engine.collector.refresh()  # type: ignore[attr-defined]
         assert workload.history_loaded
         assert report.queries == 10 + 2  # 10 distinct instant queries for the group + 2 range queries
-        predictor = workload.predictor
-        assert predictor is not None and predictor.observations >= 340  # ~360 steps of 5 s
+        assert workload.loop is not None
+        predictor = workload.loop.predictor
+        assert predictor.observations >= 340  # ~360 steps of 5 s
         decision = workload.latest
         assert decision is not None and decision.forecast_mean is not None
         assert decision.forecast_mean == pytest.approx(2.0, abs=0.1)
