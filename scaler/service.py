@@ -39,6 +39,15 @@ class InvalidRequestError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_metadata(items: tuple[tuple[str, str], ...]) -> TriggerMetadata:
+    """Trigger metadata is a pure function of the map KEDA sends on every call: parse each map once.
+
+    Rejections are not cached (exceptions are not memoised), so they are re-checked each time.
+    """
+    return parse_trigger_metadata(dict(items))
+
+
 def _observed(method: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
     """Record latency and status code of a unary handler."""
 
@@ -82,7 +91,7 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             raise InvalidRequestError("scaledObjectRef.name is empty; KEDA always sends the ScaledObject's name")
         if not valid_namespace(ref.namespace):
             raise InvalidRequestError(f"scaledObjectRef.namespace {ref.namespace!r} is not a Kubernetes namespace name")
-        meta = parse_trigger_metadata(dict(ref.scalerMetadata))
+        meta = _parse_metadata(tuple(sorted(ref.scalerMetadata.items())))
         base = self.config.default_policy
         if meta.policy is not None:
             try:
@@ -167,8 +176,9 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         assert workload.latest is not None
         return workload.latest
 
-    async def _valid_decision(self, request_ref: pb.ScaledObjectRef, context: Any) -> tuple[Workload, Decision]:
-        meta, spec = await self._parse_or_abort(request_ref, context)
+    async def _valid_decision(
+        self, request_ref: pb.ScaledObjectRef, meta: TriggerMetadata, spec: PolicySpec, context: Any
+    ) -> tuple[Workload, Decision]:
         workload = self._register(request_ref, meta, spec)
         decision = await self._decision(workload, context)
         if not decision.valid:
@@ -190,13 +200,13 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
 
     @_observed("GetMetrics")
     async def GetMetrics(self, request: pb.GetMetricsRequest, context: Any) -> pb.GetMetricsResponse:
-        meta, _ = await self._parse_or_abort(request.scaledObjectRef, context)
+        meta, spec = await self._parse_or_abort(request.scaledObjectRef, context)
         if request.metricName and request.metricName.lower() != meta.metric_name:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"metricName {request.metricName!r} is not served for this trigger; allowed: {meta.metric_name!r}",
             )
-        _, decision = await self._valid_decision(request.scaledObjectRef, context)
+        _, decision = await self._valid_decision(request.scaledObjectRef, meta, spec, context)
         replicas = int(decision.replicas or 0)
         value = pb.MetricValue(
             metricName=request.metricName or meta.metric_name, metricValue=replicas, metricValueFloat=float(replicas)
@@ -205,7 +215,8 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
 
     @_observed("IsActive")
     async def IsActive(self, request: pb.ScaledObjectRef, context: Any) -> pb.IsActiveResponse:
-        _, decision = await self._valid_decision(request, context)
+        meta, spec = await self._parse_or_abort(request, context)
+        _, decision = await self._valid_decision(request, meta, spec, context)
         return pb.IsActiveResponse(result=decision.active)
 
     async def StreamIsActive(self, request: pb.ScaledObjectRef, context: Any) -> AsyncIterator[pb.IsActiveResponse]:
