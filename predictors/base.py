@@ -109,10 +109,6 @@ class Predictor(ABC):
         """True once the model forecasts with its own method (no short-history fallback)."""
         return self.observations >= self.min_history
 
-    def mean_abs_errors(self) -> FloatArray:
-        """Mean absolute error per horizon over the residual window (NaN where too few)."""
-        return self._bands.mean_abs_errors()
-
     def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
         if self.observations == 0:
             return np.zeros(steps), ("no history: forecasting 0",)

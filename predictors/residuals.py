@@ -73,12 +73,6 @@ class ResidualBands:
         if n < self.max_horizon:
             row[n:] = np.nan
 
-    def mean_abs_errors(self) -> FloatArray:
-        filled = np.minimum(self._counts, self.window)
-        total = np.abs(self._errors).sum(axis=1)  # unfilled slots hold 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(filled >= MIN_ERRORS, total / np.maximum(filled, 1), np.nan)
-
     def count(self, horizon: int) -> int:
         return int(min(self._counts[horizon - 1], self.window))
 

@@ -204,20 +204,16 @@ class Collector:
                 return Snapshot(observed_at=now, signals=dict(_ZERO_LOAD), replicas=replicas, cold_start_s=cold)
             return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold)
         signals: dict[Signal, float] = {}
-        profile_aggs = self._aggregations(w)
+        queries = ENGINES[w.meta.engine].queries
         for signal, values in obs.values.items():
-            value = _aggregate(values, profile_aggs.get(signal, PodAggregate.SUM))
+            query = queries.get(signal)
+            value = _aggregate(values, query.aggregate if query is not None else PodAggregate.SUM)
             if math.isnan(value) and signal in _NAN_MEANS_ABSENT:
                 continue
             signals[signal] = value
         replicas = kube_replicas or Replicas(len(obs.pods), len(obs.pods), 0, "metrics")
         return Snapshot(observed_at=obs.newest, signals=signals, replicas=replicas, cold_start_s=cold)
 
-    @staticmethod
-    def _aggregations(w: Workload) -> dict[Signal, PodAggregate]:
-        return {s: q.aggregate for s, q in ENGINES[w.meta.engine].queries.items()}
-
-    # --- forecasting ---------------------------------------------------------------
     def _loop(self, w: Workload) -> DecisionLoop:
         """The workload's decision loop, created on first use (call with ``w.lock`` held)."""
         if w.loop is None:

@@ -7,7 +7,6 @@ horizon came from the configured default.
 from __future__ import annotations
 
 import logging
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from scaler.snapshot import Replicas
+from scaler.workloads import deployment_of
 
 log = logging.getLogger(__name__)
-_DEPLOYMENT_POD = re.compile(r"^(?P<deployment>.+)-[a-z0-9]{1,10}-[a-z0-9]{5}$")
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,9 @@ class KubeSource:
         pods = self._core.list_namespaced_pod(namespace, _request_timeout=self._timeout)
         starting: dict[str, int] = {}
         for pod in pods.items:
-            m = _DEPLOYMENT_POD.match(pod.metadata.name or "")
-            if m is None or m.group("deployment") not in deployments:
+            name = deployment_of(pod.metadata.name or "")
+            if name is None or name not in deployments:
                 continue
-            name = m.group("deployment")
             ready_at = _ready_time(pod)
             if pod.metadata.deletion_timestamp is None and ready_at is None:
                 starting[name] = starting.get(name, 0) + 1

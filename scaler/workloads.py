@@ -23,6 +23,12 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DEPLOYMENT_POD = re.compile(r"^(?P<deployment>.+)-[a-z0-9]{1,10}-[a-z0-9]{5}$")
 
 
+def deployment_of(pod: str) -> str | None:
+    """The Deployment a pod name belongs to, when it has the <deployment>-<hash>-<suffix> shape."""
+    m = _DEPLOYMENT_POD.match(pod)
+    return None if m is None else m.group("deployment")
+
+
 @dataclass(frozen=True)
 class WorkloadKey:
     namespace: str
@@ -65,8 +71,7 @@ class Workload:
     def matches(self, pod: str, labels: dict[str, str]) -> bool:
         """Does a series from ``pod`` (with ``labels``) belong to this workload?"""
         if self.meta.deployment is not None:
-            m = _DEPLOYMENT_POD.match(pod)
-            return m is not None and m.group("deployment") == self.meta.deployment
+            return deployment_of(pod) == self.meta.deployment
         if self.pod_regex is not None:
             return self.pod_regex.fullmatch(pod) is not None
         return all(labels.get(k) == v for k, v in self.pod_labels.items())
@@ -95,9 +100,9 @@ class WorkloadIndex:
 
     def lookup(self, namespace: str, pod: str, labels: dict[str, str]) -> list[Workload]:
         out: list[Workload] = []
-        m = _DEPLOYMENT_POD.match(pod)
-        if m is not None:
-            out.extend(self._by_deployment.get((namespace, m.group("deployment")), ()))
+        deployment = deployment_of(pod)
+        if deployment is not None:
+            out.extend(self._by_deployment.get((namespace, deployment), ()))
         out.extend(w for w in self._others.get(namespace, ()) if w.matches(pod, labels))
         return out
 
