@@ -28,12 +28,21 @@ class PodAggregate(StrEnum):
     MAX = "max"
 
 
+class Sampling(StrEnum):
+    """How a query reads its series: the simulator evaluates the same kind over its scrapes."""
+
+    GAUGE = "gauge"  # the newest sample
+    RATE = "rate"  # per-second rate() of a counter over the rate window
+    HISTOGRAM = "histogram"  # a quantile of a histogram's rate over the window
+
+
 @dataclass(frozen=True)
 class SignalQuery:
     signal: Signal
     template: str
     aggregate: PodAggregate
     gpu: bool = False  # DCGM series carry their own namespace/pod label names
+    sampling: Sampling = Sampling.GAUGE
 
     def render(self, sel: str, by: str, win: str) -> str:
         return Template(self.template).substitute(sel=sel, by=by, win=win)
@@ -49,14 +58,19 @@ def gauge(signal: Signal, *names: str, within_pod: str = "sum", agg: PodAggregat
 
 
 def counter_rate(signal: Signal, *names: str) -> SignalQuery:
-    return SignalQuery(signal, f'sum by ($by) (rate({{__name__=~"{_names(*names)}",$sel}}[$win]))', PodAggregate.SUM)
+    return SignalQuery(
+        signal,
+        f'sum by ($by) (rate({{__name__=~"{_names(*names)}",$sel}}[$win]))',
+        PodAggregate.SUM,
+        sampling=Sampling.RATE,
+    )
 
 
 def histogram_p95(signal: Signal, name: str, scale: float = 1.0) -> SignalQuery:
     expr = f'histogram_quantile(0.95, sum by ($by, le) (rate({{__name__=~"{_names(name)}",$sel}}[$win])))'
     if scale != 1.0:
         expr = f"({expr}) * {scale}"
-    return SignalQuery(signal, expr, PodAggregate.MAX)
+    return SignalQuery(signal, expr, PodAggregate.MAX, sampling=Sampling.HISTOGRAM)
 
 
 #: Sample-time query: the newest sample per pod, for data age and staleness.

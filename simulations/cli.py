@@ -179,6 +179,129 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+@app.command()
+def simulate(
+    trace: Annotated[
+        Path, typer.Option(help="trace file: per-request (Azure, BurstGPT, Mooncake, generic) or rate series")
+    ],
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policy to replay, repeatable, or 'all' [default: all]")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="replica profile: a shipped name or a YAML file")] = "llama3-8b-h100",
+    policy_file: Annotated[
+        Path | None, typer.Option(help="gpuscale policy file (apiVersion gpuscale.dev/v1) to replay as 'gpuscale'")
+    ] = None,
+    tokens: Annotated[
+        Path | None, typer.Option(help="per-request trace to draw token lengths from (for rate series)")
+    ] = None,
+    column: Annotated[str | None, typer.Option(help="column of an aggregated trace (e.g. conversation)")] = None,
+    ttft_slo: Annotated[float, typer.Option(min=0.001, help="TTFT target, seconds")] = 2.0,
+    queue_wait_slo: Annotated[float | None, typer.Option(min=0.001, help="queue-wait target, seconds")] = None,
+    slo_attainment: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="share of requests that must meet the targets")
+    ] = 0.99,
+    rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
+    time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time (2 = half the rate, twice as long)")] = 1.0,
+    start: Annotated[float, typer.Option(min=0, help="window start, seconds into the trace")] = 0.0,
+    end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into the trace")] = None,
+    min_replicas: Annotated[int, typer.Option(min=1, help="KEDA minReplicaCount for every policy")] = 1,
+    max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
+    seed: Annotated[int, typer.Option(help="random seed (cold starts, rescaling, rate-series arrivals)")] = 0,
+    tick: Annotated[float, typer.Option(min=0.05, max=5.0, help="simulation tick, seconds")] = 0.5,
+    scrape_interval: Annotated[float, typer.Option(min=1, help="Prometheus scrape interval, seconds")] = 15.0,
+    rate_window: Annotated[float, typer.Option(min=1, help="rate() window, seconds")] = 60.0,
+    json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")] = False,
+    out: Annotated[Path | None, typer.Option(help="directory for per-request results and time series")] = None,
+) -> None:
+    """Replay a trace through a simulated GPU fleet under each policy, beside the oracle."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from scaler.policy_file import PolicyFileError, load_policy_file
+    from simulations.compare import compare
+    from simulations.outputs import write_outputs
+    from simulations.policies import POLICY_ORDER
+    from simulations.profiles import ProfileError, load_profile
+    from simulations.replay import ReplaySettings
+    from simulations.scenario import build_workload
+    from simulations.slo import Slo
+    from simulations.traces import TraceError
+    from simulations.workload import Reshape
+
+    console = Console(stderr=True)
+    chosen = policy or ["all"]
+    names = list(POLICY_ORDER) if "all" in chosen else chosen
+    try:
+        unknown = [n for n in names if n not in POLICY_ORDER]
+        if unknown:
+            raise ValueError(f"--policy {unknown[0]!r} is not a policy; valid: {', '.join(POLICY_ORDER)}, all")
+        replica_profile = load_profile(profile)
+        params: dict[str, dict[str, Any]] = {}
+        if policy_file is not None:
+            params["gpuscale"] = {"spec": load_policy_file(policy_file).policy}
+        slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
+        reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
+        workload = build_workload(trace, reshape, seed, tokens=tokens, column=column)
+        settings = ReplaySettings(tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed)
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        ) as bar:
+            task = bar.add_task("replaying", total=None)
+
+            def show(what: str) -> None:
+                bar.update(task, description=f"replaying {what}")
+
+            comparison = compare(
+                workload, replica_profile, names, slo, settings, min_replicas, max_replicas, params, progress=show
+            )
+    except (TraceError, ProfileError, PolicyFileError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if out is not None:
+        write_outputs(comparison, workload, out)
+    summary = comparison.to_json()
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    _print_simulation(summary, workload.span_s)
+    if out is not None:
+        console.print(f"wrote per-request results and time series to {out}")
+
+
+def _print_simulation(summary: dict[str, Any], span_s: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    slo = summary["slo"]
+    title = (
+        f"{summary['trace']} on {summary['profile']}: {summary['requests']} requests over {span_s / 60:.0f} min; "
+        f"SLO: TTFT <= {slo['ttft_s']:g} s for {slo['attainment']:.1%}"
+    )
+    table = Table(title=title)
+    headers = ("policy", "GPU-h", "x oracle", "SLO att.", "TTFT p50", "p95", "p99", "events", "flaps", "meets SLO")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for row in summary["policies"]:
+        ratio = row["gpu_hours_vs_oracle"]
+        table.add_row(
+            row["name"],
+            f"{row['gpu_hours']:.2f}",
+            "-" if ratio is None else f"{ratio:.2f}",
+            f"{row['slo_attainment']:.2%}",
+            _seconds(row["ttft_p50_s"]),
+            _seconds(row["ttft_p95_s"]),
+            _seconds(row["ttft_p99_s"]),
+            str(row["scale_events"]),
+            str(row["flaps"]),
+            "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
+        )
+    Console().print(table)
+
+
+def _seconds(value: float | None) -> str:
+    return "unserved" if value is None else f"{value:.2f} s"
+
+
 def main() -> None:
     app()
 

@@ -169,10 +169,24 @@ class HpaTimeline:
     next_poll: float = 0.0
     history: list[tuple[float, int]] = field(default_factory=list)
 
-    def advance(self, now: float, value: float, active: bool) -> int:
-        """Apply every sync and poll due by ``now`` with the scaler's current answer."""
+    @property
+    def next_due(self) -> float:
+        """When the next sync or poll happens (callers compute the metric only then)."""
+        return min(self.next_sync, self.next_poll)
+
+    def advance(self, now: float, value: float | None, active: bool) -> int:
+        """Apply every sync and poll due by ``now`` with the scaler's current answer.
+
+        ``value`` ``None`` is a failed metric read: the HPA and KEDA keep the replica count.
+        """
         while (at := min(self.next_sync, self.next_poll)) <= now:
             before = self.state.replicas
+            if value is None:
+                if self.next_poll <= self.next_sync:
+                    self.next_poll += self.config.polling_interval_s
+                else:
+                    self.next_sync += self.config.sync_period_s
+                continue
             if self.next_poll <= self.next_sync:
                 self.state = keda_poll(active, self.state, self.config, at)
                 self.next_poll += self.config.polling_interval_s

@@ -1,0 +1,389 @@
+"""Autoscaling policies the simulator compares, all driving the same fleet.
+
+``gpuscale`` runs the live scaler's own :class:`~scaler.loop.DecisionLoop` (and so
+``decide()``) on snapshots read through the monitoring path, then KEDA and the HPA.
+The reactive baselines go through the same KEDA/HPA model with the metric their real
+counterpart reads. Knative's autoscaler has its own loop (stable and panic windows).
+The fixed fleet never changes. The oracle sees the future: it starts pods exactly one
+cold start before they are needed. Policies are a registry keyed by name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from scaler.decision import Decision
+from scaler.loop import DecisionLoop
+from scaler.policy import PolicySpec
+from scaler.snapshot import Replicas, Signal, Snapshot
+from simulations.fleet import Fleet
+from simulations.hpa import HpaConfig, HpaState, HpaTimeline
+from simulations.monitoring import Monitor
+from simulations.profiles import ReplicaProfile
+from simulations.workload import Workload
+
+COLD_START_SAMPLES = 20  # like the live scaler's Kubernetes source: p90 of the last 20 pods
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What every policy may know before the replay starts."""
+
+    profile: ReplicaProfile
+    workload: Workload
+    min_replicas: int = 1
+    max_replicas: int = 100
+    initial_replicas: int = 1
+    refresh_interval_s: float = 10.0  # the scaler's collection step
+    hpa: HpaConfig = field(default_factory=HpaConfig)  # timing and behavior; min/max come from above
+    seed: int = 0
+
+    def hpa_config(self, target: float = 1.0) -> HpaConfig:
+        """The HPA that KEDA creates for this ScaledObject: our min/max and ``target``."""
+        return replace(self.hpa, min_replicas=self.min_replicas, max_replicas=self.max_replicas, target=target)
+
+
+class Controller(Protocol):
+    """One policy's control loop; it changes the fleet only through ``Fleet.scale_to``/``add_pod``."""
+
+    name: str
+
+    def start(self, fleet: Fleet) -> None:
+        """Create the fleet at t=0 (warm pods)."""
+
+    def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
+        """Observe and act at ``now``; called every tick, acts on its own schedule."""
+
+    def recommendations(self) -> list[tuple[float, float]]:
+        """(time, the number this policy asked for) for plots and reports."""
+
+
+def kube_replicas(fleet: Fleet, now: float) -> Replicas:
+    active = fleet.active_pods()
+    ready = sum(1 for p in active if p.ready_at <= now)
+    return Replicas(current=len(active), ready=ready, starting=len(active) - ready, source="simulator")
+
+
+def observed_cold_start(fleet: Fleet) -> float | None:
+    recent = fleet.cold_starts[-COLD_START_SAMPLES:]
+    return float(np.percentile(recent, 90)) if recent else None
+
+
+def snapshot_of(fleet: Fleet, monitor: Monitor, now: float) -> Snapshot:
+    """What the live collector would build from Prometheus and Kubernetes at ``now``."""
+    signals: dict[Signal, float] = {}
+    for signal in monitor.engine.queries:
+        value = monitor.read(signal, now)
+        if value is not None:
+            signals[signal] = value
+    return Snapshot(
+        observed_at=monitor.newest_sample_at(now),
+        signals=signals,
+        replicas=kube_replicas(fleet, now),
+        cold_start_s=observed_cold_start(fleet),
+    )
+
+
+class _HpaDriven:
+    """Shared by policies whose number goes through KEDA and the HPA."""
+
+    name = "hpa-driven"
+
+    def __init__(self, context: PolicyContext, hpa: HpaConfig) -> None:
+        self.context = context
+        self.timeline = HpaTimeline(hpa, HpaState(replicas=context.initial_replicas))
+        self._asked: list[tuple[float, float]] = []
+
+    def start(self, fleet: Fleet) -> None:
+        for _ in range(self.context.initial_replicas):
+            fleet.add_pod(0.0, warm=True)
+
+    def value(self, now: float, fleet: Fleet, monitor: Monitor) -> tuple[float | None, bool]:
+        raise NotImplementedError
+
+    def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
+        if self.timeline.next_due > now:
+            return
+        value, active = self.value(now, fleet, monitor)
+        if value is not None:
+            self._asked.append((now, value))
+        replicas = self.timeline.advance(now, value, active)
+        if replicas != len(fleet.active_pods()):
+            fleet.scale_to(replicas, now)
+
+    def recommendations(self) -> list[tuple[float, float]]:
+        return self._asked
+
+
+class GpuscaleController(_HpaDriven):
+    """The live scaler's decision loop, refreshed every ``refresh_interval_s``; KEDA reads
+    the latest decision at each HPA sync, exactly as ``GetMetrics`` serves it."""
+
+    name = "gpuscale"
+
+    def __init__(self, context: PolicyContext, spec: PolicySpec, max_horizon_steps: int = 120) -> None:
+        super().__init__(context, context.hpa_config())
+        self.spec = spec
+        self.loop = DecisionLoop(spec, context.refresh_interval_s, max_horizon_steps)
+        self.next_refresh = 0.0
+        self.decision: Decision | None = None
+        self.decisions: list[Decision] = []
+
+    def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
+        if now >= self.next_refresh:
+            self.decision = self.loop.step(snapshot_of(fleet, monitor, now), now)
+            self.decisions.append(self.decision)
+            self.next_refresh += self.context.refresh_interval_s
+        super().control(now, fleet, monitor)
+
+    def value(self, now: float, fleet: Fleet, monitor: Monitor) -> tuple[float | None, bool]:
+        d = self.decision
+        if d is None or not d.valid or d.replicas is None:
+            return None, False
+        return float(d.replicas), d.active
+
+
+class MetricController(_HpaDriven):
+    """A reactive trigger: the HPA sizes so that ``metric total / replicas`` meets ``target``."""
+
+    def __init__(self, context: PolicyContext, name: str, signal: Signal, target: float, per_pod_mean: bool) -> None:
+        super().__init__(context, context.hpa_config(target))
+        self.name = name
+        self.signal = signal
+        self.per_pod_mean = per_pod_mean
+
+    def value(self, now: float, fleet: Fleet, monitor: Monitor) -> tuple[float | None, bool]:
+        value = monitor.read(self.signal, now)
+        if value is None:
+            return None, False
+        if self.per_pod_mean:  # a mean over pods: the HPA's total is mean x reporting pods
+            value *= monitor.pods_reporting(now)
+        return value, value > 0
+
+
+class KnativeController:
+    """Knative's KPA: in-flight requests per pod, a stable and a panic window.
+
+    Every ``tick_s`` it averages concurrency (waiting + running) over the stable and
+    the panic window; it enters panic when the panic window asks for ``panic_threshold``
+    times the ready pods, and in panic never scales down until a stable window passes
+    without the condition. Scale-down is limited to ``1 / max_scale_down_rate`` per tick.
+    """
+
+    name = "knative"
+
+    def __init__(
+        self,
+        context: PolicyContext,
+        target_concurrency: float,
+        stable_window_s: float = 60.0,
+        panic_window_s: float = 6.0,
+        panic_threshold: float = 2.0,
+        max_scale_down_rate: float = 2.0,
+        tick_s: float = 2.0,
+    ) -> None:
+        self.context = context
+        self.target = target_concurrency
+        self.stable_window_s = stable_window_s
+        self.panic_window_s = panic_window_s
+        self.panic_threshold = panic_threshold
+        self.max_scale_down_rate = max_scale_down_rate
+        self.tick_s = tick_s
+        self.samples: deque[tuple[float, float]] = deque()
+        self.next_tick = 0.0
+        self.panic_since: float | None = None
+        self._asked: list[tuple[float, float]] = []
+
+    def start(self, fleet: Fleet) -> None:
+        for _ in range(self.context.initial_replicas):
+            fleet.add_pod(0.0, warm=True)
+
+    def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
+        self.samples.append((now, len(fleet.queue) + sum(p.admitted for p in fleet.pods)))
+        while self.samples and self.samples[0][0] <= now - self.stable_window_s:
+            self.samples.popleft()
+        if now < self.next_tick:
+            return
+        self.next_tick = now + self.tick_s
+        stable = [c for _, c in self.samples]
+        panic = [c for t, c in self.samples if t > now - self.panic_window_s]
+        want_stable = math.ceil(sum(stable) / len(stable) / self.target)
+        want_panic = math.ceil(sum(panic) / len(panic) / self.target)
+        current = len(fleet.active_pods())
+        ready = max(1, kube_replicas(fleet, now).ready)
+        if want_panic / ready >= self.panic_threshold:
+            self.panic_since = now if self.panic_since is None else self.panic_since
+        elif self.panic_since is not None and now - self.panic_since >= self.stable_window_s:
+            self.panic_since = None
+        want = max(current, want_panic) if self.panic_since is not None else want_stable
+        want = max(want, math.ceil(current / self.max_scale_down_rate))
+        want = min(max(want, self.context.min_replicas), self.context.max_replicas)
+        self._asked.append((now, float(want)))
+        if want != current:
+            fleet.scale_to(want, now)
+
+    def recommendations(self) -> list[tuple[float, float]]:
+        return self._asked
+
+
+class FixedController:
+    """A constant fleet: what many teams run in practice."""
+
+    name = "fixed"
+
+    def __init__(self, context: PolicyContext, replicas: int) -> None:
+        self.replicas = replicas
+
+    def start(self, fleet: Fleet) -> None:
+        for _ in range(self.replicas):
+            fleet.add_pod(0.0, warm=True)
+
+    def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
+        return None
+
+    def recommendations(self) -> list[tuple[float, float]]:
+        return [(0.0, float(self.replicas))]
+
+
+def future_load(workload: Workload, profile: ReplicaProfile, bin_s: float) -> np.ndarray:
+    """Demand per bin in replicas at full use (prefill time plus decode at a full batch)."""
+    if workload.requests == 0:
+        return np.zeros(1)
+    bins = int(workload.span_s // bin_s) + 1
+    index = np.minimum((workload.arrival_s // bin_s).astype(np.int64), bins - 1)
+    prompt = np.bincount(index, weights=workload.prompt_tokens, minlength=bins) / bin_s
+    output = np.bincount(index, weights=workload.output_tokens, minlength=bins) / bin_s
+    return np.asarray(profile.load_units(prompt, output), dtype=np.float64)  # type: ignore[arg-type]
+
+
+def _max_ahead(values: np.ndarray, bins: int) -> np.ndarray:
+    """For each bin, the largest value in it and the ``bins`` that follow."""
+    padded = np.concatenate([values, np.full(bins, values[-1] if values.size else 0)])
+    out: np.ndarray = np.lib.stride_tricks.sliding_window_view(padded, bins + 1)[: values.shape[0]].max(axis=1)
+    return out
+
+
+def oracle_plan(
+    load: np.ndarray, bin_s: float, headroom: float, lookahead_s: float, keep_s: float, cap: int, floor: int
+) -> np.ndarray:
+    """Replicas wanted per bin: ``headroom`` x the peak demand of the next ``lookahead_s``,
+    and a pod that will be needed again within ``keep_s`` (its cold start) is kept rather
+    than drained and recreated, because a new pod is paid from creation anyway."""
+    previous = np.concatenate([load[:1], load[:-1]])  # requests of the last bin are still being served
+    peak = np.maximum(_max_ahead(load, max(1, math.ceil(lookahead_s / bin_s))), previous)
+    need = np.clip(np.ceil(headroom * peak - 1e-9).astype(np.int64), floor, cap)
+    return _max_ahead(need, max(0, math.ceil(keep_s / bin_s)))
+
+
+class OracleController:
+    """Perfect knowledge of demand and of each pod's cold start: a pod needed from time
+    ``s`` is created at ``s - cold start`` and is Ready exactly when needed; pods are
+    drained as soon as they are not. The simulator searches ``headroom`` for the fewest
+    GPU-hours that still meet the SLO, which makes this the lower bound."""
+
+    name = "oracle"
+
+    def __init__(
+        self, context: PolicyContext, headroom: float, lookahead_s: float = 60.0, bin_s: float = 10.0, cap: int = 0
+    ) -> None:
+        cap = cap or context.max_replicas
+        stages = context.profile.cold_start
+        typical_cold_s = stages.scheduling.median_s + stages.image_pull.median_s + stages.model_load.median_s
+        self.need = oracle_plan(
+            future_load(context.workload, context.profile, bin_s),
+            bin_s,
+            headroom,
+            lookahead_s,
+            typical_cold_s,
+            cap,
+            context.min_replicas,
+        )
+        self.bin_s = bin_s
+        rng = np.random.default_rng([context.seed, 0x0AC1E])
+        self.creations: deque[tuple[float, tuple[float, float]]] = deque()
+        self.removals: deque[tuple[float, int]] = deque()
+        planned: list[tuple[float, tuple[float, float]]] = []
+        for k in range(1, self.need.shape[0]):
+            delta = int(self.need[k] - self.need[k - 1])
+            at = k * bin_s
+            for _ in range(max(0, delta)):
+                drawn = stages.sample(rng)
+                planned.append((max(0.0, at - drawn[1]), drawn))
+            if delta < 0:
+                self.removals.append((at, -delta))
+        self.creations.extend(sorted(planned, key=lambda c: c[0]))
+        self._asked = [(k * bin_s, float(n)) for k, n in enumerate(self.need)]
+
+    def start(self, fleet: Fleet) -> None:
+        for _ in range(int(self.need[0])):
+            fleet.add_pod(0.0, warm=True)
+
+    def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
+        while self.creations and self.creations[0][0] <= now:
+            _, cold = self.creations.popleft()
+            fleet.add_pod(now, cold_start_s=cold)
+        while self.removals and self.removals[0][0] <= now:
+            _, count = self.removals.popleft()
+            fleet.scale_to(max(0, len(fleet.active_pods()) - count), now, prefer_ready=True)
+
+    def recommendations(self) -> list[tuple[float, float]]:
+        return self._asked
+
+
+def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext, utilization: float = 0.7) -> PolicySpec:
+    """gpuscale's defaults sized for ``profile``: token targets at ``utilization`` of capacity."""
+    return PolicySpec(
+        min_replicas=context.min_replicas,
+        max_replicas=context.max_replicas,
+        # Waiting requests mean the replica is saturated; an eighth of its batch is a short wait.
+        target_queue_per_replica=profile.max_num_seqs / 8,
+        target_prompt_tps_per_replica=utilization * profile.prefill_tokens_per_s,
+        target_generation_tps_per_replica=utilization * profile.decode_tps(profile.max_num_seqs / 2),
+    )
+
+
+PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
+
+
+def _gpuscale(context: PolicyContext, params: Mapping[str, Any]) -> Controller:
+    spec = params.get("spec")
+    if not isinstance(spec, PolicySpec):
+        spec = profile_policy_spec(context.profile, context)
+    return GpuscaleController(context, spec)
+
+
+#: Policy name -> factory; ``params`` carries tunable settings (the tuner fills them).
+POLICIES: dict[str, PolicyFactory] = {
+    "gpuscale": _gpuscale,
+    "hpa-gpu": lambda c, p: MetricController(
+        c, "hpa-gpu", Signal.GPU_UTILIZATION, float(p.get("target", 0.7)), per_pod_mean=True
+    ),
+    "keda-queue": lambda c, p: MetricController(
+        c, "keda-queue", Signal.QUEUE, float(p.get("target", 4.0)), per_pod_mean=False
+    ),
+    "keda-kv": lambda c, p: MetricController(
+        c, "keda-kv", Signal.KV_CACHE_USAGE, float(p.get("target", 0.7)), per_pod_mean=True
+    ),
+    "knative": lambda c, p: KnativeController(
+        c, float(p.get("target", 0.7 * c.profile.max_num_seqs / 4)), float(p.get("stable_window_s", 60.0))
+    ),
+    "fixed": lambda c, p: FixedController(c, int(p.get("replicas", c.initial_replicas))),
+    "oracle": lambda c, p: OracleController(c, float(p.get("headroom", 1.0)), cap=int(p.get("cap", 0))),
+}
+
+#: The order reports list them in.
+POLICY_ORDER = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed", "oracle")
+
+
+def create_controller(name: str, context: PolicyContext, params: Mapping[str, Any] | None = None) -> Controller:
+    try:
+        factory = POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICY_ORDER)}, all") from None
+    return factory(context, params or {})

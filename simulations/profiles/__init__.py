@@ -1,0 +1,116 @@
+"""Replica profiles: what one serving replica can do, as data files with their sources.
+
+A profile is a YAML file validated by :class:`ReplicaProfile`. The shipped ones live
+next to this module and are found by name; a path to a user's file works too.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+_HERE = Path(__file__).parent
+_Z90 = 1.2815515655446004  # standard normal quantile at 0.9
+
+
+class LogNormalStage(BaseModel):
+    """One stage of a cold start, given by its median and 90th percentile (seconds)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    median_s: float = Field(gt=0, le=7200)
+    p90_s: float = Field(gt=0, le=7200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogNormalStage:
+        if self.p90_s < self.median_s:
+            raise ValueError(f"p90_s ({self.p90_s}) must not be below median_s ({self.median_s})")
+        return self
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p90_s / self.median_s) / _Z90
+
+
+class ColdStart(BaseModel):
+    """Pod created -> Ready: scheduling, image pull and model load, each log-normal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheduling: LogNormalStage
+    image_pull: LogNormalStage
+    model_load: LogNormalStage
+
+    def sample(self, rng: np.random.Generator) -> tuple[float, float]:
+        """(scheduling seconds, total seconds to Ready) for one pod."""
+        stages = [self.scheduling, self.image_pull, self.model_load]
+        draws = [float(rng.lognormal(math.log(s.median_s), s.sigma)) for s in stages]
+        return draws[0], sum(draws)
+
+    @classmethod
+    def fixed(cls, seconds: float) -> ColdStart:
+        """A deterministic cold start (for tests and what-if runs)."""
+        tiny = LogNormalStage(median_s=1e-6, p90_s=1e-6)
+        return cls(scheduling=tiny, image_pull=tiny, model_load=LogNormalStage(median_s=seconds, p90_s=seconds))
+
+
+class ReplicaProfile(BaseModel):
+    """Serving capacity of one replica under continuous batching.
+
+    A step of the engine takes ``decode_step_base_s + decode_step_per_seq_s * batch +
+    prefill_tokens / prefill_tokens_per_s``; every running sequence gains one token per step.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    gpus_per_replica: int = Field(1, ge=1, le=64)
+    gpu: str = "unknown"
+    prefill_tokens_per_s: float = Field(gt=0, le=1e8)
+    decode_step_base_s: float = Field(gt=0, le=10)
+    decode_step_per_seq_s: float = Field(ge=0, le=10)
+    kv_capacity_tokens: int = Field(gt=0, le=10**10)
+    max_num_seqs: int = Field(ge=1, le=100_000)
+    max_batched_tokens: int = Field(8192, ge=16, le=10**7)
+    cold_start: ColdStart
+
+    def decode_tps(self, batch: float) -> float:
+        """Generated tokens/s at a steady batch of ``batch`` sequences (no prefill)."""
+        return batch / (self.decode_step_base_s + self.decode_step_per_seq_s * batch)
+
+    def load_units(self, prompt_tps: float, output_tps: float) -> float:
+        """Demand in replicas at full use: prefill time plus decode time at a full batch."""
+        return prompt_tps / self.prefill_tokens_per_s + output_tps / self.decode_tps(self.max_num_seqs)
+
+
+class ProfileError(ValueError):
+    """A profile name or file that cannot be used; the message says which and why."""
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in _HERE.glob("*.yaml"))
+
+
+def load_profile(name_or_path: str | Path) -> ReplicaProfile:
+    """A shipped profile by name, or a profile YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = _HERE / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ProfileError(f"unknown profile {str(name_or_path)!r}; shipped: {', '.join(shipped_profiles())}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return ReplicaProfile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ProfileError(f"{path}: {where}: {first['msg']}") from None

@@ -1,0 +1,149 @@
+"""Pure pieces of the simulator: workload reshaping, Prometheus-style rate(), profiles, flaps, SLO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulations.fleet import RequestLog
+from simulations.monitoring import extrapolated_rate, parse_duration
+from simulations.policies import oracle_plan
+from simulations.profiles import ProfileError, load_profile, shipped_profiles
+from simulations.replay import count_flaps
+from simulations.slo import Slo, score
+from simulations.traces.base import RateSeries, RequestTrace
+from simulations.workload import Reshape, Workload, from_rate, from_requests
+
+TRACE = RequestTrace(
+    "t",
+    np.array([0.0, 10.0, 20.0, 30.0]),
+    np.array([100, 200, 300, 400], dtype=np.int64),
+    np.array([10, 20, 30, 40], dtype=np.int64),
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "reshape", "requests", "span"),
+    [
+        ("unchanged", Reshape(), 4, 30.0),
+        ("window re-bases to its start", Reshape(start_s=10.0, end_s=30.0), 2, 10.0),
+        ("time scale stretches the span", Reshape(time_scale=2.0), 4, 60.0),
+        ("rate scale 3 repeats every request three times", Reshape(rate_scale=3.0, copy_jitter_s=0.5), 12, 30.5),
+    ],
+)
+def test_reshape(name: str, reshape: Reshape, requests: int, span: float) -> None:
+    w = from_requests(TRACE, reshape, np.random.default_rng(0))
+    assert w.requests == requests
+    assert w.span_s == pytest.approx(span, abs=0.5)
+    assert np.all(np.diff(w.arrival_s) >= 0)
+
+
+def test_rate_scale_keeps_token_pairs() -> None:
+    w = from_requests(TRACE, Reshape(rate_scale=2.0), np.random.default_rng(0))
+    pairs = set(zip(w.prompt_tokens.tolist(), w.output_tokens.tolist(), strict=True))
+    assert pairs == {(100, 10), (200, 20), (300, 30), (400, 40)}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("zero rate scale", {"rate_scale": 0.0}, "rate_scale must be a positive number, got 0.0"),
+        ("negative time scale", {"time_scale": -1.0}, "time_scale must be a positive number, got -1.0"),
+        ("empty window", {"start_s": 5.0, "end_s": 5.0}, "end_s (5.0) must be after start_s (5.0)"),
+    ],
+)
+def test_reshape_rejects(name: str, kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        Reshape(**kwargs)
+    assert str(err.value) == message
+
+
+def test_rate_series_replays_as_poisson_arrivals() -> None:
+    series = RateSeries("r", 600.0, np.array([1.0, 0.0, np.nan, 2.0]))
+    w = from_rate(series, TRACE, Reshape(), np.random.default_rng(3))
+    per_window = np.bincount((w.arrival_s // 600).astype(int), minlength=4)
+    assert per_window[1] == 0 and per_window[2] == 0  # zero rate and a gap: nothing arrives
+    assert abs(per_window[0] - 600) < 4 * 600**0.5
+    assert abs(per_window[3] - 1200) < 4 * 1200**0.5
+    assert set(w.prompt_tokens.tolist()) <= {100, 200, 300, 400}
+
+
+@pytest.mark.parametrize(
+    ("name", "times", "values", "window", "expected"),
+    [
+        ("steady counter over a full window", [15, 30, 45, 60], [15, 30, 45, 60], (0, 60), 1.0),
+        # 15 + 5 (after the reset) + 15 over 45 s of samples, extended by 15 s to the window start.
+        ("counter reset counts from zero", [15, 30, 45, 60], [15, 30, 5, 20], (0, 60), 35 / 45),
+        ("no extrapolation before a counter that starts at zero", [30, 45, 60], [0, 15, 30], (0, 60), 0.5),
+        ("a gap longer than 1.1 intervals adds half of one", [40, 50, 60], [100, 110, 120], (0, 60), 25 / 60),
+    ],
+)
+def test_extrapolated_rate(
+    name: str, times: list[float], values: list[float], window: tuple[float, float], expected: float
+) -> None:
+    assert extrapolated_rate(times, values, *window) == pytest.approx(expected)
+
+
+def test_parse_duration() -> None:
+    assert [parse_duration(t) for t in ("30s", "1m", "2h")] == [30.0, 60.0, 7200.0]
+    with pytest.raises(ValueError) as err:
+        parse_duration("1d")
+    assert str(err.value) == "duration '1d' is not a number followed by s, m or h"
+
+
+def test_shipped_profiles_load() -> None:
+    assert shipped_profiles() == ["llama3-70b-4xh100", "llama3-8b-h100"]
+    big = load_profile("llama3-70b-4xh100")
+    assert big.gpus_per_replica == 4
+    assert big.decode_tps(256) == pytest.approx(256 / (0.017 + 0.00008 * 256))
+
+
+def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as err:
+        load_profile("h200-mystery")
+    assert str(err.value) == "unknown profile 'h200-mystery'; shipped: llama3-70b-4xh100, llama3-8b-h100"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (Path(load_profile.__code__.co_filename).parent / "llama3-8b-h100.yaml")
+        .read_text()
+        .replace("max_num_seqs: 256", "max_num_seqs: 0")
+    )
+    with pytest.raises(ProfileError) as err:
+        load_profile(bad)
+    assert str(err.value) == f"{bad}: max_num_seqs: Input should be greater than or equal to 1"
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "flaps"),
+    [
+        ("steady growth", [(0, 1), (60, 2), (120, 1)], 0),
+        ("up then down within the window", [(0, 2), (300, -2)], 1),
+        ("up then down after the window", [(0, 2), (700, -2)], 0),
+        ("see-saw", [(0, 1), (100, -1), (200, 1), (300, -1)], 3),
+    ],
+)
+def test_count_flaps(name: str, changes: list[tuple[float, int]], flaps: int) -> None:
+    assert count_flaps(changes, 600.0) == flaps
+
+
+def test_oracle_plan_looks_ahead_and_keeps_pods_through_short_dips() -> None:
+    load = np.array([1.0, 1.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    plan = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=0.0, cap=100, floor=1)
+    assert plan.tolist() == [1, 1, 1, 4, 4, 4, 1, 1, 1, 1]
+    kept = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=20.0, cap=3, floor=1)
+    assert kept.tolist() == [1, 3, 3, 3, 3, 3, 1, 1, 1, 1]
+
+
+def test_score_counts_unserved_requests_as_misses() -> None:
+    w = Workload("s", np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4, np.int64), np.array([1, 1, 1, 3], np.int64))
+    log = RequestLog.empty(4)
+    log.admitted_at[:] = [0.0, 1.0, 2.5, np.nan]
+    log.first_token_at[:] = [0.5, 4.0, 3.0, np.nan]
+    log.finished_at[:] = [0.5, 4.0, 3.0, np.nan]
+    s = score(w, log, Slo(ttft_s=2.0, attainment=0.5))
+    assert (s.slo_attainment, s.meets_slo, s.unserved) == (0.5, True, 1)
+    assert s.ttft_p50_s == pytest.approx(2.0)
+    strict = score(w, log, Slo(ttft_s=2.0, queue_wait_s=0.4, attainment=0.5))
+    assert strict.slo_attainment == 0.25
