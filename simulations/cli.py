@@ -296,6 +296,11 @@ def _print_simulation(summary: dict[str, Any], span_s: float) -> None:
             "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
         )
     Console().print(table)
+    if summary["best_possible_attainment"] < slo["attainment"]:
+        Console().print(
+            f"[yellow]This SLO is out of reach on this profile: only {summary['best_possible_attainment']:.2%} of "
+            f"requests can get a first token within {slo['ttft_s']:g} s even alone on an idle replica.[/]"
+        )
 
 
 def _seconds(value: float | None) -> str:
