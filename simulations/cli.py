@@ -307,6 +307,41 @@ def _seconds(value: float | None) -> str:
     return "unserved" if value is None else f"{value:.2f} s"
 
 
+@app.command("profile-fit")
+def profile_fit(
+    prometheus: Annotated[str, typer.Option(help="Prometheus base URL")],
+    namespace: Annotated[str, typer.Option(help="namespace of the Deployment")],
+    deployment: Annotated[str, typer.Option(help="Deployment whose pods' vLLM history to fit")],
+    base: Annotated[str, typer.Option(help="profile whose cold start and limits are kept")] = "llama3-8b-h100",
+    hours: Annotated[float, typer.Option(min=0.25, max=24 * 30, help="history to fit on, hours")] = 24.0,
+    out: Annotated[Path | None, typer.Option(help="write the fitted profile YAML here (default: print it)")] = None,
+) -> None:
+    """Fit a replica profile (decode step, prefill rate, KV-cache capacity) from Prometheus history."""
+    import time
+
+    import yaml
+
+    from scaler.prometheus import PrometheusError, PrometheusSource
+    from simulations.profile_fit import FitError, fit_from_prometheus
+    from simulations.profiles import ProfileError, load_profile
+
+    try:
+        report = fit_from_prometheus(
+            PrometheusSource(prometheus, timeout_s=30.0), namespace, deployment, load_profile(base), time.time(), hours
+        )
+    except (FitError, ProfileError, PrometheusError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    header = "".join(f"# {note}\n" for note in report.notes)
+    header += f"# residual of the decode-step fit: {report.rmse_s * 1000:.2f} ms over {report.points} samples\n"
+    text = header + yaml.safe_dump(report.profile.model_dump(mode="json"), sort_keys=False)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,96 @@
+"""Fitting a replica profile from a real Prometheus holding a Deployment's history (promtool backfill)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scaler.prometheus import PrometheusSource
+from simulations.local_prometheus import PrometheusServer
+from simulations.profile_fit import FitError, fit_decode_step, fit_from_prometheus
+from simulations.profiles import load_profile
+from tests.support.backfill import Series, create_blocks, write_openmetrics
+
+pytestmark = pytest.mark.integration
+BASE, PER_SEQ, PREFILL, BLOCKS, BLOCK = 0.009, 0.00012, 24_000.0, 20_000, 16
+STEP, HISTORY_S = 15.0, 7200.0
+
+
+def history(pod: str, phase: float, times: list[float]) -> list[Series]:
+    """Counters a vLLM pod would have written with a batch that swings between 10 and 190."""
+    labels = {"namespace": "fit", "pod": pod, "job": "fleet", "instance": "backfill"}
+    itl_sum = itl_count = prompt = prefill = 0.0
+    running, sums, counts, prompts, prefills = [], [], [], [], []
+    for t in times:
+        batch = 100.0 + 90.0 * math.sin(phase + t / 600.0)
+        step = BASE + PER_SEQ * batch
+        tokens = STEP * batch / step  # decode tokens in one scrape interval
+        itl_count += tokens
+        itl_sum += tokens * step
+        prompt += 3000.0 * STEP
+        prefill += 3000.0 * STEP / PREFILL
+        running.append((t, batch))
+        sums.append((t, itl_sum))
+        counts.append((t, itl_count))
+        prompts.append((t, prompt))
+        prefills.append((t, prefill))
+    info = {**labels, "num_gpu_blocks": str(BLOCKS), "block_size": str(BLOCK)}
+    return [
+        Series("vllm:num_requests_running", "gauge", labels, running),
+        Series("vllm:inter_token_latency_seconds_sum", "gauge", labels, sums),
+        Series("vllm:inter_token_latency_seconds_count", "gauge", labels, counts),
+        Series("vllm:prompt_tokens", "counter", labels, prompts),
+        Series("vllm:request_prefill_time_seconds_sum", "gauge", labels, prefills),
+        Series("vllm:cache_config_info", "gauge", info, [(t, 1.0) for t in times]),
+    ]
+
+
+def test_profile_is_fitted_from_backfilled_vllm_history(tmp_path: Path) -> None:
+    now = time.time()
+    times = [now - HISTORY_S + i * STEP for i in range(int(HISTORY_S / STEP))]
+    series = history("llama-5d8f9c-x7k2p", 0.0, times) + history("llama-5d8f9c-q4m8z", 1.5, times)
+    om = tmp_path / "history.om"
+    write_openmetrics(om, series)
+    create_blocks(om, tmp_path / "data")
+    prom = PrometheusServer(["127.0.0.1:9"], data_dir=tmp_path / "data").start()
+    try:
+        base = load_profile("llama3-8b-h100")
+        report = fit_from_prometheus(PrometheusSource(prom.url, timeout_s=10), "fit", "llama", base, now, hours=1.5)
+    finally:
+        prom.stop()
+    fitted = report.profile
+    assert fitted.name == "llama-fitted"
+    assert fitted.decode_step_base_s == pytest.approx(BASE, rel=0.05)
+    assert fitted.decode_step_per_seq_s == pytest.approx(PER_SEQ, rel=0.05)
+    assert fitted.prefill_tokens_per_s == pytest.approx(PREFILL, rel=0.02)
+    assert fitted.kv_capacity_tokens == BLOCKS * BLOCK
+    assert fitted.cold_start == base.cold_start and fitted.max_num_seqs == base.max_num_seqs
+    assert report.points >= 170  # 1.5 h at a 60 s step, two pods
+
+
+@pytest.mark.parametrize(
+    ("name", "batch", "message"),
+    [
+        (
+            "too little history",
+            np.arange(1.0, 5.0),
+            "need at least 10 samples of batch size and inter-token latency, got 4",
+        ),
+        ("a constant batch", np.full(20, 8.0), "the batch size barely varied (8.0-8.0); cannot separate the terms"),
+    ],
+)
+def test_fit_refuses_what_it_cannot_separate(name: str, batch: np.ndarray, message: str) -> None:
+    with pytest.raises(FitError) as err:
+        fit_decode_step(batch, 0.01 + 0.001 * batch)
+    assert str(err.value) == message
+
+
+def test_fit_recovers_exact_parameters_from_clean_points() -> None:
+    batch = np.linspace(1, 256, 50)
+    base, per_seq, rmse = fit_decode_step(batch, 0.007 + 0.0001 * batch)
+    assert (base, per_seq) == (pytest.approx(0.007), pytest.approx(0.0001))
+    assert rmse < 1e-9
