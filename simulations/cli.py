@@ -212,6 +212,7 @@ def simulate(
     rate_window: Annotated[float, typer.Option(min=1, help="rate() window, seconds")] = 60.0,
     json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")] = False,
     out: Annotated[Path | None, typer.Option(help="directory for per-request results and time series")] = None,
+    report: Annotated[Path | None, typer.Option(help="write report.html and its PNG plots here")] = None,
 ) -> None:
     """Replay a trace through a simulated GPU fleet under each policy, beside the oracle."""
     from rich.console import Console
@@ -259,6 +260,12 @@ def simulate(
         raise typer.Exit(2) from None
     if out is not None:
         write_outputs(comparison, workload, out)
+    if report is not None:
+        from simulations.report import write_report
+
+        if out is None or out.resolve() != report.resolve():
+            write_outputs(comparison, workload, report)
+        write_report(report)
     summary = comparison.to_json()
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
@@ -278,16 +285,16 @@ def _print_simulation(summary: dict[str, Any], span_s: float) -> None:
         f"SLO: TTFT <= {slo['ttft_s']:g} s for {slo['attainment']:.1%}"
     )
     table = Table(title=title)
-    headers = ("policy", "GPU-h", "x oracle", "SLO att.", "TTFT p50", "p95", "p99", "events", "flaps", "meets SLO")
+    headers = ("policy", "GPU-h", "×oracle", "in SLO", "TTFT p50", "p95", "p99", "events", "flaps", "SLO met")
     for header in headers:
-        table.add_column(header, justify="left" if header == "policy" else "right")
+        table.add_column(header, justify="left" if header == "policy" else "right", no_wrap=True)
     for row in summary["policies"]:
         ratio = row["gpu_hours_vs_oracle"]
         table.add_row(
             row["name"],
-            f"{row['gpu_hours']:.2f}",
+            f"{row['gpu_hours']:.1f}",
             "-" if ratio is None else f"{ratio:.2f}",
-            f"{row['slo_attainment']:.2%}",
+            f"{row['slo_attainment']:.1%}",
             _seconds(row["ttft_p50_s"]),
             _seconds(row["ttft_p95_s"]),
             _seconds(row["ttft_p99_s"]),
@@ -295,7 +302,7 @@ def _print_simulation(summary: dict[str, Any], span_s: float) -> None:
             str(row["flaps"]),
             "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
         )
-    Console().print(table)
+    _wide_console().print(table)
     if summary["best_possible_attainment"] < slo["attainment"]:
         Console().print(
             f"[yellow]This SLO is out of reach on this profile: only {summary['best_possible_attainment']:.2%} of "
@@ -303,8 +310,253 @@ def _print_simulation(summary: dict[str, Any], span_s: float) -> None:
         )
 
 
+def _wide_console() -> Any:
+    """A console that does not squeeze tables to 80 columns when output is piped to a file."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
 def _seconds(value: float | None) -> str:
-    return "unserved" if value is None else f"{value:.2f} s"
+    return "∞" if value is None else f"{value:.2f}s"
+
+
+@app.command()
+def tune(
+    trace: Annotated[
+        list[Path], typer.Option(help="trace to tune on, repeatable (its first part; see --train-fraction)")
+    ],
+    policy: Annotated[
+        list[str] | None, typer.Option(help="policy to tune, repeatable, or 'all' [default: gpuscale]")
+    ] = None,
+    validate_trace: Annotated[
+        list[Path] | None, typer.Option(help="other traces to score the tuned policies on, repeatable")
+    ] = None,
+    train_fraction: Annotated[
+        float, typer.Option(min=0.1, max=1.0, help="share of each trace to tune on; the rest validates")
+    ] = 0.7,
+    budget: Annotated[int, typer.Option(min=8, max=100_000, help="trials per policy")] = 120,
+    workers: Annotated[int | None, typer.Option(min=1, help="parallel trials [default: all local cores]")] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="run trials on a Ray cluster (e.g. ray://head:10001, or 'auto')")
+    ] = None,
+    name: Annotated[str, typer.Option(help="name of the tuned policy file (the trigger's 'policy' key)")] = "tuned",
+    out: Annotated[Path, typer.Option(help="directory for the policy file and tuning.json")] = Path("tuning"),
+    profile: Annotated[str, typer.Option(help="replica profile: a shipped name or a YAML file")] = "llama3-8b-h100",
+    tokens: Annotated[Path | None, typer.Option(help="per-request trace for token lengths (rate series)")] = None,
+    column: Annotated[str | None, typer.Option(help="column of an aggregated trace")] = None,
+    ttft_slo: Annotated[float, typer.Option(min=0.001, help="TTFT target, seconds")] = 2.0,
+    queue_wait_slo: Annotated[float | None, typer.Option(min=0.001, help="queue-wait target, seconds")] = None,
+    slo_attainment: Annotated[float, typer.Option(min=0.5, max=1.0, help="share within target")] = 0.99,
+    rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
+    time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
+    start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
+    end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into each trace")] = None,
+    max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    report: Annotated[Path | None, typer.Option(help="also write the HTML report and plots here")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print tuning.json instead of a table")] = False,
+) -> None:
+    """Tune policies (gpuscale and the baselines) for the fewest GPU-hours that meet the SLO."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scaler.policy_file import dump_policy_file
+    from simulations.profiles import ProfileError, load_profile
+    from simulations.replay import ReplaySettings
+    from simulations.scenario import build_workload
+    from simulations.slo import Slo
+    from simulations.traces import TraceError
+    from simulations.tune_job import default_workers, run_tuning, split, tuned_policy_file
+    from simulations.tuning import TUNABLE
+    from simulations.workload import Reshape
+
+    console = Console(stderr=True)
+    chosen = policy or ["gpuscale"]
+    names = list(TUNABLE) if "all" in chosen else chosen
+    try:
+        untunable = [n for n in names if n not in TUNABLE]
+        if untunable:
+            raise ValueError(f"--policy {untunable[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
+        replica_profile = load_profile(profile)
+        slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
+        reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
+        splits = [split(build_workload(t, reshape, seed, tokens, column), train_fraction) for t in trace]
+        others = [build_workload(t, reshape, seed, tokens, column) for t in validate_trace or []]
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=json_output,
+        ) as bar:
+            task = bar.add_task("fixed fleets and oracles", total=budget * len(names))
+
+            def show(what: str, done: int) -> None:
+                bar.update(task, advance=done, description=f"tuning {what}" if done else "tuning")
+
+            summary = run_tuning(
+                splits,
+                others,
+                replica_profile,
+                names,
+                slo,
+                ReplaySettings(seed=seed),
+                budget,
+                workers or default_workers(),
+                ray_address,
+                max_replicas,
+                progress=show,
+            )
+    except (TraceError, ProfileError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tuning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if "gpuscale" in summary["policies"]:
+        policy_file = tuned_policy_file(name, summary, replica_profile, [str(t) for t in trace])
+        (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")
+    if report is not None:
+        from simulations.report import write_tuning_report
+
+        write_tuning_report(summary, report)
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    _print_tuning(summary)
+    console.print(f"wrote {out / 'tuning.json'}" + (f" and {out / (name + '.yaml')}" if "gpuscale" in names else ""))
+
+
+def _print_tuning(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"tuned for the fewest GPU-hours at TTFT <= {summary['slo']['ttft_s']:g} s "
+        f"for {summary['slo']['attainment']:.1%} of requests"
+    )
+    for header in ("policy", "window", "GPU-h", "x oracle", "SLO att.", "meets"):
+        table.add_column(header, justify="left" if header in ("policy", "window") else "right")
+    for policy_name, tuned in summary["policies"].items():
+        for row in tuned["scores"]:
+            ratio = row["gpu_hours_vs_oracle"]
+            table.add_row(
+                policy_name,
+                f"{row['trace']} [{row['kind']}]",
+                f"{row['gpu_hours']:.2f}",
+                "-" if ratio is None else f"{ratio:.2f}",
+                f"{row['slo_attainment']:.2%}",
+                "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
+            )
+    for window, refs in summary["references"].items():
+        for ref_name in ("fixed", "oracle"):
+            row = refs[ref_name]
+            table.add_row(
+                ref_name,
+                window,
+                f"{row['gpu_hours']:.2f}",
+                f"{row['gpu_hours_vs_oracle']:.2f}",
+                f"{row['slo_attainment']:.2%}",
+                "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
+            )
+    Console().print(table)
+    for policy_name, tuned in summary["policies"].items():
+        d = tuned["degradation"]
+        Console().print(
+            f"{policy_name}: {tuned['params']}; x oracle in sample {d['in_sample_vs_oracle']}, "
+            f"out of sample {d['out_of_sample_vs_oracle']}"
+        )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="where to write report.html, its plots and summary.json")] = Path(
+        "gpuscale-demo"
+    ),
+    seed: Annotated[int, typer.Option(help="random seed (cold starts)")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="print summary.json instead of a table")] = False,
+) -> None:
+    """The main job on a built-in default: a real trace through gpuscale, the baselines and the oracle.
+
+    Replays the Azure LLM code trace shipped in the package (CC BY 4.0; see simulations/data/NOTICE.md)
+    at 10x its rate on the llama3-8b-h100 profile, with each policy's tuned settings, and writes an
+    HTML report. No cluster, no Prometheus and no download.
+    """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from simulations.compare import compare
+    from simulations.demo import DEMO_RATE_SCALE, demo_params, demo_trace_path
+    from simulations.outputs import write_outputs
+    from simulations.policies import POLICY_ORDER
+    from simulations.profiles import load_profile
+    from simulations.replay import ReplaySettings
+    from simulations.report import write_report
+    from simulations.scenario import build_workload
+    from simulations.slo import Slo
+    from simulations.workload import Reshape
+
+    console = Console(stderr=True)
+    profile = load_profile("llama3-8b-h100")
+    workload = build_workload(demo_trace_path(), Reshape(rate_scale=DEMO_RATE_SCALE), seed)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=json_output,
+    ) as bar:
+        task = bar.add_task("replaying", total=None)
+        comparison = compare(
+            workload,
+            profile,
+            list(POLICY_ORDER),
+            Slo(),
+            ReplaySettings(seed=seed),
+            params=demo_params(),
+            progress=lambda what: bar.update(task, description=f"replaying {what}"),
+        )
+        bar.update(task, description="writing the report")
+        write_outputs(comparison, workload, out)
+        report_path = write_report(out)
+    summary = comparison.to_json()
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    _print_simulation(summary, workload.span_s)
+    h = summary["headline"]
+    if h is not None:
+        gap = "n/a" if h["gap_closed"] is None else f"{h['gap_closed']:.0%}"
+        Console().print(
+            f"gpuscale: {h['gpuscale_gpu_hours']:.2f} GPU-h ({h['gpuscale_vs_oracle']:.2f}x the oracle), "
+            f"best baseline {h['best_baseline']}: {h['best_baseline_gpu_hours']:.2f} GPU-h; "
+            f"gpuscale closes {gap} of the gap between them"
+            + ("" if h["gpuscale_meets_slo"] else " [red](but misses the SLO)[/]")
+        )
+    console.print(f"report: {report_path}")
+
+
+@app.command("report")
+def report_command(
+    directory: Annotated[Path, typer.Argument(help="a directory written by simulate --out or tune --out")],
+    out: Annotated[
+        Path | None, typer.Option(help="where to write report.html and the PNGs [default: DIRECTORY]")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report with PNG plots from simulation or tuning results."""
+    from simulations.report import ReportError, write_report
+
+    try:
+        path = write_report(directory, out)
+    except (ReportError, OSError, KeyError, json.JSONDecodeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {path}")
 
 
 @app.command("profile-fit")

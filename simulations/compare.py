@@ -62,6 +62,7 @@ class Comparison:
                 }
             )
         return {
+            "headline": headline(rows),
             "trace": self.trace,
             "profile": self.profile,
             "requests": self.results[0].score.requests if self.results else 0,
@@ -70,6 +71,31 @@ class Comparison:
             "seed": self.settings.seed,
             "policies": rows,
         }
+
+
+BASELINES = ("hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed")
+
+
+def headline(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """gpuscale against the oracle and the cheapest baseline that meets the SLO: the share of
+    the baseline-to-oracle GPU-hour gap gpuscale closes (the issue's target is 2/3 or more)."""
+    by_name = {r["name"]: r for r in rows}
+    ours, oracle = by_name.get("gpuscale"), by_name.get("oracle")
+    meeting = [r for r in rows if r["name"] in BASELINES and r["meets_slo"]]
+    if ours is None or oracle is None or not meeting:
+        return None
+    best = min(meeting, key=lambda r: r["gpu_hours"])
+    gap = best["gpu_hours"] - oracle["gpu_hours"]
+    return {
+        "gpuscale_gpu_hours": ours["gpu_hours"],
+        "gpuscale_meets_slo": ours["meets_slo"],
+        "oracle_gpu_hours": oracle["gpu_hours"],
+        "best_baseline": best["name"],
+        "best_baseline_gpu_hours": best["gpu_hours"],
+        "gpuscale_vs_oracle": round(ours["gpu_hours"] / oracle["gpu_hours"], 4) if oracle["gpu_hours"] else None,
+        "gpuscale_vs_best_baseline": round(ours["gpu_hours"] / best["gpu_hours"], 4) if best["gpu_hours"] else None,
+        "gap_closed": round((best["gpu_hours"] - ours["gpu_hours"]) / gap, 4) if gap > 1e-9 else None,
+    }
 
 
 def _finite(value: float) -> float | None:

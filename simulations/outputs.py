@@ -47,6 +47,13 @@ def write_outputs(comparison: Comparison, workload: Workload, out: Path) -> list
             writer.writerow(names)
             writer.writerows(zip(*(_cells(result.series[n]) for n in names), strict=True))
         written.append(path)
+        if result.forecasts:
+            path = out / f"{result.policy}.forecast.csv"
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(("decided_at_s", "horizon_s", "forecast_mean", "forecast_quantile"))
+                writer.writerows(tuple(f"{v:.4f}" for v in row) for row in result.forecasts)
+            written.append(path)
     return written
 
 

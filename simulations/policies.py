@@ -23,7 +23,7 @@ from scaler.loop import DecisionLoop
 from scaler.policy import PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
 from simulations.fleet import Fleet
-from simulations.hpa import HpaConfig, HpaState, HpaTimeline
+from simulations.hpa import DEFAULT_SCALE_DOWN, HpaConfig, HpaState, HpaTimeline
 from simulations.monitoring import Monitor
 from simulations.profiles import ReplicaProfile
 from simulations.workload import Workload
@@ -277,6 +277,8 @@ def oracle_plan(
     than drained and recreated, because a new pod is paid from creation anyway."""
     previous = np.concatenate([load[:1], load[:-1]])  # requests of the last bin are still being served
     peak = np.maximum(_max_ahead(load, max(1, math.ceil(lookahead_s / bin_s))), previous)
+    if math.isinf(headroom):  # every pod from the start: the fixed fleet at the cap
+        return np.full(load.shape[0], max(floor, cap), dtype=np.int64)
     need = np.clip(np.ceil(headroom * peak - 1e-9).astype(np.int64), floor, cap)
     return _max_ahead(need, max(0, math.ceil(keep_s / bin_s)))
 
@@ -351,11 +353,30 @@ def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext, utiliza
 PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
 
 
-def _gpuscale(context: PolicyContext, params: Mapping[str, Any]) -> Controller:
+#: gpuscale's own tunables, by PolicySpec field; ``utilization`` sets both token targets.
+GPUSCALE_TUNABLES = (
+    "target_queue_per_replica",
+    "target_kv_cache_usage",
+    "forecast_quantile",
+    "forecast_horizon_s",
+    "scale_down_stabilization_s",
+    "scale_up_max_step",
+)
+
+
+def gpuscale_spec(context: PolicyContext, params: Mapping[str, Any]) -> PolicySpec:
+    """The PolicySpec a parameter set means: an explicit ``spec``, or the profile's defaults
+    with ``utilization`` and any PolicySpec field in ``params`` applied."""
     spec = params.get("spec")
-    if not isinstance(spec, PolicySpec):
-        spec = profile_policy_spec(context.profile, context)
-    return GpuscaleController(context, spec)
+    if isinstance(spec, PolicySpec):
+        return spec
+    base = profile_policy_spec(context.profile, context, float(params.get("utilization", 0.7)))
+    updates = {k: params[k] for k in GPUSCALE_TUNABLES if k in params}
+    return PolicySpec.model_validate({**base.model_dump(), **updates})
+
+
+def _gpuscale(context: PolicyContext, params: Mapping[str, Any]) -> Controller:
+    return GpuscaleController(context, gpuscale_spec(context, params))
 
 
 #: Policy name -> factory; ``params`` carries tunable settings (the tuner fills them).
@@ -371,7 +392,10 @@ POLICIES: dict[str, PolicyFactory] = {
         c, "keda-kv", Signal.KV_CACHE_USAGE, float(p.get("target", 0.7)), per_pod_mean=True
     ),
     "knative": lambda c, p: KnativeController(
-        c, float(p.get("target", 0.7 * c.profile.max_num_seqs / 4)), float(p.get("stable_window_s", 60.0))
+        c,
+        float(p.get("target", 0.7 * c.profile.max_num_seqs / 4)),
+        float(p.get("stable_window_s", 60.0)),
+        panic_window_s=float(p.get("stable_window_s", 60.0)) / 10,  # Knative: panic window = 10 % of stable
     ),
     "fixed": lambda c, p: FixedController(c, int(p.get("replicas", c.initial_replicas))),
     "oracle": lambda c, p: OracleController(c, float(p.get("headroom", 1.0)), cap=int(p.get("cap", 0))),
@@ -381,9 +405,32 @@ POLICIES: dict[str, PolicyFactory] = {
 POLICY_ORDER = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed", "oracle")
 
 
+#: KEDA's HPA scale-down window for gpuscale: short, because gpuscale applies its own window
+#: (deploy/examples/scaledobject-external.yaml sets the same). Baselines keep Kubernetes' 300 s.
+GPUSCALE_HPA_SCALE_DOWN_WINDOW_S = 60.0
+
+
+def with_common_params(name: str, context: PolicyContext, params: Mapping[str, Any]) -> PolicyContext:
+    """Apply the settings every reactive policy has: the replica floor and the HPA's scale-down window."""
+    floor = params.get("min_replicas")
+    if floor is not None:
+        floor = max(1, int(floor))
+        context = replace(context, min_replicas=floor, initial_replicas=max(context.initial_replicas, floor))
+    window = params.get("scale_down_window_s")
+    if window is None and name == "gpuscale":
+        window = GPUSCALE_HPA_SCALE_DOWN_WINDOW_S
+    if window is not None:
+        down = context.hpa.scale_down or DEFAULT_SCALE_DOWN
+        context = replace(context, hpa=replace(context.hpa, scale_down=replace(down, stabilization_s=float(window))))
+    return context
+
+
 def create_controller(name: str, context: PolicyContext, params: Mapping[str, Any] | None = None) -> Controller:
     try:
         factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICY_ORDER)}, all") from None
-    return factory(context, params or {})
+    params = params or {}
+    if name not in ("fixed", "oracle"):
+        context = with_common_params(name, context, params)
+    return factory(context, params)

@@ -49,6 +49,8 @@ class ReplayResult:
     series: dict[str, np.ndarray]
     recommendations: list[tuple[float, float]] = field(default_factory=list)
     params: dict[str, object] = field(default_factory=dict)
+    #: gpuscale only: (decided at, horizon s, forecast mean, forecast quantile) in replicas of load
+    forecasts: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 def count_flaps(changes: list[tuple[float, int]], window_s: float) -> int:
@@ -122,6 +124,11 @@ def replay(
         log=log,
         series={k: np.asarray(v) for k, v in series.items()},
         recommendations=controller.recommendations(),
+        forecasts=[
+            (d.at, d.horizon_s, d.forecast_mean, d.forecast_quantile_value)
+            for d in getattr(controller, "decisions", [])
+            if d.forecast_mean is not None and d.forecast_quantile_value is not None
+        ],
     )
 
 

@@ -7,12 +7,13 @@ line and column: nothing half-loads silently.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -38,9 +39,22 @@ def register(name: str) -> Callable[[Loader], Loader]:
     return add
 
 
+def trace_name(path: Path) -> str:
+    """``azure2023_code`` for ``azure2023_code.csv`` and ``azure2023_code.csv.gz`` alike."""
+    name = path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name
+    return Path(name).stem
+
+
+def open_text(path: Path) -> TextIO:
+    """A trace file as text; ``.gz`` files are decompressed on the fly."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return path.open(newline="", encoding="utf-8")
+
+
 def _open_csv(path: Path) -> tuple[list[str], CsvReader]:
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = open_text(path)
     except OSError as exc:
         raise TraceError(path, f"cannot open: {exc.strerror or exc}") from None
     reader = csv.reader(handle)
@@ -119,7 +133,7 @@ def load_azure(path: Path) -> RequestTrace:
         arrivals.append(_azure_time(path, line, row["TIMESTAMP"]))
         prompt.append(int(_number(path, line, "ContextTokens", row["ContextTokens"], int)))
         output.append(int(_number(path, line, "GeneratedTokens", row["GeneratedTokens"], int)))
-    return _request_trace(path, path.stem, arrivals, prompt, output)
+    return _request_trace(path, trace_name(path), arrivals, prompt, output)
 
 
 @register("burstgpt")
@@ -131,7 +145,7 @@ def load_burstgpt(path: Path) -> RequestTrace:
         arrivals.append(_number(path, line, "Timestamp", row["Timestamp"]))
         prompt.append(int(_number(path, line, "Request tokens", row["Request tokens"], int)))
         output.append(int(_number(path, line, "Response tokens", row["Response tokens"], int)))
-    return _request_trace(path, path.stem, arrivals, prompt, output)
+    return _request_trace(path, trace_name(path), arrivals, prompt, output)
 
 
 @register("generic")
@@ -143,7 +157,7 @@ def load_generic(path: Path) -> RequestTrace:
         arrivals.append(_number(path, line, "arrival_s", row["arrival_s"]))
         prompt.append(int(_number(path, line, "prompt_tokens", row["prompt_tokens"], int)))
         output.append(int(_number(path, line, "output_tokens", row["output_tokens"], int)))
-    return _request_trace(path, path.stem, arrivals, prompt, output)
+    return _request_trace(path, trace_name(path), arrivals, prompt, output)
 
 
 @register("mooncake")
@@ -151,7 +165,7 @@ def load_mooncake(path: Path) -> RequestTrace:
     """Mooncake JSONL: {"timestamp": ms, "input_length", "output_length", "hash_ids"}."""
     arrivals, prompt, output = [], [], []
     try:
-        handle = path.open(encoding="utf-8")
+        handle = open_text(path)
     except OSError as exc:
         raise TraceError(path, f"cannot open: {exc.strerror or exc}") from None
     with handle:
@@ -173,7 +187,7 @@ def load_mooncake(path: Path) -> RequestTrace:
             arrivals.append(float(record["timestamp"]) / 1000.0)
             prompt.append(int(record["input_length"]))
             output.append(int(record["output_length"]))
-    return _request_trace(path, path.stem, arrivals, prompt, output)
+    return _request_trace(path, trace_name(path), arrivals, prompt, output)
 
 
 @register("burstgpt_hourly")
@@ -185,7 +199,7 @@ def load_burstgpt_hourly(path: Path, column: str = "all") -> RateSeries:
         values.append(_number(path, line, column, row[column]) / 3600.0)
     if not values:
         raise TraceError(path, "no rows")
-    return RateSeries(f"{path.stem}:{column}", 3600.0, np.asarray(values), str(path))
+    return RateSeries(f"{trace_name(path)}:{column}", 3600.0, np.asarray(values), str(path))
 
 
 @register("servegen_rate")
@@ -210,7 +224,7 @@ def load_servegen_rate(path: Path, column: str = "language/m-large") -> RateSeri
     gaps = int(np.sum(series == 0))
     series = np.where(series == 0, np.nan, series)
     notes = (f"{gaps} all-zero windows treated as data gaps",) if gaps else ()
-    return RateSeries(f"{path.stem}:{column}", step, series, str(path), notes)
+    return RateSeries(f"{trace_name(path)}:{column}", step, series, str(path), notes)
 
 
 _SIGNATURES = {
@@ -222,14 +236,14 @@ _SIGNATURES = {
 
 def detect_format(path: Path) -> str:
     """The loader for ``path``, from its extension and first line."""
-    if path.suffix == ".jsonl":
+    if path.suffix == ".jsonl" or path.name.endswith(".jsonl.gz"):
         return "mooncake"
     try:
-        with path.open(encoding="utf-8") as handle:
+        with open_text(path) as handle:
             first = handle.readline().strip()
     except OSError as exc:
         raise TraceError(path, f"cannot open: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, EOFError):
         raise TraceError(path, "not a text file", line=1) from None
     columns = [c.strip() for c in first.split(",")]
     for signature, name in _SIGNATURES.items():

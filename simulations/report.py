@@ -1,0 +1,287 @@
+"""Reports a person can judge at a glance: PNG plots and one self-contained HTML page.
+
+Built from the files ``simulate --out`` writes (``summary.json``, per-policy request, series
+and forecast CSVs) and, when present, ``tuning.json`` from ``gpuscale tune``. The HTML embeds
+its plots as data URIs, so the single file can be mailed or attached to a change request.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PLOTS = ("timeline", "ttft", "pareto")
+COLORS = {
+    "gpuscale": "#1f77b4",
+    "hpa-gpu": "#ff7f0e",
+    "keda-queue": "#2ca02c",
+    "keda-kv": "#9467bd",
+    "knative": "#8c564b",
+    "fixed": "#7f7f7f",
+    "oracle": "#d62728",
+}
+
+
+class ReportError(ValueError):
+    """The directory does not hold what a report is built from; the message says what is missing."""
+
+
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return {}
+    header, body = rows[0], rows[1:]
+    return {
+        name: np.array([float(r[i]) if r[i] != "" else math.nan for r in body], dtype=float)
+        for i, name in enumerate(header)
+    }
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_timeline(directory: Path, summary: dict[str, Any], out: Path) -> None:
+    """Demand and gpuscale's forecast band against each policy's ready replicas."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(12, 4.8), dpi=100)
+    names = [p["name"] for p in summary["policies"]]
+    demand = None
+    for name in names:
+        series = _read_csv(directory / f"{name}.series.csv")
+        if not series:
+            continue
+        t_min = series["t"] / 60.0
+        ax.step(t_min, series["ready"], where="post", color=COLORS.get(name, "black"), lw=1.4, label=f"{name} ready")
+        if demand is None:
+            demand = (t_min, series["arrivals_per_s"])
+    forecast_path = directory / "gpuscale.forecast.csv"
+    if forecast_path.is_file():
+        f = _read_csv(forecast_path)
+        if f:
+            at = (f["decided_at_s"] + f["horizon_s"]) / 60.0
+            ax.plot(at, f["forecast_mean"], color="#17becf", lw=1.0, label="gpuscale forecast (mean, at horizon)")
+            ax.fill_between(
+                at, 0, f["forecast_quantile"], color="#17becf", alpha=0.2, label="forecast up to its quantile"
+            )
+    if demand is not None:
+        ax2 = ax.twinx()
+        ax2.plot(demand[0], demand[1], color="black", lw=0.6, alpha=0.45, label="arrivals (req/s)")
+        ax2.set_ylabel("arrivals, requests/s")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("replicas (forecast: replicas of load)")
+    ax.set_title("Demand, forecast and ready capacity per policy")
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def plot_ttft(directory: Path, summary: dict[str, Any], out: Path, bin_s: float = 60.0) -> None:
+    """p99 TTFT per minute for each policy against the SLO target."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(12, 4.2), dpi=100)
+    target = summary["slo"]["ttft_s"]
+    for p in summary["policies"]:
+        requests = _read_csv(directory / f"{p['name']}.requests.csv")
+        if not requests:
+            continue
+        ttft = np.where(np.isnan(requests["ttft_s"]), np.inf, requests["ttft_s"])
+        bins = (requests["arrival_s"] // bin_s).astype(int)
+        xs, ys = [], []
+        for b in np.unique(bins):
+            values = ttft[bins == b]
+            xs.append(b * bin_s / 60.0)
+            ys.append(min(float(np.percentile(values, 99)), 1e4) if values.size else math.nan)
+        ax.plot(xs, ys, color=COLORS.get(p["name"], "black"), lw=1.2, label=p["name"])
+    ax.axhline(target, color="black", ls="--", lw=1, label=f"SLO {target:g} s")
+    ax.set_yscale("log")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("TTFT p99 per minute, s")
+    ax.set_title("Time to first token over time against the SLO")
+    ax.legend(fontsize=8, ncol=4)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(GPU-hours, attainment) points no other point beats on both (fewer hours, more attainment)."""
+    front: list[tuple[float, float]] = []
+    for cost, att in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or att > front[-1][1]:
+            front.append((cost, att))
+    return front
+
+
+def plot_pareto(summary: dict[str, Any] | None, tuning: dict[str, Any] | None, out: Path) -> None:
+    """GPU-hours against SLO attainment: every tuning trial, each family's front, the oracle's corner."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=100)
+    target = (summary or tuning or {})["slo"]["attainment"]
+    if tuning is not None:
+        for name, tuned in tuning["policies"].items():
+            pts = [(t["gpu_hours"], t["slo_attainment"]) for t in tuned["trials"]]
+            color = COLORS.get(name, "black")
+            ax.scatter(*zip(*pts, strict=True), s=8, alpha=0.25, color=color)
+            front = pareto_front(pts)
+            ax.step(*zip(*front, strict=True), where="post", color=color, lw=1.5, label=f"{name} (tuning front)")
+    if summary is not None:
+        for p in summary["policies"]:
+            marker = "*" if p["name"] == "oracle" else "o"
+            ax.scatter(
+                [p["gpu_hours"]],
+                [p["slo_attainment"]],
+                s=160 if marker == "*" else 50,
+                marker=marker,
+                color=COLORS.get(p["name"], "black"),
+                edgecolor="black",
+                zorder=5,
+                label=p["name"],
+            )
+    ax.axhline(target, color="black", ls="--", lw=1, label=f"SLO: {target:.0%} within target")
+    ax.set_xlabel("GPU-hours")
+    ax.set_ylabel("SLO attainment (share of requests within target)")
+    shown = [target]
+    if summary is not None:
+        shown += [p["slo_attainment"] for p in summary["policies"]]
+    if tuning is not None:
+        shown += [t["slo_attainment"] for tuned in tuning["policies"].values() for t in tuned["trials"]]
+    ax.set_ylim(max(0.0, min(shown) - 0.02), 1.002)
+    ax.set_title("Cost against SLO attainment (up and to the left is better)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def _table(summary: dict[str, Any]) -> str:
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "policy",
+            "GPU-hours",
+            "x oracle",
+            "SLO attainment",
+            "TTFT p50",
+            "p95",
+            "p99",
+            "events",
+            "flaps",
+            "meets SLO",
+        )
+    )
+    rows = []
+    for p in summary["policies"]:
+
+        def sec(v: float | None) -> str:
+            return "unserved" if v is None else f"{v:.2f} s"
+
+        ratio = "-" if p["gpu_hours_vs_oracle"] is None else f"{p['gpu_hours_vs_oracle']:.2f}"
+        cells = (
+            html.escape(p["name"]),
+            f"{p['gpu_hours']:.2f}",
+            ratio,
+            f"{p['slo_attainment']:.2%}",
+            sec(p["ttft_p50_s"]),
+            sec(p["ttft_p95_s"]),
+            sec(p["ttft_p99_s"]),
+            str(p["scale_events"]),
+            str(p["flaps"]),
+            "yes" if p["meets_slo"] else "no",
+        )
+        cls = ' class="miss"' if not p["meets_slo"] else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _tuning_table(tuning: dict[str, Any]) -> str:
+    rows = []
+    for name, tuned in tuning["policies"].items():
+        params = ", ".join(f"{k}={v:g}" for k, v in tuned["params"].items())
+        for s in tuned["scores"]:
+            ratio = "-" if s["gpu_hours_vs_oracle"] is None else f"{s['gpu_hours_vs_oracle']:.2f}"
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td>{html.escape(s['trace'])} [{s['kind']}]</td>"
+                f"<td>{s['gpu_hours']:.2f}</td><td>{ratio}</td><td>{s['slo_attainment']:.2%}</td>"
+                f"<td>{'yes' if s['meets_slo'] else 'no'}</td><td>{html.escape(params)}</td></tr>"
+            )
+    head = "".join(f"<th>{h}</th>" for h in ("policy", "window", "GPU-hours", "x oracle", "SLO att.", "meets", "tuned"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1240px;color:#222}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}tr.miss td{color:#a00}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0}.note{color:#555;font-size:.9rem}
+"""
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img id="{path.stem}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def write_report(directory: Path, out: Path | None = None) -> Path:
+    """``report.html`` and its PNGs from a ``simulate --out`` (and/or ``tune``) directory."""
+    out = out or directory
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path, tuning_path = directory / "summary.json", directory / "tuning.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    tuning = json.loads(tuning_path.read_text()) if tuning_path.is_file() else None
+    if summary is None and tuning is None:
+        raise ReportError(
+            f"{directory}: neither summary.json (gpuscale simulate --out) nor tuning.json (gpuscale tune)"
+        )
+    parts = ["<h1>gpuscale report</h1>"]
+    if summary is not None:
+        slo = summary["slo"]
+        parts.append(
+            f'<p class="note">Trace <b>{html.escape(summary["trace"])}</b> ({summary["requests"]} requests) on '
+            f"profile <b>{html.escape(summary['profile'])}</b>; SLO: TTFT &le; {slo['ttft_s']:g} s for "
+            f"{slo['attainment']:.1%} of requests; seed {summary['seed']}.</p>"
+        )
+        parts.append("<h2>Figures</h2>" + _table(summary))
+        plot_timeline(directory, summary, out / "timeline.png")
+        plot_ttft(directory, summary, out / "ttft.png")
+        parts.append("<h2>Demand, forecast and capacity</h2>" + _img(out / "timeline.png", "timeline"))
+        parts.append("<h2>TTFT over time</h2>" + _img(out / "ttft.png", "TTFT over time"))
+    plot_pareto(summary, tuning, out / "pareto.png")
+    parts.append("<h2>GPU-hours against SLO attainment</h2>" + _img(out / "pareto.png", "Pareto front"))
+    if tuning is not None:
+        parts.append("<h2>Tuned policies, in and out of sample</h2>" + _tuning_table(tuning))
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gpuscale report</title>'
+        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_tuning_report(tuning: dict[str, Any], out: Path) -> Path:
+    """A report for a tuning run alone (the Pareto of its trials and the tuned policies)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tuning.json").write_text(json.dumps(tuning, indent=2) + "\n", encoding="utf-8")
+    return write_report(out, out)

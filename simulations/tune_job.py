@@ -1,0 +1,243 @@
+"""A whole tuning job: split traces into training and validation windows, tune each policy,
+replay the winners out of sample next to the fixed fleet and the oracle, and summarise.
+
+The parallel ``map`` comes from :func:`open_pool`: local processes by default, or a Ray
+cluster (``ray.util.multiprocessing.Pool``) when an address is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scaler.policy import PolicySpec
+from scaler.policy_file import PolicyFile
+from simulations.compare import initial_replicas, search_fixed, search_oracle
+from simulations.policies import PolicyContext, create_controller, gpuscale_spec
+from simulations.profiles import ReplicaProfile
+from simulations.replay import ReplayResult, ReplaySettings, replay
+from simulations.slo import Slo
+from simulations.tuning import TUNABLE, EvalContext, Mapper, Trial, _init_worker, search_space, tune
+from simulations.workload import Workload
+
+
+@dataclass(frozen=True)
+class Split:
+    trace: str
+    train: Workload
+    validation: Workload | None
+
+
+def split(workload: Workload, train_fraction: float) -> Split:
+    """The first ``train_fraction`` of the span to tune on, the rest (re-based to 0) to validate."""
+    if not 0.1 <= train_fraction <= 1.0:
+        raise ValueError(f"--train-fraction must be between 0.1 and 1.0, got {train_fraction}")
+    cut = workload.span_s * train_fraction
+    head = workload.arrival_s < cut
+
+    def part(mask: np.ndarray, shift: float, suffix: str) -> Workload:
+        return Workload(
+            f"{workload.name} {suffix}",
+            workload.arrival_s[mask] - shift,
+            workload.prompt_tokens[mask],
+            workload.output_tokens[mask],
+        )
+
+    train = part(head, 0.0, "(train)")
+    rest = ~head
+    validation = part(rest, cut, "(validation)") if train_fraction < 1.0 and rest.any() else None
+    return Split(workload.name, train, validation)
+
+
+@contextlib.contextmanager
+def open_pool(ctx: EvalContext, workers: int, ray_address: str | None) -> Iterator[Mapper]:
+    """A ``map`` over trials: a local process pool, or Ray's when ``ray_address`` is set."""
+    if ray_address is not None:
+        try:
+            from ray.util.multiprocessing import Pool as RayPool
+        except ImportError:
+            raise ValueError("--ray-address needs Ray: pip install 'gpuscale[ray]'") from None
+        ray_pool = RayPool(
+            processes=workers or None, initializer=_init_worker, initargs=(ctx,), ray_address=ray_address
+        )
+        try:
+            yield ray_pool.map
+        finally:
+            ray_pool.terminate()  # type: ignore[no-untyped-call]
+        return
+    if workers <= 1:
+        _init_worker(ctx)
+        yield lambda fn, items: [fn(i) for i in items]
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker, initargs=(ctx,)) as pool:
+        yield pool.map
+
+
+def replay_params(
+    policy: str, params: dict[str, Any], workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings
+) -> ReplayResult:
+    context = PolicyContext(
+        profile=profile, workload=workload, initial_replicas=initial_replicas(workload, profile, 1), seed=settings.seed
+    )
+    result = replay(workload, profile, create_controller(policy, context, params), slo, settings)
+    result.params = dict(params)
+    return result
+
+
+def references(
+    workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings, max_replicas: int
+) -> tuple[ReplayResult, ReplayResult]:
+    """The fixed fleet and the oracle on ``workload``: the baseline everyone runs and the floor."""
+
+    def run(name: str, params: dict[str, Any]) -> ReplayResult:
+        return replay_params(name, params, workload, profile, slo, settings)
+
+    peak = max(1, int(np.ceil(np.max(_load(workload, profile)))))
+    fixed = search_fixed(run, max_replicas, start=peak)
+    return fixed, search_oracle(run, fixed)
+
+
+def _load(workload: Workload, profile: ReplicaProfile) -> np.ndarray:
+    from simulations.policies import future_load
+
+    return future_load(workload, profile, 60.0)
+
+
+def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:
+    return {
+        "gpu_hours": round(result.gpu_hours, 4),
+        "gpu_hours_vs_oracle": round(result.gpu_hours / oracle.gpu_hours, 4) if oracle.gpu_hours > 0 else None,
+        "slo_attainment": round(result.score.slo_attainment, 6),
+        "meets_slo": result.score.meets_slo,
+        "ttft_p99_s": result.score.ttft_p99_s if np.isfinite(result.score.ttft_p99_s) else None,
+    }
+
+
+def run_tuning(
+    splits: Sequence[Split],
+    extra_validation: Sequence[Workload],
+    profile: ReplicaProfile,
+    policies: Sequence[str],
+    slo: Slo,
+    settings: ReplaySettings,
+    budget: int,
+    workers: int,
+    ray_address: str | None = None,
+    max_replicas: int = 100,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    """Tune ``policies`` on the training windows; score the winners everywhere. JSON-ready."""
+    unknown = [p for p in policies if p not in TUNABLE]
+    if unknown:
+        raise ValueError(f"--policy {unknown[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
+    train = [s.train for s in splits]
+    held_out = [(s.trace, "validation", s.validation) for s in splits if s.validation is not None]
+    held_out += [(w.name, "other trace", w) for w in extra_validation]
+    evaluation = [(s.trace, "train", s.train) for s in splits] + held_out
+    refs = {id(w): references(w, profile, slo, settings, max_replicas) for _, _, w in evaluation}
+    if progress is not None:
+        progress("references", 0)
+    # Trials that miss the SLO are charged at least the fixed fleets' GPU-hours, so any feasible one wins.
+    penalty = sum(refs[id(w)][0].gpu_hours for w in train)
+    max_floor = max(refs[id(w)][0].params.get("replicas", 1) for w in train)  # type: ignore[type-var]
+    out: dict[str, Any] = {
+        "profile": profile.name,
+        "slo": slo.model_dump(),
+        "seed": settings.seed,
+        "budget_per_policy": budget,
+        "executor": f"ray ({ray_address})" if ray_address else f"local processes ({workers})",
+        "windows": [
+            {"trace": trace, "kind": kind, "requests": w.requests, "span_s": round(w.span_s, 1)}
+            for trace, kind, w in evaluation
+        ],
+        "references": {
+            f"{trace} [{kind}]": {
+                "fixed": _row(refs[id(w)][0], refs[id(w)][1]) | {"replicas": refs[id(w)][0].params.get("replicas")},
+                "oracle": _row(refs[id(w)][1], refs[id(w)][1]),
+            }
+            for trace, kind, w in evaluation
+        },
+        "policies": {},
+    }
+    for policy in policies:
+        space = tuple(search_space(policy, profile, int(max_floor) + 2))  # type: ignore[call-overload]
+        ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty)
+
+        def report(done: int, name: str = policy) -> None:
+            if progress is not None:
+                progress(name, done)
+
+        with open_pool(ctx, workers, ray_address) as mapper:
+            result = tune(policy, ctx, mapper, budget, settings.seed, on_trials=report)
+        scores = []
+        for trace, kind, w in evaluation:
+            replayed = replay_params(policy, result.best.params, w, profile, slo, settings)
+            scores.append({"trace": trace, "kind": kind} | _row(replayed, refs[id(w)][1]))
+        out["policies"][policy] = {
+            "params": {k: round(v, 4) for k, v in result.best.params.items()},
+            "scores": scores,
+            "degradation": degradation(scores),
+            "trials": [_trial(t) for t in result.trials],
+        }
+    return out
+
+
+def _trial(t: Trial) -> dict[str, Any]:
+    return {
+        "params": {k: round(v, 4) for k, v in t.params.items()},
+        "gpu_hours": round(t.gpu_hours, 4),
+        "slo_attainment": round(t.attainment, 6),
+        "meets_slo": t.meets_slo,
+    }
+
+
+def degradation(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """In-sample against out-of-sample: GPU-hours relative to the oracle, and SLO attainment."""
+    inside = [s for s in scores if s["kind"] == "train"]
+    outside = [s for s in scores if s["kind"] != "train"]
+
+    def mean(rows: Sequence[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return round(float(np.mean(values)), 4) if values else None
+
+    return {
+        "in_sample_vs_oracle": mean(inside, "gpu_hours_vs_oracle"),
+        "out_of_sample_vs_oracle": mean(outside, "gpu_hours_vs_oracle"),
+        "in_sample_attainment": mean(inside, "slo_attainment"),
+        "out_of_sample_attainment": mean(outside, "slo_attainment"),
+        "out_of_sample_meets_slo": all(s["meets_slo"] for s in outside) if outside else None,
+    }
+
+
+def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfile, traces: Sequence[str]) -> PolicyFile:
+    """The versioned file the live scaler loads: gpuscale's tuned parameters, what they were tuned
+    for, and what was measured."""
+    tuned = summary["policies"]["gpuscale"]
+    context = PolicyContext(profile=profile, workload=_EMPTY, min_replicas=int(tuned["params"].get("min_replicas", 1)))
+    spec: PolicySpec = gpuscale_spec(context, tuned["params"])
+    return PolicyFile(
+        name=name,
+        policy=spec,
+        tuned_for={
+            "traces": list(traces),
+            "profile": profile.name,
+            "slo": summary["slo"],
+            "budget": summary["budget_per_policy"],
+            "seed": summary["seed"],
+        },
+        scores={"windows": tuned["scores"], "degradation": tuned["degradation"]},
+    )
+
+
+_EMPTY = Workload("none", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

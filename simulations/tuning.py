@@ -1,0 +1,218 @@
+"""The tuner: choose each policy's parameters for the fewest GPU-hours that meet the SLO.
+
+Every policy, gpuscale and the reactive baselines alike, is tuned by the same search:
+scipy's differential evolution over the policy's search space (floors are integers),
+minimising GPU-hours summed over the training workloads, with a penalty that grows with the
+SLO shortfall so infeasible settings lose to any feasible one. Trials run in parallel through
+any ``map`` (a local process pool by default, a Ray pool with ``--ray-address``). The chosen
+setting is then replayed on held-out windows and other traces, and the report says how much
+it degrades out of sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import differential_evolution  # type: ignore[import-untyped]
+
+from simulations.compare import initial_replicas
+from simulations.policies import PolicyContext, create_controller
+from simulations.profiles import ReplicaProfile
+from simulations.replay import ReplaySettings, replay
+from simulations.slo import Slo
+from simulations.workload import Workload
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched dimension: bounds, log scale for rates and counts, integer for floors."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def to_unit(self, value: float) -> float:
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def from_unit(self, u: float) -> float:
+        u = min(1.0, max(0.0, u))
+        value = (
+            math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+            if self.log
+            else self.low + u * (self.high - self.low)
+        )
+        return float(round(value)) if self.integer else value
+
+
+def _floor(max_floor: int) -> Param:
+    return Param("min_replicas", 1, max(2, max_floor), integer=True)
+
+
+def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[Param]:
+    """What the tuner may change for ``policy`` (a registry keyed by policy name)."""
+    window = Param("scale_down_window_s", 0, 900)
+    spaces: dict[str, list[Param]] = {
+        "gpuscale": [
+            Param("utilization", 0.2, 1.0),
+            Param("target_queue_per_replica", 1, profile.max_num_seqs, log=True),
+            Param("target_kv_cache_usage", 0.3, 0.95),
+            Param("forecast_quantile", 0.5, 0.99),
+            Param("scale_down_stabilization_s", 0, 1200),
+            _floor(max_floor),
+        ],
+        "hpa-gpu": [Param("target", 0.2, 0.95), window, _floor(max_floor)],
+        "keda-queue": [Param("target", 1, profile.max_num_seqs, log=True), window, _floor(max_floor)],
+        "keda-kv": [Param("target", 0.1, 0.95), window, _floor(max_floor)],
+        "knative": [
+            Param("target", 2, 2 * profile.max_num_seqs, log=True),
+            Param("stable_window_s", 6, 600, log=True),
+            _floor(max_floor),
+        ],
+    }
+    if policy not in spaces:
+        raise ValueError(f"policy {policy!r} has no tunable parameters; tunable: {', '.join(sorted(spaces))}")
+    return spaces[policy]
+
+
+TUNABLE = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative")
+
+
+@dataclass(frozen=True)
+class Trial:
+    params: dict[str, float]
+    gpu_hours: float
+    attainment: float  # the worst over the workloads
+    meets_slo: bool
+    cost: float
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Everything a trial needs; shipped once to each worker."""
+
+    policy: str
+    space: tuple[Param, ...]
+    workloads: tuple[Workload, ...]
+    profile: ReplicaProfile
+    slo: Slo
+    settings: ReplaySettings
+    max_replicas: int
+    penalty_base: float  # GPU-hours an infeasible trial is charged at least
+
+
+def evaluate(ctx: EvalContext, params: dict[str, float]) -> Trial:
+    """Replay ``params`` on every workload: total GPU-hours and the worst SLO attainment."""
+    gpu_hours = 0.0
+    worst = 1.0
+    for workload in ctx.workloads:
+        context = PolicyContext(
+            profile=ctx.profile,
+            workload=workload,
+            max_replicas=ctx.max_replicas,
+            initial_replicas=initial_replicas(workload, ctx.profile, 1),
+            seed=ctx.settings.seed,
+        )
+        result = replay(workload, ctx.profile, create_controller(ctx.policy, context, params), ctx.slo, ctx.settings)
+        gpu_hours += result.gpu_hours
+        worst = min(worst, result.score.slo_attainment)
+    meets = worst >= ctx.slo.attainment - 1e-12
+    shortfall = max(0.0, ctx.slo.attainment - worst) / max(1e-9, 1.0 - ctx.slo.attainment)
+    cost = gpu_hours if meets else max(gpu_hours, ctx.penalty_base) * (2.0 + shortfall)
+    return Trial(params, gpu_hours, worst, meets, cost)
+
+
+_WORKER: EvalContext | None = None
+
+
+def _init_worker(ctx: EvalContext) -> None:
+    global _WORKER  # noqa: PLW0603 - one evaluation context per worker process, set once
+    _WORKER = ctx
+
+
+def _run_trial(params: dict[str, float]) -> Trial:
+    assert _WORKER is not None, "worker not initialised"
+    return evaluate(_WORKER, params)
+
+
+Mapper = Callable[[Callable[[dict[str, float]], Trial], Iterable[dict[str, float]]], Iterable[Trial]]
+
+
+@dataclass
+class TuneResult:
+    policy: str
+    best: Trial
+    trials: list[Trial] = field(default_factory=list)
+
+
+def vector_to_params(space: Sequence[Param], x: Sequence[float]) -> dict[str, float]:
+    return {p.name: p.from_unit(float(u)) for p, u in zip(space, x, strict=True)}
+
+
+def tune(
+    policy: str,
+    ctx: EvalContext,
+    mapper: Mapper,
+    budget: int,
+    seed: int,
+    start: dict[str, float] | None = None,
+    on_trials: Callable[[int], None] | None = None,
+) -> TuneResult:
+    """Differential evolution in the unit cube of the search space, about ``budget`` trials."""
+    space = list(ctx.space)
+    dims = len(space)
+    popsize = max(4, min(10, budget // (3 * dims) or 1))  # DE's population is popsize x dims
+    generations = max(1, budget // (popsize * dims) - 1)
+    trials: list[Trial] = []
+
+    def run_batch(vectors: Iterable[Sequence[float]]) -> list[float]:
+        batch = [vector_to_params(space, x) for x in vectors]
+        done = list(mapper(_run_trial, batch))
+        trials.extend(done)
+        if on_trials is not None:
+            on_trials(len(done))
+        return [t.cost for t in done]
+
+    init: np.ndarray | str = "latinhypercube"
+    if start is not None:
+        rng = np.random.default_rng(seed)
+        population = rng.random((popsize * dims, dims))
+        population[0] = [p.to_unit(start.get(p.name, p.low)) for p in space]
+        init = np.clip(population, 0.0, 1.0)
+
+    _de_vectorized(run_batch, dims, popsize, generations, init, seed)
+    best = min(trials, key=lambda t: (t.cost, t.gpu_hours))
+    return TuneResult(policy, best, trials)
+
+
+def _de_vectorized(
+    run_batch: Callable[[Iterable[Sequence[float]]], list[float]],
+    dims: int,
+    popsize: int,
+    generations: int,
+    init: np.ndarray | str,
+    seed: int,
+) -> None:
+    """scipy's differential evolution, evaluating each generation as one parallel batch."""
+
+    def population_cost(x: np.ndarray) -> np.ndarray:  # x: (dims, S) when vectorized
+        return np.asarray(run_batch(list(x.T)), dtype=float)
+
+    differential_evolution(
+        population_cost,
+        bounds=[(0.0, 1.0)] * dims,
+        maxiter=generations,
+        popsize=popsize,
+        init=init,
+        seed=seed,
+        polish=False,
+        updating="deferred",
+        vectorized=True,
+        tol=0.0,
+    )

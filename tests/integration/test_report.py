@@ -1,0 +1,137 @@
+"""Reports: every plot is in the page (read back from the files), the page renders in a real
+headless Chromium without errors, and `gpuscale demo` produces it all from the bundled trace."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from simulations.compare import compare
+from simulations.outputs import write_outputs
+from simulations.profiles import load_profile
+from simulations.replay import ReplaySettings
+from simulations.report import PLOTS, pareto_front, write_report
+from simulations.scenario import build_workload
+from simulations.slo import Slo
+from simulations.workload import Reshape
+from tests.conftest import TRACES
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}"),
+]
+GPUSCALE = [sys.executable, "-m", "simulations.cli"]
+ORACLE_RED = np.array([0xD6, 0x27, 0x28]) / 255.0
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    workload = build_workload(TRACES / "azure2023_code.csv", Reshape(rate_scale=10, end_s=900), seed=0)
+    comparison = compare(
+        workload, load_profile("llama3-8b-h100"), ["gpuscale", "keda-queue", "fixed", "oracle"], Slo(), ReplaySettings()
+    )
+    write_outputs(comparison, workload, out)
+    write_report(out)
+    return out
+
+
+def embedded_images(page: str) -> dict[str, bytes]:
+    return {
+        name: base64.b64decode(data)
+        for name, data in re.findall(r'<img id="(\w+)" alt="[^"]*" src="data:image/png;base64,([^"]+)"', page)
+    }
+
+
+def test_report_embeds_every_plot_it_wrote(report_dir: Path) -> None:
+    page = (report_dir / "report.html").read_text()
+    images = embedded_images(page)
+    assert sorted(images) == sorted(PLOTS)
+    for name, data in images.items():
+        assert data == (report_dir / f"{name}.png").read_bytes()
+        pixels = imread(report_dir / f"{name}.png")
+        assert pixels.shape[0] >= 400 and pixels.shape[1] >= 700
+        assert float(pixels[..., :3].std()) > 0.05, f"{name}.png is blank"
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # self-contained
+    for policy in ("gpuscale", "keda-queue", "fixed", "oracle"):
+        assert f"<td>{policy}</td>" in page
+
+
+def test_timeline_shows_the_oracle_and_the_forecast_band(report_dir: Path) -> None:
+    pixels = imread(report_dir / "timeline.png")[..., :3]
+    red = np.all(np.abs(pixels - ORACLE_RED) < 0.02, axis=-1).sum()
+    band = np.all(np.abs(pixels - np.array([0.82, 0.95, 0.97])) < 0.05, axis=-1).sum()  # light cyan fill
+    assert red > 200 and band > 200
+
+
+@pytest.mark.parametrize(
+    ("name", "points", "front"),
+    [
+        ("dominated points drop out", [(1.0, 0.9), (2.0, 0.8), (3.0, 0.99)], [(1.0, 0.9), (3.0, 0.99)]),
+        ("equal cost keeps the better one", [(1.0, 0.5), (1.0, 0.7)], [(1.0, 0.7)]),
+    ],
+)
+def test_pareto_front(name: str, points: list[tuple[float, float]], front: list[tuple[float, float]]) -> None:
+    assert pareto_front(points) == front
+
+
+def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: scripts/setup installs Debian's chromium package")
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1300,2600",
+            f"--screenshot={shot}",
+            (report_dir / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == []
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2600, 1300)
+    assert float(pixels.std()) > 0.05
+    red = np.all(np.abs(pixels - ORACLE_RED) < 0.03, axis=-1).sum()
+    assert red > 200, "the plots are not visible in the screenshot"
+
+
+def test_demo_replays_the_bundled_trace_and_writes_the_report(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*GPUSCALE, "demo", "--out", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    assert summary["trace"] == "azure2023_code" and summary["requests"] == 88190
+    names = [p["name"] for p in summary["policies"]]
+    assert names == ["gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed", "oracle"]
+    for row in summary["policies"]:
+        assert {"name", "gpu_hours", "slo_attainment", "ttft_p99_s", "scale_events", "meets_slo"} <= set(row)
+    assert summary["headline"]["best_baseline"] in ("hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed")
+    assert sorted(embedded_images((tmp_path / "report.html").read_text())) == sorted(PLOTS)

@@ -1,0 +1,185 @@
+"""The tuner on a real trace: it improves a bad policy, its file round-trips through the scaler's
+loader, it runs on a real local Ray cluster with the same results, and `gpuscale tune` works."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scaler.policy_file import PolicyFileError, PolicyStore, dump_policy_file, load_policy_file
+from simulations.profiles import load_profile
+from simulations.replay import ReplaySettings
+from simulations.scenario import build_workload
+from simulations.slo import Slo
+from simulations.tune_job import open_pool, run_tuning, split, tuned_policy_file
+from simulations.tuning import EvalContext, evaluate, search_space, tune
+from simulations.workload import Reshape, Workload
+from tests.conftest import TRACES
+from tests.support.net import free_port
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}"),
+]
+PROFILE = load_profile("llama3-8b-h100")
+GPUSCALE = [sys.executable, "-m", "simulations.cli"]
+
+
+@pytest.fixture(scope="module")
+def window() -> Workload:
+    return build_workload(TRACES / "azure2023_code.csv", Reshape(rate_scale=10, end_s=900), seed=0)
+
+
+def context(policy: str, workload: Workload) -> EvalContext:
+    space = tuple(search_space(policy, PROFILE, 40))
+    return EvalContext(policy, space, (workload,), PROFILE, Slo(), ReplaySettings(), 100, penalty_base=10.0)
+
+
+def test_tuner_improves_a_deliberately_bad_policy(window: Workload) -> None:
+    """Start: queue scaling at one waiting request per replica with a floor of 40 (meets the SLO, wastes GPUs)."""
+    ctx = context("keda-queue", window)
+    bad = {"target": 1.0, "scale_down_window_s": 900.0, "min_replicas": 40.0}
+    start = evaluate(ctx, bad)
+    with open_pool(ctx, workers=2, ray_address=None) as mapper:
+        result = tune("keda-queue", ctx, mapper, budget=24, seed=0, start=bad)
+    assert start.params == bad and start in result.trials  # the bad policy was in the first generation
+    assert result.best.meets_slo
+    assert result.best.gpu_hours < 0.8 * start.gpu_hours
+    assert len(result.trials) >= 24
+
+
+@pytest.fixture(scope="module")
+def tuning_summary(window: Workload) -> dict[str, object]:
+    return run_tuning([split(window, 0.7)], [], PROFILE, ["gpuscale"], Slo(), ReplaySettings(), budget=16, workers=2)
+
+
+def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, object]) -> None:
+    tuned = tuning_summary["policies"]["gpuscale"]  # type: ignore[index]
+    assert [s["kind"] for s in tuned["scores"]] == ["train", "validation"]
+    assert set(tuned["degradation"]) == {
+        "in_sample_vs_oracle",
+        "out_of_sample_vs_oracle",
+        "in_sample_attainment",
+        "out_of_sample_attainment",
+        "out_of_sample_meets_slo",
+    }
+    assert len(tuned["trials"]) >= 16
+    assert set(tuned["params"]) == {p.name for p in search_space("gpuscale", PROFILE, 2)}
+
+
+def test_tuned_policy_file_round_trips_through_the_scalers_loader(
+    tmp_path: Path, tuning_summary: dict[str, object]
+) -> None:
+    policy = tuned_policy_file("llama-tuned", tuning_summary, PROFILE, ["azure2023_code.csv"])
+    path = tmp_path / "llama-tuned.yaml"
+    path.write_text(dump_policy_file(policy))
+    assert load_policy_file(path) == policy
+    assert PolicyStore(tmp_path).get("llama-tuned").policy == policy.policy
+    params = tuning_summary["policies"]["gpuscale"]["params"]  # type: ignore[index]
+    assert policy.policy.forecast_quantile == pytest.approx(params["forecast_quantile"], abs=1e-4)
+    assert policy.policy.min_replicas == int(params["min_replicas"])
+    assert policy.tuned_for["slo"] == {"ttft_s": 2.0, "queue_wait_s": None, "attainment": 0.99}
+
+
+def test_malformed_tuned_policy_file_is_rejected_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("apiVersion: gpuscale.dev/v1\nkind: Policy\nname: bad\npolicy:\n  forecast_quantile: 2\n")
+    with pytest.raises(PolicyFileError) as err:
+        load_policy_file(path)
+    assert str(err.value) == (
+        f"policy file {path}: field 'policy.forecast_quantile': Input should be less than or equal to 0.99 (got 2)"
+    )
+
+
+@pytest.fixture()
+def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real Ray head on loopback with token authentication (as a shared cluster should run)."""
+    ray = shutil.which("ray", path=str(Path(sys.executable).parent))
+    if ray is None:
+        pytest.fail("the ray CLI is not installed: pip install 'gpuscale[ray]' (the dev extra has it)")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(16))
+    port = free_port()
+    start = [
+        ray,
+        "start",
+        "--head",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
+    subprocess.run(start, check=True, capture_output=True, timeout=120, env=dict(os.environ))
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, check=False, env=dict(os.environ))
+
+
+def test_trials_run_on_a_local_ray_cluster_with_the_same_results(window: Workload, ray_cluster: str) -> None:
+    ctx = context("keda-kv", window)
+    with open_pool(ctx, workers=2, ray_address=None) as mapper:
+        local = tune("keda-kv", ctx, mapper, budget=12, seed=1)
+    with open_pool(ctx, workers=2, ray_address=ray_cluster) as mapper:
+        on_ray = tune("keda-kv", ctx, mapper, budget=12, seed=1)
+    assert [t.cost for t in on_ray.trials] == [t.cost for t in local.trials]
+    assert on_ray.best == local.best
+
+
+def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            *GPUSCALE,
+            "tune",
+            "--trace",
+            str(TRACES / "azure2023_code.csv"),
+            "--rate-scale",
+            "10",
+            "--end",
+            "600",
+            "--budget",
+            "8",
+            "--workers",
+            "2",
+            "--name",
+            "llama-tuned",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary == json.loads((tmp_path / "tuning.json").read_text())
+    assert summary["executor"] == "local processes (2)"
+    policy = load_policy_file(tmp_path / "llama-tuned.yaml")
+    assert policy.name == "llama-tuned" and policy.kind == "Policy"
+    assert policy.scores["windows"] == summary["policies"]["gpuscale"]["scores"]
+
+
+def test_tune_rejects_an_untunable_policy() -> None:
+    proc = subprocess.run(
+        [*GPUSCALE, "tune", "--trace", str(TRACES / "azure2023_code.csv"), "--policy", "oracle"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert (
+        "--policy 'oracle' cannot be tuned; tunable: gpuscale, hpa-gpu, keda-queue, keda-kv, knative, all"
+        in proc.stderr
+    )
