@@ -490,7 +490,7 @@ def demo(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from simulations.compare import compare
-    from simulations.demo import DEMO_RATE_SCALE, demo_params, demo_trace_path
+    from simulations.demo import DEMO_RATE_SCALE, demo_params, demo_trace_path, demo_tuning
     from simulations.outputs import write_outputs
     from simulations.policies import POLICY_ORDER
     from simulations.profiles import load_profile
@@ -523,6 +523,9 @@ def demo(
         )
         bar.update(task, description="writing the report")
         write_outputs(comparison, workload, out)
+        tuning = demo_tuning()
+        if tuning is not None:  # the report then shows every tuning trial on the Pareto plot
+            (out / "tuning.json").write_text(json.dumps(tuning, indent=2) + "\n", encoding="utf-8")
         report_path = write_report(out)
     summary = comparison.to_json()
     if json_output:

@@ -145,28 +145,37 @@ def search_fixed(run: Callable[[str, dict[str, Any]], ReplayResult], max_replica
     return at(hi)
 
 
-def search_oracle(
-    run: Callable[[str, dict[str, Any]], ReplayResult], fixed: ReplayResult | None, iterations: int = 7
-) -> ReplayResult:
-    """The oracle's headroom with the fewest GPU-hours that meets the SLO.
+#: Demand resolutions the oracle plans at: (bin seconds, look-ahead seconds). Fine bins follow
+#: bursts; coarse ones let a queue that stays within the TTFT target absorb them.
+ORACLE_PLANS = ((10.0, 60.0), (30.0, 60.0), (60.0, 120.0))
 
-    Starting every pod at t=0 and never stopping one is also a plan the oracle knows, so
-    when the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
+
+def search_oracle(
+    run: Callable[[str, dict[str, Any]], ReplayResult], fixed: ReplayResult | None, iterations: int = 6
+) -> ReplayResult:
+    """The oracle plan with the fewest GPU-hours that meets the SLO.
+
+    For each demand resolution in ``ORACLE_PLANS`` the headroom over the demand is bisected.
+    Starting every pod at t=0 and never stopping one is also a plan the oracle knows, so when
+    the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
     """
     results: list[ReplayResult] = []
 
-    def at(headroom: float, cap: int = 0) -> ReplayResult:
-        r = run("oracle", {"headroom": headroom, "cap": cap})
+    def at(headroom: float, plan: tuple[float, float] = ORACLE_PLANS[0], cap: int = 0) -> ReplayResult:
+        bin_s, lookahead_s = plan
+        r = run("oracle", {"headroom": headroom, "bin_s": bin_s, "lookahead_s": lookahead_s, "cap": cap})
         results.append(r)
         return r
 
-    lo, hi = 0.0, 1.0
-    while not at(hi).score.meets_slo and hi < 16:
-        lo, hi = hi, hi * 2
-    if results[-1].score.meets_slo:
+    for plan in ORACLE_PLANS:
+        lo, hi = 0.0, 1.0
+        while not at(hi, plan).score.meets_slo and hi < 16:
+            lo, hi = hi, hi * 2
+        if not results[-1].score.meets_slo:
+            continue
         for _ in range(iterations):
             mid = (lo + hi) / 2
-            if at(mid).score.meets_slo:
+            if at(mid, plan).score.meets_slo:
                 hi = mid
             else:
                 lo = mid

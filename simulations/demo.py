@@ -11,15 +11,27 @@ from typing import Any
 DEMO_RATE_SCALE = 10.0
 
 
+def _data(name: str) -> Path:
+    return Path(str(resources.files("simulations") / "data" / name))
+
+
 def demo_trace_path() -> Path:
-    return Path(str(resources.files("simulations") / "data" / "azure2023_code.csv.gz"))
+    return _data("azure2023_code.csv.gz")
+
+
+def demo_tuning() -> dict[str, Any] | None:
+    """The tuning run behind the demo (``data/demo-tuning.json``, written by ``gpuscale tune`` on
+    the first 70 % of the bundled trace; its ``command`` says how). ``None`` when absent."""
+    path = _data("demo-tuning.json")
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def demo_params() -> dict[str, dict[str, Any]]:
-    """Per-policy settings from ``data/demo-params.json`` (written by ``gpuscale tune``; the file
-    records the command). Empty when absent: every policy then runs with its defaults."""
-    path = Path(str(resources.files("simulations") / "data" / "demo-params.json"))
-    if not path.is_file():
+    """Each policy's tuned settings; empty (every policy on its defaults) without the tuning file."""
+    tuning = demo_tuning()
+    if tuning is None:
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {name: dict(params) for name, params in data["params"].items()}
+    return {name: dict(t["params"]) for name, t in tuning["policies"].items()}

@@ -398,7 +398,13 @@ POLICIES: dict[str, PolicyFactory] = {
         panic_window_s=float(p.get("stable_window_s", 60.0)) / 10,  # Knative: panic window = 10 % of stable
     ),
     "fixed": lambda c, p: FixedController(c, int(p.get("replicas", c.initial_replicas))),
-    "oracle": lambda c, p: OracleController(c, float(p.get("headroom", 1.0)), cap=int(p.get("cap", 0))),
+    "oracle": lambda c, p: OracleController(
+        c,
+        float(p.get("headroom", 1.0)),
+        lookahead_s=float(p.get("lookahead_s", 60.0)),
+        bin_s=float(p.get("bin_s", 10.0)),
+        cap=int(p.get("cap", 0)),
+    ),
 }
 
 #: The order reports list them in.
