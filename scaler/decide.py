@@ -63,6 +63,18 @@ def _starting(replicas: Replicas | None, state: DecisionState) -> int:
     return replicas.starting
 
 
+def _inflight_ask(snapshot: Snapshot, spec: PolicySpec) -> int | None:
+    """Replicas for the requests in flight (waiting + running) at ``target_inflight_per_replica``
+    each: Little's law ties them to arrival rate times latency, and they move within a scrape."""
+    if spec.target_inflight_per_replica is None:
+        return None
+    queue = snapshot.get(Signal.QUEUE)
+    running = snapshot.get(Signal.RUNNING)
+    if queue is None or running is None:
+        return None
+    return ceil_replicas((queue + running) / spec.target_inflight_per_replica)
+
+
 def _kv_ask(snapshot: Snapshot, spec: PolicySpec, ready: int) -> int | None:
     """HPA-style proportional ask on mean KV-cache usage of the ready replicas."""
     usage = snapshot.get(Signal.KV_CACHE_USAGE)
@@ -128,6 +140,9 @@ def decide(
     queue_ask = _queue_ask(snapshot, spec, ready, starting)
     if queue_ask is not None:
         asks[Ask.QUEUE] = queue_ask
+    inflight_ask = _inflight_ask(snapshot, spec)
+    if inflight_ask is not None:
+        asks[Ask.INFLIGHT] = inflight_ask
     load = demand_load(snapshot, spec.target_generation_tps_per_replica, spec.target_prompt_tps_per_replica)
     if load is not None:
         asks[Ask.THROUGHPUT] = ceil_replicas(load)

@@ -11,6 +11,7 @@ class Ask(StrEnum):
     """The signals that ask for a replica count; the largest ask wins."""
 
     QUEUE = "queue"
+    INFLIGHT = "inflight"
     THROUGHPUT = "throughput"
     FORECAST = "forecast"
     KV_CACHE = "kv_cache"

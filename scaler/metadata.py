@@ -88,6 +88,13 @@ class TriggerMetadata(BaseModel):
         le=1e10,
         json_schema_extra=_allowed("a number > 0 (prompt tokens/s)"),
     )
+    target_inflight_per_replica: float | None = Field(
+        None,
+        alias="targetInflightPerReplica",
+        gt=0,
+        le=1e6,
+        json_schema_extra=_allowed("a number > 0 (waiting + running requests per replica)"),
+    )
     target_kv_cache_usage: float | None = Field(
         None, alias="targetKvCacheUsage", gt=0, le=1, json_schema_extra=_allowed("a number in (0, 1]")
     )
@@ -205,6 +212,7 @@ class TriggerMetadata(BaseModel):
             "target_queue_per_replica": self.target_queue_per_replica,
             "target_generation_tps_per_replica": self.target_tokens_per_second_per_replica,
             "target_prompt_tps_per_replica": self.target_prompt_tokens_per_second_per_replica,
+            "target_inflight_per_replica": self.target_inflight_per_replica,
             "target_kv_cache_usage": self.target_kv_cache_usage,
             "forecast_quantile": self.forecast_quantile,
             "forecast_model": self.forecast_model,

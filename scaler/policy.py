@@ -28,6 +28,12 @@ class PolicySpec(BaseModel):
     target_prompt_tps_per_replica: float = Field(
         30000.0, gt=0, le=1e10, description="prompt (prefill) tokens/s one replica should serve at target load"
     )
+    target_inflight_per_replica: float | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="requests in flight (waiting + running) one replica should hold; None = this ask is off",
+    )
     target_kv_cache_usage: float = Field(
         0.8, gt=0, le=1.0, description="mean KV-cache usage (0-1) per ready replica to aim for"
     )

@@ -356,6 +356,7 @@ PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
 #: gpuscale's own tunables, by PolicySpec field; ``utilization`` sets both token targets.
 GPUSCALE_TUNABLES = (
     "target_queue_per_replica",
+    "target_inflight_per_replica",
     "target_kv_cache_usage",
     "forecast_quantile",
     "forecast_horizon_s",

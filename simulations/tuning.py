@@ -62,6 +62,7 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
         "gpuscale": [
             Param("utilization", 0.2, 1.0),
             Param("target_queue_per_replica", 1, profile.max_num_seqs, log=True),
+            Param("target_inflight_per_replica", 2, 2 * profile.max_num_seqs, log=True),
             Param("target_kv_cache_usage", 0.3, 0.95),
             Param("forecast_quantile", 0.5, 0.99),
             Param("scale_down_stabilization_s", 0, 1200),

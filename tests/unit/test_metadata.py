@@ -191,3 +191,14 @@ def test_fuzzed_metadata_is_parsed_or_rejected_by_key(raw: dict[str, str]) -> No
         return
     assert isinstance(meta, TriggerMetadata)
     assert meta.metric_name == meta.metric_name.lower() and "/" not in meta.metric_name and "%" not in meta.metric_name
+
+
+def test_inflight_target_reaches_the_policy() -> None:
+    meta = parse_trigger_metadata({"deployment": "llama", "targetInflightPerReplica": "16"})
+    assert resolve_policy(meta, PolicySpec()).target_inflight_per_replica == 16.0
+    with pytest.raises(MetadataError) as err:
+        parse_trigger_metadata({"deployment": "llama", "targetInflightPerReplica": "0"})
+    assert str(err.value) == (
+        "trigger metadata key 'targetInflightPerReplica' has invalid value '0'; "
+        "allowed: a number > 0 (waiting + running requests per replica)"
+    )
