@@ -85,6 +85,37 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
 TUNABLE = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative")
 
 
+def gpuscale_starts(tuned: dict[str, dict[str, float]], profile: ReplicaProfile) -> list[dict[str, float]]:
+    """gpuscale settings that mimic the tuned baselines: gpuscale can express queue, KV-cache and
+    in-flight (concurrency) scaling, so the baselines' best settings seed its search."""
+    quiet = {  # every other ask as weak as its range allows
+        "utilization": 1.0,
+        "target_queue_per_replica": float(profile.max_num_seqs),
+        "target_inflight_per_replica": 2.0 * profile.max_num_seqs,
+        "target_kv_cache_usage": 0.95,
+        "forecast_quantile": 0.5,
+    }
+    starts = []
+    mapping = {
+        "keda-queue": ("target_queue_per_replica", "scale_down_window_s"),
+        "keda-kv": ("target_kv_cache_usage", "scale_down_window_s"),
+        "knative": ("target_inflight_per_replica", "stable_window_s"),
+    }
+    for name, (field_name, window) in mapping.items():
+        params = tuned.get(name)
+        if params is None:
+            continue
+        starts.append(
+            quiet
+            | {
+                field_name: params["target"],
+                "scale_down_stabilization_s": min(1200.0, params.get(window, 300.0)),
+                "min_replicas": params.get("min_replicas", 1.0),
+            }
+        )
+    return starts
+
+
 @dataclass(frozen=True)
 class Trial:
     params: dict[str, float]
@@ -162,10 +193,13 @@ def tune(
     mapper: Mapper,
     budget: int,
     seed: int,
-    start: dict[str, float] | None = None,
+    start: dict[str, float] | Sequence[dict[str, float]] | None = None,
     on_trials: Callable[[int], None] | None = None,
 ) -> TuneResult:
-    """Differential evolution in the unit cube of the search space, about ``budget`` trials."""
+    """Differential evolution in the unit cube of the search space, about ``budget`` trials.
+
+    ``start`` puts known settings (one or several) into the first generation: a warm start.
+    """
     space = list(ctx.space)
     dims = len(space)
     popsize = max(4, min(10, budget // (3 * dims) or 1))  # DE's population is popsize x dims
@@ -182,9 +216,11 @@ def tune(
 
     init: np.ndarray | str = "latinhypercube"
     if start is not None:
+        starts = [start] if isinstance(start, dict) else list(start)
         rng = np.random.default_rng(seed)
-        population = rng.random((popsize * dims, dims))
-        population[0] = [p.to_unit(start.get(p.name, p.low)) for p in space]
+        population = rng.random((max(popsize * dims, len(starts) + 1), dims))
+        for row, point in enumerate(starts):
+            population[row] = [p.to_unit(point.get(p.name, p.low)) for p in space]
         init = np.clip(population, 0.0, 1.0)
 
     _de_vectorized(run_batch, dims, popsize, generations, init, seed)
