@@ -63,16 +63,30 @@ def _starting(replicas: Replicas | None, state: DecisionState) -> int:
     return replicas.starting
 
 
-def _inflight_ask(snapshot: Snapshot, spec: PolicySpec) -> int | None:
-    """Replicas for the requests in flight (waiting + running) at ``target_inflight_per_replica``
-    each: Little's law ties them to arrival rate times latency, and they move within a scrape."""
+def _inflight_ask(
+    snapshot: Snapshot, spec: PolicySpec, ready: int, state: DecisionState, now: float
+) -> tuple[int | None, tuple[tuple[float, float], ...]]:
+    """Replicas for the requests in flight (waiting + running) at ``target_inflight_per_replica``.
+
+    In-flight requests are arrival rate times latency (Little's law) and move within a scrape.
+    The ask uses their mean over ``inflight_window_s`` (so one burst does not buy a fleet that
+    arrives after it ended), unless the latest count alone asks for ``inflight_panic_ratio``
+    times the ready replicas: then it uses that (a Knative-style panic). Returns the ask and the
+    window to remember.
+    """
     if spec.target_inflight_per_replica is None:
-        return None
+        return None, ()
     queue = snapshot.get(Signal.QUEUE)
     running = snapshot.get(Signal.RUNNING)
     if queue is None or running is None:
-        return None
-    return ceil_replicas((queue + running) / spec.target_inflight_per_replica)
+        return None, state.inflight
+    latest = queue + running
+    window = (*(s for s in state.inflight if s[0] > now - spec.inflight_window_s), (now, latest))
+    mean = sum(v for _, v in window) / len(window)
+    now_ask = ceil_replicas(latest / spec.target_inflight_per_replica)
+    if ready > 0 and now_ask >= spec.inflight_panic_ratio * ready:
+        return now_ask, window
+    return ceil_replicas(mean / spec.target_inflight_per_replica), window
 
 
 def _kv_ask(snapshot: Snapshot, spec: PolicySpec, ready: int) -> int | None:
@@ -140,7 +154,7 @@ def decide(
     queue_ask = _queue_ask(snapshot, spec, ready, starting)
     if queue_ask is not None:
         asks[Ask.QUEUE] = queue_ask
-    inflight_ask = _inflight_ask(snapshot, spec)
+    inflight_ask, inflight_window = _inflight_ask(snapshot, spec, ready, state, now)
     if inflight_ask is not None:
         asks[Ask.INFLIGHT] = inflight_ask
     load = demand_load(snapshot, spec.target_generation_tps_per_replica, spec.target_prompt_tps_per_replica)
@@ -195,6 +209,7 @@ def decide(
         recent=recent,
         last_published=replicas_out,
         last_fresh_at=now,
+        inflight=inflight_window,
     )
     return decision, new_state
 

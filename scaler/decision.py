@@ -40,6 +40,7 @@ class DecisionState:
     recent: tuple[tuple[float, int], ...] = ()  # (time, clamped raw recommendation)
     last_published: int | None = None
     last_fresh_at: float | None = None  # time of the last decision made on fresh data (bounds a hold)
+    inflight: tuple[tuple[float, float], ...] = ()  # (time, waiting + running) over the in-flight window
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,13 @@ class TriggerMetadata(BaseModel):
         le=1e6,
         json_schema_extra=_allowed("a number > 0 (waiting + running requests per replica)"),
     )
+    inflight_window_seconds: float | None = Field(
+        None,
+        alias="inflightWindowSeconds",
+        ge=0,
+        le=3600,
+        json_schema_extra=_allowed("seconds 0-3600"),
+    )
     target_kv_cache_usage: float | None = Field(
         None, alias="targetKvCacheUsage", gt=0, le=1, json_schema_extra=_allowed("a number in (0, 1]")
     )
@@ -213,6 +220,7 @@ class TriggerMetadata(BaseModel):
             "target_generation_tps_per_replica": self.target_tokens_per_second_per_replica,
             "target_prompt_tps_per_replica": self.target_prompt_tokens_per_second_per_replica,
             "target_inflight_per_replica": self.target_inflight_per_replica,
+            "inflight_window_s": self.inflight_window_seconds,
             "target_kv_cache_usage": self.target_kv_cache_usage,
             "forecast_quantile": self.forecast_quantile,
             "forecast_model": self.forecast_model,

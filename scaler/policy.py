@@ -34,6 +34,15 @@ class PolicySpec(BaseModel):
         le=1e6,
         description="requests in flight (waiting + running) one replica should hold; None = this ask is off",
     )
+    inflight_window_s: float = Field(
+        60.0, ge=0, le=3600, description="the in-flight ask uses the mean over this window (0 = the latest value)"
+    )
+    inflight_panic_ratio: float = Field(
+        2.0,
+        ge=1,
+        le=100,
+        description="when the latest in-flight count asks for this many times the ready replicas, use it",
+    )
     target_kv_cache_usage: float = Field(
         0.8, gt=0, le=1.0, description="mean KV-cache usage (0-1) per ready replica to aim for"
     )

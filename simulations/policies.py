@@ -357,6 +357,7 @@ PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
 GPUSCALE_TUNABLES = (
     "target_queue_per_replica",
     "target_inflight_per_replica",
+    "inflight_window_s",
     "target_kv_cache_usage",
     "forecast_quantile",
     "forecast_horizon_s",

@@ -63,6 +63,7 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
             Param("utilization", 0.2, 1.0),
             Param("target_queue_per_replica", 1, profile.max_num_seqs, log=True),
             Param("target_inflight_per_replica", 2, 2 * profile.max_num_seqs, log=True),
+            Param("inflight_window_s", 10, 600, log=True),
             Param("target_kv_cache_usage", 0.3, 0.95),
             Param("forecast_quantile", 0.5, 0.99),
             Param("scale_down_stabilization_s", 0, 1200),
@@ -101,18 +102,17 @@ def gpuscale_starts(tuned: dict[str, dict[str, float]], profile: ReplicaProfile)
         "keda-kv": ("target_kv_cache_usage", "scale_down_window_s"),
         "knative": ("target_inflight_per_replica", "stable_window_s"),
     }
+    windows = {"knative": "inflight_window_s"}
     for name, (field_name, window) in mapping.items():
         params = tuned.get(name)
         if params is None:
             continue
-        starts.append(
-            quiet
-            | {
-                field_name: params["target"],
-                "scale_down_stabilization_s": min(1200.0, params.get(window, 300.0)),
-                "min_replicas": params.get("min_replicas", 1.0),
-            }
-        )
+        start = quiet | {field_name: params["target"], "min_replicas": params.get("min_replicas", 1.0)}
+        if name in windows:  # Knative averages over its window and has no scale-down window of its own
+            start |= {windows[name]: params.get(window, 60.0), "scale_down_stabilization_s": 0.0}
+        else:
+            start["scale_down_stabilization_s"] = min(1200.0, params.get(window, 300.0))
+        starts.append(start)
     return starts
 
 

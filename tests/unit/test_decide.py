@@ -79,6 +79,24 @@ CASES = [
         spec=PolicySpec(target_inflight_per_replica=20),
     ),
     Case(
+        "in-flight ask takes the mean over its window",
+        snap(ready=4, queue=0, running=100, generation_tps=1500, kv_cache_usage=0.2),
+        2,  # (20 + 20 + 20 + 100) / 4 = 40 in flight -> 2; the sample 100 s ago is out of the window
+        Reason.STEADY,
+        Ask.INFLIGHT,
+        spec=PolicySpec(target_inflight_per_replica=20, inflight_window_s=60),
+        state=DecisionState(inflight=((NOW - 100, 400.0), (NOW - 30, 20.0), (NOW - 20, 20.0), (NOW - 10, 20.0))),
+    ),
+    Case(
+        "in-flight panic: the latest count asks for twice the ready replicas",
+        snap(ready=2, queue=0, running=100, generation_tps=1500, kv_cache_usage=0.2),
+        5,  # the mean (25) would ask for 2; the latest (100) asks for 5 >= 2 x 2 ready
+        Reason.STEADY,
+        Ask.INFLIGHT,
+        spec=PolicySpec(target_inflight_per_replica=20, inflight_window_s=60),
+        state=DecisionState(inflight=((NOW - 30, 0.0), (NOW - 20, 0.0), (NOW - 10, 0.0))),
+    ),
+    Case(
         "in-flight ask is off unless a target is set",
         snap(queue=0, running=90, generation_tps=1500, kv_cache_usage=0.2),
         1,
