@@ -337,7 +337,9 @@ def tune(
     train_fraction: Annotated[
         float, typer.Option(min=0.1, max=1.0, help="share of each trace to tune on; the rest validates")
     ] = 0.7,
-    budget: Annotated[int, typer.Option(min=8, max=100_000, help="trials per policy")] = 120,
+    budget: Annotated[
+        int, typer.Option(min=8, max=100_000, help="trials per policy with 3 searched parameters (more for more)")
+    ] = 120,
     workers: Annotated[int | None, typer.Option(min=1, help="parallel trials [default: all local cores]")] = None,
     ray_address: Annotated[
         str | None, typer.Option(help="run trials on a Ray cluster (e.g. ray://head:10001, or 'auto')")
@@ -394,7 +396,7 @@ def tune(
             transient=True,
             disable=json_output,
         ) as bar:
-            task = bar.add_task("fixed fleets and oracles", total=budget * len(names))
+            task = bar.add_task("fixed fleets and oracles", total=None)
 
             def show(what: str, done: int) -> None:
                 bar.update(task, advance=done, description=f"tuning {what}" if done else "tuning")

@@ -187,7 +187,8 @@ def run_tuning(
 
         with open_pool(ctx, workers, ray_address) as mapper:
             starts = gpuscale_starts(tuned_params, profile) if policy == "gpuscale" else None
-            result = tune(policy, ctx, mapper, budget, settings.seed, start=starts or None, on_trials=report)
+            trials = trials_for(budget, len(space))
+            result = tune(policy, ctx, mapper, trials, settings.seed, start=starts or None, on_trials=report)
         tuned_params[policy] = result.best.params
         scores = []
         for trace, kind, w in evaluation:
@@ -201,6 +202,15 @@ def run_tuning(
         }
     out["policies"] = {p: out["policies"][p] for p in policies}  # the order asked for
     return out
+
+
+#: ``budget`` buys this many searched parameters; a larger space gets proportionally more trials,
+#: so every policy gets the same search effort per parameter (gpuscale has 8, the baselines 2-3).
+BUDGET_DIMENSIONS = 3
+
+
+def trials_for(budget: int, dimensions: int) -> int:
+    return max(budget, round(budget * dimensions / BUDGET_DIMENSIONS))
 
 
 def _trial(t: Trial) -> dict[str, Any]:
