@@ -371,8 +371,8 @@ def tune(
     from simulations.scenario import build_workload
     from simulations.slo import Slo
     from simulations.traces import TraceError
-    from simulations.tune_job import default_workers, run_tuning, split, tuned_policy_file
-    from simulations.tuning import TUNABLE
+    from simulations.tune_job import default_workers, run_tuning, split, trials_for, tuned_policy_file
+    from simulations.tuning import TUNABLE, search_space
     from simulations.workload import Reshape
 
     console = Console(stderr=True)
@@ -396,7 +396,8 @@ def tune(
             transient=True,
             disable=json_output,
         ) as bar:
-            task = bar.add_task("fixed fleets and oracles", total=None)
+            total = sum(trials_for(budget, len(search_space(n, replica_profile, 2))) for n in names)
+            task = bar.add_task("fixed fleets and oracles", total=total)
 
             def show(what: str, done: int) -> None:
                 bar.update(task, advance=done, description=f"tuning {what}" if done else "tuning")
