@@ -11,6 +11,7 @@ cold start before they are needed. Policies are a registry keyed by name.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -90,7 +91,7 @@ def snapshot_of(fleet: Fleet, monitor: Monitor, now: float) -> Snapshot:
     )
 
 
-class _HpaDriven:
+class _HpaDriven(ABC):
     """Shared by policies whose number goes through KEDA and the HPA."""
 
     name = "hpa-driven"
@@ -104,8 +105,9 @@ class _HpaDriven:
         for _ in range(self.context.initial_replicas):
             fleet.add_pod(0.0, warm=True)
 
+    @abstractmethod
     def value(self, now: float, fleet: Fleet, monitor: Monitor) -> tuple[float | None, bool]:
-        raise NotImplementedError
+        """The number KEDA's trigger reports at ``now`` (``None``: the read failed), and activity."""
 
     def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
         if self.timeline.next_due > now:
