@@ -18,7 +18,7 @@ import numpy as np
 from scaler.config import ServerConfig
 from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
-from scaler.engines import ENGINES, PodAggregate
+from scaler.engines import ENGINES, PodAggregate, aggregate
 from scaler.kube import KubeObservation, KubeSource
 from scaler.loop import DecisionLoop
 from scaler.prometheus import PrometheusError, PrometheusSource, Sample
@@ -55,16 +55,6 @@ class CycleReport:
     queries: int = 0
     errors: int = 0
     decisions: list[tuple[WorkloadKey, Decision]] = field(default_factory=list)
-
-
-def _aggregate(values: list[float], how: PodAggregate) -> float:
-    if any(math.isnan(v) for v in values):
-        return math.nan
-    if how is PodAggregate.SUM:
-        return float(sum(values))
-    if how is PodAggregate.MAX:
-        return float(max(values))
-    return float(sum(values) / len(values))
 
 
 class Collector:
@@ -207,7 +197,7 @@ class Collector:
         queries = ENGINES[w.meta.engine].queries
         for signal, values in obs.values.items():
             query = queries.get(signal)
-            value = _aggregate(values, query.aggregate if query is not None else PodAggregate.SUM)
+            value = aggregate(values, query.aggregate if query is not None else PodAggregate.SUM)
             if math.isnan(value) and signal in _NAN_MEANS_ABSENT:
                 continue
             signals[signal] = value

@@ -11,6 +11,7 @@ DCGM exporter).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,6 +27,19 @@ class PodAggregate(StrEnum):
     SUM = "sum"
     MEAN = "mean"
     MAX = "max"
+
+
+def aggregate(values: list[float], how: PodAggregate) -> float:
+    """Per-pod values combined into the workload's value (NaN anywhere makes the result NaN).
+
+    The live collector and the simulator's monitoring both combine pods here."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    if how is PodAggregate.SUM:
+        return float(sum(values))
+    if how is PodAggregate.MAX:
+        return float(max(values))
+    return float(sum(values) / len(values))
 
 
 class Sampling(StrEnum):

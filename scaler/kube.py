@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,14 @@ class KubeObservation:
     cold_start_s: float | None
 
 
+#: Cold starts remembered per Deployment: the horizon follows the recent ones.
+COLD_START_SAMPLES = 20
+
+
 class KubeSource:
     """Reads Deployments and Pods, one list call of each per namespace per refresh."""
 
-    def __init__(self, apps: Any, core: Any, timeout_s: float = 2.0, samples: int = 20) -> None:
+    def __init__(self, apps: Any, core: Any, timeout_s: float = 2.0, samples: int = COLD_START_SAMPLES) -> None:
         self._apps, self._core, self._timeout = apps, core, timeout_s
         self._samples = samples
         self._cold: dict[tuple[str, str], deque[float]] = {}
@@ -82,12 +86,20 @@ class KubeSource:
             current = int(dep.spec.replicas or 0)
             ready = int(dep.status.ready_replicas or 0)
             samples = self._cold.get((namespace, name))
-            cold = float(np.percentile(list(samples), 90)) if samples else None
+            cold = cold_start_p90(samples or ())
             out[name] = KubeObservation(
                 replicas=Replicas(current=current, ready=ready, starting=starting.get(name, 0), source="kubernetes"),
                 cold_start_s=cold,
             )
         return out
+
+
+def cold_start_p90(samples: Iterable[float]) -> float | None:
+    """The provisioning horizon from observed cold starts: their 90th percentile, or None.
+
+    Used by the Kubernetes source and by the simulator, so both size for the same horizon."""
+    values = list(samples)
+    return float(np.percentile(values, 90)) if values else None
 
 
 def _ready_time(pod: Any) -> Any:

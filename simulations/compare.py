@@ -119,6 +119,11 @@ def initial_replicas(workload: Workload, profile: ReplicaProfile, min_replicas: 
     return max(min_replicas, 1, math.ceil(float(np.mean(load)) / utilization - 1e-9))
 
 
+def fixed_search_start(workload: Workload, profile: ReplicaProfile) -> int:
+    """Where the fixed-fleet search starts: the peak minute's demand, in replicas."""
+    return max(1, math.ceil(float(np.max(future_load(workload, profile, 60.0)))))
+
+
 def search_fixed(run: Callable[[str, dict[str, Any]], ReplayResult], max_replicas: int, start: int) -> ReplayResult:
     """The smallest constant fleet that meets the SLO (or the largest allowed, if none does)."""
     tried: dict[int, ReplayResult] = {}
@@ -133,7 +138,7 @@ def search_fixed(run: Callable[[str, dict[str, Any]], ReplayResult], max_replica
         hi = min(max_replicas, hi * 2)
     if not at(hi).score.meets_slo:
         return at(hi)
-    lo = 0  # invariant: lo fails (or is 0), hi meets
+    # invariant: lo fails (or is 0), hi meets
     known_fail = [n for n, r in tried.items() if not r.score.meets_slo and n < hi]
     lo = max(known_fail, default=0)
     while hi - lo > 1:
@@ -228,8 +233,7 @@ def compare(
     fixed: ReplayResult | None = None
     for name in [p for p in POLICY_ORDER if p in policies]:
         if name == "fixed" or (name == "oracle" and fixed is None):
-            peak = float(np.max(future_load(workload, profile, 60.0)))
-            fixed = search_fixed(run, max_replicas, start=max(1, math.ceil(peak)))
+            fixed = search_fixed(run, max_replicas, start=fixed_search_start(workload, profile))
             if name == "fixed":
                 comparison.results.append(fixed)
                 continue

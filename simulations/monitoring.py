@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from scaler.engines import VLLM, EngineProfile, PodAggregate, Sampling
+from scaler.engines import VLLM, EngineProfile, Sampling, aggregate
 from scaler.snapshot import Signal
 from simulations.fleet import Fleet
 
@@ -148,13 +148,7 @@ class Monitor:
             value = self._pod_value(series, column, query.sampling, now)
             if value is not None:
                 per_pod.append(value)
-        if not per_pod:
-            return None
-        if query.aggregate == PodAggregate.SUM:
-            return sum(per_pod)
-        if query.aggregate == PodAggregate.MAX:
-            return max(per_pod)
-        return sum(per_pod) / len(per_pod)
+        return aggregate(per_pod, query.aggregate) if per_pod else None
 
     def _pod_value(self, series: _Series, column: int, sampling: Sampling, now: float) -> float | None:
         if sampling == Sampling.GAUGE:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from scaler.decision import Decision
+from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
 from scaler.policy import PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
@@ -28,8 +29,6 @@ from simulations.hpa import DEFAULT_SCALE_DOWN, HpaConfig, HpaState, HpaTimeline
 from simulations.monitoring import Monitor
 from simulations.profiles import ReplicaProfile
 from simulations.workload import Workload
-
-COLD_START_SAMPLES = 20  # like the live scaler's Kubernetes source: p90 of the last 20 pods
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,8 @@ def kube_replicas(fleet: Fleet, now: float) -> Replicas:
 
 
 def observed_cold_start(fleet: Fleet) -> float | None:
-    recent = fleet.cold_starts[-COLD_START_SAMPLES:]
-    return float(np.percentile(recent, 90)) if recent else None
+    """What the live scaler's Kubernetes source would report for this fleet."""
+    return cold_start_p90(fleet.cold_starts[-COLD_START_SAMPLES:])
 
 
 def snapshot_of(fleet: Fleet, monitor: Monitor, now: float) -> Snapshot:

@@ -18,7 +18,7 @@ import numpy as np
 
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
-from simulations.compare import initial_replicas, search_fixed, search_oracle
+from simulations.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
@@ -108,15 +108,8 @@ def references(
     def run(name: str, params: dict[str, Any]) -> ReplayResult:
         return replay_params(name, params, workload, profile, slo, settings)
 
-    peak = max(1, int(np.ceil(np.max(_load(workload, profile)))))
-    fixed = search_fixed(run, max_replicas, start=peak)
+    fixed = search_fixed(run, max_replicas, start=fixed_search_start(workload, profile))
     return fixed, search_oracle(run, fixed)
-
-
-def _load(workload: Workload, profile: ReplicaProfile) -> np.ndarray:
-    from simulations.policies import future_load
-
-    return future_load(workload, profile, 60.0)
 
 
 def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:
