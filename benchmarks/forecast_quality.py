@@ -4,7 +4,9 @@ Run: python -m benchmarks.forecast_quality [TRACE-NAME-PART ...] (from the proje
 measured in the same run on the same origins: last value, seasonal naive (daily), statsmodels' ETS
 (additive damped trend, refitted at each origin on the last 500 points, with its own prediction
 intervals) and, when the optional `forecast-baselines` extra is installed, statsforecast's AutoETS and
-AutoARIMA. Prints MASE per horizon, p90 coverage, and time per update and per forecast.
+AutoARIMA. Prints MASE per horizon, p90 coverage, time per update and per forecast, a paired
+block-bootstrap interval of the default's MASE ratio to the best baseline (is a gap more than noise?),
+and the live cost: one update plus a 30-step forecast, against last value.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from predictors import Forecast, create_predictor
-from predictors.backtest import BacktestResult, Forecaster, rolling_origin
+from predictors.backtest import BacktestResult, Forecaster, ratio_interval, rolling_origin
 from simulations.demand import demand_series
 from simulations.traces import load_trace
 
@@ -163,10 +165,33 @@ def main() -> None:
         for i, h in enumerate(steps):
             best = min(base, key=lambda r: r.scores[i].mase)
             ours = results[0].scores[i].mase
+            points = results[0].scores[i].points
+            interval = "too few origins for an interval"
+            if h <= points // 4:  # at least four blocks of one horizon each
+                low, high = ratio_interval(results[0].scores[i].abs_errors, best.scores[i].abs_errors, block=h)
+                interval = f"95% block-bootstrap interval {low:.2f}-{high:.2f}"
             print(
                 f"  @{h * step:g}s: default {ours:.3f} vs best baseline {best.model} {best.scores[i].mase:.3f}"
-                f" (ratio {ours / best.scores[i].mase:.2f})"
+                f" (ratio {ours / best.scores[i].mase:.2f}, {interval})"
             )
+    print_cost()
+
+
+def print_cost(horizon: int = 30, updates: int = 5000) -> None:
+    """The live scaler's per-refresh cost: one update plus one forecast of ``horizon`` steps."""
+    values = np.random.default_rng(1).poisson(30.0, 1000 + updates).astype(float)
+    print(f"\nupdate + {horizon}-step forecast, max_horizon {horizon}, Poisson(30) series, mean of {updates}:")
+    costs = {}
+    for name in ("last_value", "damped_trend", "autoregressive", "default"):
+        model = create_predictor(name, 10.0, horizon)
+        for v in values[:1000]:
+            model.update(float(v))
+        start = time.perf_counter()
+        for v in values[1000:]:
+            model.update(float(v))
+            model.forecast(horizon)
+        costs[name] = (time.perf_counter() - start) / updates * 1e6
+        print(f"  {name:<16}{costs[name]:>8.1f} us  ({costs[name] / costs['last_value']:.2f}x last value)")
 
 
 if __name__ == "__main__":

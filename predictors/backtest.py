@@ -38,6 +38,8 @@ class HorizonScore:
     pinball: float
     coverage: dict[float, float]
     points: int
+    #: per-origin absolute errors, in origin order: what a paired comparison of two models resamples
+    abs_errors: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -139,4 +141,28 @@ def _score(
         pinball=pinball / scale if ok else math.nan,
         coverage=coverage,
         points=len(rows),
+        abs_errors=err,
     )
+
+
+def ratio_interval(
+    ours: FloatArray, theirs: FloatArray, block: int, draws: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Bootstrap interval of mean(ours) / mean(theirs) over the same origins (moving blocks).
+
+    Errors at neighbouring origins share most of their target window, so origins are
+    resampled in blocks of ``block`` (the horizon in steps) to keep that dependence; the
+    pairing removes what both models find hard. A 1-4 % MASE gap on ~100 origins of a
+    bursty series is often inside this interval, which is why the benchmark prints it.
+    """
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two equal, non-empty error arrays, got {a.shape} and {b.shape}")
+    n, block = a.size, max(1, min(block, a.size))
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(draws, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, :n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = a[idx].mean(axis=1) / b[idx].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.nanquantile(ratios, [tail, 1.0 - tail])
+    return float(low), float(high)

@@ -110,12 +110,20 @@ class Predictor(ABC):
         return self.observations >= self.min_history
 
     def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
+        point, notes = self._raw_path(steps)
+        if not math.isfinite(point.sum()):
+            return np.full(steps, self.last_value), (f"{self.name} produced a non-finite path: using last value",)
+        return np.maximum(point, 0.0), notes
+
+    def _raw_path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
+        """The model's path or its short-history fallback, before the finite check and the clip at 0.
+
+        Models with their own fallback override this; a combination calls it on every member and
+        checks and clips all members' paths in one vectorised step.
+        """
         if self.observations == 0:
             return np.zeros(steps), ("no history: forecasting 0",)
         if self.observations < self.min_history:
             note = f"short history ({self.observations} < {self.min_history} points): using last value"
             return np.full(steps, self.last_value), (note,)
-        point = np.asarray(self._point(steps), dtype=np.float64)
-        if not math.isfinite(point.sum()):
-            return np.full(steps, self.last_value), (f"{self.name} produced a non-finite path: using last value",)
-        return np.maximum(point, 0.0), ()
+        return np.asarray(self._point(steps), dtype=np.float64), ()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
 from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
@@ -54,6 +55,8 @@ class OnlineEnsemble(Predictor):
             DampedTrend(step, horizon, quantiles, window, alpha=0.08, beta=0.01, phi=0.95),
             # the long-run mean bursty traffic reverts to at long horizons
             DampedTrend(step, horizon, quantiles, window, alpha=0.02, beta=0.001, phi=0.5),
+            # persistence and mean reversion learned from the data (what AutoARIMA finds on bursty series)
+            OnlineAutoregressive(step, horizon, quantiles, window),
             *(SeasonalSmoothing(step, horizon, quantiles, window, season_s=s) for s in self._seasons),
         ]
         self._weights = np.full((len(self.members), horizon), 1.0 / len(self.members))
@@ -64,7 +67,11 @@ class OnlineEnsemble(Predictor):
     def update(self, value: float) -> None:
         for i, member in enumerate(self.members):
             member.learn(value)
-            self._paths[i] = member._path(self.max_horizon)[0]
+            self._paths[i] = member._raw_path(self.max_horizon)[0]
+        if not np.isfinite(self._paths).all():  # rare: a member's arithmetic broke; it forecasts flat
+            for broken in np.nonzero(~np.isfinite(self._paths).all(axis=1))[0]:
+                self._paths[broken] = self.members[int(broken)].last_value
+        np.maximum(self._paths, 0.0, out=self._paths)
         self._errors.score_and_push(value, self._paths)
         self._since_reweight += 1
         super().update(value)

@@ -137,11 +137,11 @@ class SeasonalNaive(Predictor):
     def _observe(self, value: float) -> None:
         pass
 
-    def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
+    def _raw_path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
         if self._seen < self.period and self.observations > 0:
             note = f"short history ({self._seen} < {self.period} steps of one season): using last value"
             return np.full(steps, self.last_value), (note,)
-        return super()._path(steps)
+        return super()._raw_path(steps)
 
     def _point(self, steps: int) -> FloatArray:
         idx = (self._seen + np.arange(steps)) % self.period
@@ -218,13 +218,13 @@ class SeasonalSmoothing(Predictor):
         self._trend = self.beta * (self._level - previous) + (1 - self.beta) * self.phi * self._trend
         self._season[self._slot] = self.gamma * (value - self._level) + (1 - self.gamma) * s
 
-    def _path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
+    def _raw_path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
         if not self._initialised:
             if self.observations == 0:
                 return np.zeros(steps), ("no history: forecasting 0",)
             note = f"short history ({self._seen} < {self.period} steps of one season): using damped trend"
             return np.maximum(self._fallback.point(steps), 0.0), (note,)
-        return super()._path(steps)
+        return super()._raw_path(steps)
 
     def _point(self, steps: int) -> FloatArray:
         idx = (self._seen + np.arange(steps)) % self.period

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.ensemble import OnlineEnsemble
 from predictors.models import DampedTrend, LastValue, SeasonalNaive, SeasonalSmoothing
@@ -42,6 +43,7 @@ def create_predictor(
 
 register("last_value", LastValue)
 register("damped_trend", DampedTrend)
+register("autoregressive", OnlineAutoregressive)
 register("seasonal_naive_daily", lambda **kw: SeasonalNaive(season_s=86_400.0, **kw))
 register("seasonal_naive_weekly", lambda **kw: SeasonalNaive(season_s=7 * 86_400.0, **kw))
 register("seasonal_daily", lambda **kw: SeasonalSmoothing(season_s=86_400.0, **kw))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from predictors import create_predictor
-from predictors.backtest import naive_scale, rolling_origin
+from predictors.backtest import naive_scale, ratio_interval, rolling_origin
 from simulations.backtesting import horizon_steps
 from tests.conftest import TRACES
 
@@ -103,3 +103,40 @@ def test_backtest_command_rejects_a_bad_trace(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {bad}, line 3, column 'arrival_s': 'x' is not a number"
+
+
+@pytest.mark.parametrize(
+    ("case", "ours", "theirs", "expected"),
+    [
+        ("identical errors", [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], (1.0, 1.0)),
+        ("twice the error at every origin", [2.0, 4.0, 6.0, 8.0], [1.0, 2.0, 3.0, 4.0], (2.0, 2.0)),
+    ],
+)
+def test_ratio_interval_of_paired_errors(
+    case: str, ours: list[float], theirs: list[float], expected: tuple[float, float]
+) -> None:
+    low, high = ratio_interval(np.array(ours), np.array(theirs), block=2)
+    assert (low, high) == pytest.approx(expected), case
+
+
+def test_ratio_interval_brackets_the_ratio_of_noisy_errors() -> None:
+    rng = np.random.default_rng(5)
+    theirs = rng.exponential(1.0, 400)
+    ours = theirs * 1.1 + rng.exponential(0.05, 400)
+    low, high = ratio_interval(ours, theirs, block=5)
+    assert low < float(ours.mean() / theirs.mean()) < high
+    assert low > 1.05 and high < 1.2
+
+
+def test_ratio_interval_refuses_unpaired_errors() -> None:
+    with pytest.raises(ValueError) as err:
+        ratio_interval(np.ones(3), np.ones(4), block=1)
+    assert str(err.value) == "need two equal, non-empty error arrays, got (3,) and (4,)"
+
+
+def test_scores_keep_the_per_origin_errors_they_average() -> None:
+    ramp = np.arange(60, dtype=float)
+    result = rolling_origin(ramp, 1.0, lambda: create_predictor("last_value", 1.0, 3), [3], warmup=10)
+    errors = result.scores[0].abs_errors
+    np.testing.assert_array_equal(errors, np.full(errors.shape[0], 3.0))
+    assert errors.shape[0] == result.scores[0].points

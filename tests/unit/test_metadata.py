@@ -150,8 +150,8 @@ REJECTIONS = [
         "unknown model",
         {"deployment": "a", "forecastModel": "prophet"},
         "trigger metadata key 'forecastModel' has "
-        "invalid value 'prophet'; allowed: one of damped_trend, default, ensemble, last_value, seasonal_daily, "
-        "seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
+        "invalid value 'prophet'; allowed: one of autoregressive, damped_trend, default, ensemble, last_value, "
+        "seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
     ),
 ]
 

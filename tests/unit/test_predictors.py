@@ -91,8 +91,8 @@ def test_registry_errors() -> None:
     with pytest.raises(ValueError) as err:
         create_predictor("prophet", step_s=10)
     assert str(err.value) == (
-        "unknown predictor 'prophet'; valid: damped_trend, default, ensemble, last_value, seasonal_daily, "
-        "seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
+        "unknown predictor 'prophet'; valid: autoregressive, damped_trend, default, ensemble, last_value, "
+        "seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
     )
     with pytest.raises(ValueError) as err:
         register("default", PREDICTORS["last_value"])
@@ -108,3 +108,48 @@ def test_resample_irregular_samples_to_a_fixed_step() -> None:
     model = create_predictor("default", step_s=10.0, max_horizon=3)
     model.fit(values)
     assert np.all(np.isfinite(model.forecast(3).mean))
+
+
+def _ar2_series(n: int, seed: int = 3) -> list[float]:
+    """y = 5 + 0.6 y[-1] - 0.2 y[-2] + N(0, 1): mean 5 / (1 - 0.6 + 0.2) = 8.33."""
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, n)
+    y = [8.0, 8.0]
+    for e in noise[2:]:
+        y.append(5.0 + 0.6 * y[-1] - 0.2 * y[-2] + float(e))
+    return y
+
+
+def test_autoregressive_learns_persistence_and_the_mean_it_reverts_to() -> None:
+    y = _ar2_series(20_000)
+    model = create_predictor("autoregressive", step_s=10, max_horizon=60, order=2, forgetting=1.0)
+    model.fit(y)
+    path = model.forecast(60).mean
+    assert path[0] == pytest.approx(5.0 + 0.6 * y[-1] - 0.2 * y[-2], abs=0.1)
+    assert path[-1] == pytest.approx(5.0 / 0.6, abs=0.1)
+
+
+def test_autoregressive_shrinks_an_explosive_fit() -> None:
+    growth = [1.1**t for t in range(80)]  # a fitted root of 1.1 would extrapolate to 1.1 ** 60 times the last value
+    model = create_predictor("autoregressive", step_s=10, max_horizon=60, order=1, forgetting=1.0)
+    model.fit(growth)
+    path = model.forecast(60).mean
+    assert path[0] == pytest.approx(0.98 * growth[-1], rel=0.01)  # root shrunk to MAX_ROOT = 0.98
+    assert path[-1] == pytest.approx(0.98**60 * growth[-1], rel=0.05)
+
+
+def test_autoregressive_falls_back_to_last_value_until_it_has_enough_regressions() -> None:
+    model = create_predictor("autoregressive", step_s=10, max_horizon=5, order=3)
+    model.fit([2.0, 4.0, 6.0, 8.0, 10.0])
+    forecast = model.forecast(5)
+    assert forecast.notes[0] == "short history (2 < 16 regressions): using last value"
+    np.testing.assert_array_equal(forecast.mean, np.full(5, 10.0))
+
+
+def test_a_member_whose_path_breaks_forecasts_flat_inside_the_combination() -> None:
+    model = create_predictor("default", step_s=10, max_horizon=5)
+    model.fit([4.0, 5.0, 6.0, 7.0])
+    broken = model.members[1]
+    broken._raw_path = lambda steps: (np.full(steps, np.nan), ())  # type: ignore[method-assign]
+    model.update(8.0)
+    np.testing.assert_array_equal(model._paths[1], np.full(5, 8.0))
+    assert np.isfinite(model.forecast(5).mean).all()
