@@ -18,6 +18,7 @@ from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
 from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
+from predictors.profile import DailyProfile
 from predictors.residuals import MemberErrors
 
 #: Refresh member weights every this many updates (they move slowly).
@@ -39,11 +40,13 @@ class OnlineEnsemble(Predictor):
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
         residual_window: int = 256,
         seasons_s: Sequence[float] = (86_400.0, 7 * 86_400.0),
-        max_season_steps: int = 20_000,
+        max_season_steps: int = 2_000,
     ) -> None:
         self._member_args = (step_s, max_horizon, quantiles, residual_window)
-        # A season longer than max_season_steps steps (e.g. a week at 10 s) costs memory for nothing.
+        # A season longer than max_season_steps steps (a day at 10 s) keeps one noisy sample per slot and
+        # costs memory and time for little: the coarse daily profile covers the day at fine steps.
         self._seasons = tuple(s for s in seasons_s if 2 <= round(s / step_s) <= max_season_steps)
+        self._daily_profile = 86_400.0 in seasons_s and step_s <= 43_200.0
         super().__init__(step_s, max_horizon, quantiles, residual_window)
 
     def _reset_model(self) -> None:
@@ -58,11 +61,14 @@ class OnlineEnsemble(Predictor):
             # persistence and mean reversion learned from the data (what AutoARIMA finds on bursty series)
             OnlineAutoregressive(step, horizon, quantiles, window),
             *(SeasonalSmoothing(step, horizon, quantiles, window, season_s=s) for s in self._seasons),
+            # the day's shape in coarse slots: sees a step that came at this time yesterday
+            *([DailyProfile(step, horizon, quantiles, window)] if self._daily_profile else []),
         ]
         self._weights = np.full((len(self.members), horizon), 1.0 / len(self.members))
         self._since_reweight = REWEIGHT_EVERY
         self._errors = MemberErrors(len(self.members), horizon, window)
         self._paths = np.zeros((len(self.members), horizon))
+        self._combined: FloatArray | None = None  # the combination of these paths, built once on demand
 
     def update(self, value: float) -> None:
         for i, member in enumerate(self.members):
@@ -74,6 +80,7 @@ class OnlineEnsemble(Predictor):
         np.maximum(self._paths, 0.0, out=self._paths)
         self._errors.score_and_push(value, self._paths)
         self._since_reweight += 1
+        self._combined = None
         super().update(value)
 
     def _observe(self, value: float) -> None:
@@ -95,4 +102,7 @@ class OnlineEnsemble(Predictor):
         return self._weights
 
     def _point(self, steps: int) -> FloatArray:
-        return np.asarray((self.weights()[:, :steps] * self._paths[:, :steps]).sum(axis=0))
+        combined = self._combined
+        if combined is None:  # scoring (max horizon) and the caller's forecast share one combination
+            combined = self._combined = np.asarray(np.einsum("mh,mh->h", self.weights(), self._paths))
+        return combined[:steps]

@@ -9,6 +9,7 @@ from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.ensemble import OnlineEnsemble
 from predictors.models import DampedTrend, LastValue, SeasonalNaive, SeasonalSmoothing
+from predictors.profile import DailyProfile
 
 Factory = Callable[..., Predictor]
 
@@ -46,6 +47,7 @@ register("damped_trend", DampedTrend)
 register("autoregressive", OnlineAutoregressive)
 register("seasonal_naive_daily", lambda **kw: SeasonalNaive(season_s=86_400.0, **kw))
 register("seasonal_naive_weekly", lambda **kw: SeasonalNaive(season_s=7 * 86_400.0, **kw))
+register("daily_profile", DailyProfile)
 register("seasonal_daily", lambda **kw: SeasonalSmoothing(season_s=86_400.0, **kw))
 register("seasonal_weekly", lambda **kw: SeasonalSmoothing(season_s=7 * 86_400.0, **kw))
 register("ensemble", OnlineEnsemble)

@@ -25,6 +25,12 @@ def ceil_replicas(load: float) -> int:
     return max(0, math.ceil(load - _EPS))
 
 
+def window_quantile(values: list[int], quantile: float) -> int:
+    """Nearest-rank quantile of a window's recommendations (1.0 = the highest)."""
+    ranked = sorted(values)
+    return ranked[max(0, min(len(ranked), math.ceil(quantile * len(ranked) - _EPS)) - 1)]
+
+
 def resolve_horizon(spec: PolicySpec, snapshot: Snapshot | None) -> tuple[float, str]:
     """Seconds to provision ahead and where that number came from."""
     if spec.forecast_horizon_s is not None:
@@ -230,8 +236,8 @@ def _stabilize(
         if spec.scale_up_max_step is not None and raw - previous > spec.scale_up_max_step:
             out, reason = previous + spec.scale_up_max_step, Reason.LIMIT_SCALE_UP_STEP
     elif raw < previous:
-        # HPA semantics: a scale-down goes only as low as the highest recent recommendation.
-        floor = max(r for _, r in recent)
+        # HPA semantics (quantile 1): a scale-down goes only as low as the highest recent recommendation.
+        floor = window_quantile([r for _, r in recent], spec.scale_down_quantile)
         out = min(previous, floor)
         reason = Reason.HOLD_STABILIZATION if out > raw else Reason.SCALE_DOWN
     else:

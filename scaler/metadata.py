@@ -119,6 +119,9 @@ class TriggerMetadata(BaseModel):
     scale_down_stabilization_seconds: float | None = Field(
         None, alias="scaleDownStabilizationSeconds", ge=0, le=3600, json_schema_extra=_allowed("seconds 0-3600")
     )
+    scale_down_quantile: float | None = Field(
+        None, alias="scaleDownQuantile", ge=0.5, le=1, json_schema_extra=_allowed("a number from 0.5 to 1")
+    )
     activation_queue_depth: float | None = Field(
         None, alias="activationQueueDepth", ge=0, le=1e6, json_schema_extra=_allowed("a number >= 0")
     )
@@ -225,6 +228,7 @@ class TriggerMetadata(BaseModel):
             "forecast_quantile": self.forecast_quantile,
             "forecast_model": self.forecast_model,
             "scale_down_stabilization_s": self.scale_down_stabilization_seconds,
+            "scale_down_quantile": self.scale_down_quantile,
             "activation_queue_depth": self.activation_queue_depth,
         }
         out: dict[str, Any] = {k: v for k, v in mapping.items() if v is not None}

@@ -57,6 +57,13 @@ class PolicySpec(BaseModel):
     scale_down_stabilization_s: float = Field(
         300.0, ge=0, le=3600, description="a scale-down takes the highest recommendation of this window"
     )
+    scale_down_quantile: float = Field(
+        1.0,
+        ge=0.5,
+        le=1.0,
+        description="a scale-down goes only as low as this quantile of the window's recommendations; 1 = the"
+        " highest (HPA semantics); lower lets one noisy spike in the window pass instead of holding it",
+    )
     scale_up_max_step: int | None = Field(
         None, ge=1, le=10_000, description="most replicas added in one decision (None = unlimited)"
     )

@@ -204,6 +204,14 @@ def simulate(
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time (2 = half the rate, twice as long)")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into the trace")] = 0.0,
     end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into the trace")] = None,
+    history: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="seconds of the trace before --start that gpuscale's forecaster has already seen, as a scaler"
+            " running before the window would have (e.g. 86400 for yesterday's shape)",
+        ),
+    ] = 0.0,
     min_replicas: Annotated[int, typer.Option(min=1, help="KEDA minReplicaCount for every policy")] = 1,
     max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
     seed: Annotated[int, typer.Option(help="random seed (cold starts, rescaling, rate-series arrivals)")] = 0,
@@ -242,7 +250,7 @@ def simulate(
             params["gpuscale"] = {"spec": load_policy_file(policy_file).policy}
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
-        workload = build_workload(trace, reshape, seed, tokens=tokens, column=column)
+        workload = build_workload(trace, reshape, seed, tokens=tokens, column=column, history_s=history)
         settings = ReplaySettings(tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
@@ -356,6 +364,9 @@ def tune(
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
     end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into each trace")] = None,
+    history: Annotated[
+        float, typer.Option(min=0, help="seconds before --start gpuscale's forecaster has already seen")
+    ] = 0.0,
     max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     report: Annotated[Path | None, typer.Option(help="also write the HTML report and plots here")] = None,
@@ -385,8 +396,8 @@ def tune(
         replica_profile = load_profile(profile)
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
-        splits = [split(build_workload(t, reshape, seed, tokens, column), train_fraction) for t in trace]
-        others = [build_workload(t, reshape, seed, tokens, column) for t in validate_trace or []]
+        splits = [split(build_workload(t, reshape, seed, tokens, column, history), train_fraction) for t in trace]
+        others = [build_workload(t, reshape, seed, tokens, column, history) for t in validate_trace or []]
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),

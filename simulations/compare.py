@@ -217,6 +217,7 @@ def compare(
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         initial_replicas=initial_replicas(workload, profile, min_replicas),
+        rate_window_s=settings.rate_window_s,
         seed=settings.seed,
     )
     params = params or {}

@@ -41,6 +41,7 @@ class PolicyContext:
     max_replicas: int = 100
     initial_replicas: int = 1
     refresh_interval_s: float = 10.0  # the scaler's collection step
+    rate_window_s: float = 60.0  # the rate() window behind the token signals (shapes the history too)
     hpa: HpaConfig = field(default_factory=HpaConfig)  # timing and behavior; min/max come from above
     seed: int = 0
 
@@ -132,6 +133,16 @@ class GpuscaleController(_HpaDriven):
         super().__init__(context, context.hpa_config())
         self.spec = spec
         self.loop = DecisionLoop(spec, context.refresh_interval_s, max_horizon_steps)
+        history = context.workload.history
+        if history is not None and history.span_s > 0:
+            self.loop.fit_history(
+                history.loads(
+                    spec.target_generation_tps_per_replica,
+                    spec.target_prompt_tps_per_replica,
+                    context.refresh_interval_s,
+                    context.rate_window_s,
+                )
+            )
         self.next_refresh = 0.0
         self.decision: Decision | None = None
         self.decisions: list[Decision] = []
@@ -363,6 +374,7 @@ GPUSCALE_TUNABLES = (
     "forecast_quantile",
     "forecast_horizon_s",
     "scale_down_stabilization_s",
+    "scale_down_quantile",
     "scale_up_max_step",
 )
 

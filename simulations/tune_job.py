@@ -33,7 +33,7 @@ from simulations.tuning import (
     search_space,
     tune,
 )
-from simulations.workload import Workload
+from simulations.workload import HISTORY_STEP_S, TokenHistory, Workload
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,22 @@ def split(workload: Workload, train_fraction: float) -> Split:
     cut = workload.span_s * train_fraction
     head = workload.arrival_s < cut
 
-    def part(mask: np.ndarray, shift: float, suffix: str) -> Workload:
+    def part(mask: np.ndarray, shift: float, suffix: str, history: TokenHistory | None) -> Workload:
         return Workload(
             f"{workload.name} {suffix}",
             workload.arrival_s[mask] - shift,
             workload.prompt_tokens[mask],
             workload.output_tokens[mask],
+            history,
         )
 
-    train = part(head, 0.0, "(train)")
+    train = part(head, 0.0, "(train)", workload.history)
     rest = ~head
-    validation = part(rest, cut, "(validation)") if train_fraction < 1.0 and rest.any() else None
+    validation = None
+    if train_fraction < 1.0 and rest.any():
+        # the validation window follows the training one: a running scaler has seen both before it
+        before = workload.history or TokenHistory(HISTORY_STEP_S, np.zeros(0), np.zeros(0))
+        validation = part(rest, cut, "(validation)", before.then(workload, cut))
     return Split(workload.name, train, validation)
 
 
@@ -93,7 +98,11 @@ def replay_params(
     policy: str, params: dict[str, Any], workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings
 ) -> ReplayResult:
     context = PolicyContext(
-        profile=profile, workload=workload, initial_replicas=initial_replicas(workload, profile, 1), seed=settings.seed
+        profile=profile,
+        workload=workload,
+        initial_replicas=initial_replicas(workload, profile, 1),
+        rate_window_s=settings.rate_window_s,
+        seed=settings.seed,
     )
     result = replay(workload, profile, create_controller(policy, context, params), slo, settings)
     result.params = dict(params)

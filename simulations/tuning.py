@@ -67,6 +67,7 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
             Param("target_kv_cache_usage", 0.3, 0.95),
             Param("forecast_quantile", 0.5, 0.99),
             Param("scale_down_stabilization_s", 0, 1200),
+            Param("scale_down_quantile", 0.5, 1.0),
             _floor(max_floor),
         ],
         "hpa-gpu": [Param("target", 0.2, 0.95), window, _floor(max_floor)],
@@ -95,6 +96,7 @@ def gpuscale_starts(tuned: dict[str, dict[str, float]], profile: ReplicaProfile)
         "target_inflight_per_replica": 2.0 * profile.max_num_seqs,
         "target_kv_cache_usage": 0.95,
         "forecast_quantile": 0.5,
+        "scale_down_quantile": 1.0,  # the baselines' HPA holds the window's highest
     }
     starts = []
     mapping = {
@@ -149,6 +151,7 @@ def evaluate(ctx: EvalContext, params: dict[str, float]) -> Trial:
             workload=workload,
             max_replicas=ctx.max_replicas,
             initial_replicas=initial_replicas(workload, ctx.profile, 1),
+            rate_window_s=ctx.settings.rate_window_s,
             seed=ctx.settings.seed,
         )
         result = replay(workload, ctx.profile, create_controller(ctx.policy, context, params), ctx.slo, ctx.settings)

@@ -14,6 +14,49 @@ import numpy as np
 
 from simulations.traces.base import FloatArray, IntArray, RateSeries, RequestTrace
 
+HISTORY_STEP_S = 10.0
+
+
+@dataclass(frozen=True)
+class TokenHistory:
+    """Token rates per step before the replay starts: what Prometheus already holds for a scaler
+    that was running before the window, and what gpuscale's forecaster starts from (the live
+    scaler bootstraps the same from range queries). Reactive policies have no use for it."""
+
+    step_s: float
+    prompt_tps: FloatArray
+    output_tps: FloatArray
+
+    @property
+    def span_s(self) -> float:
+        return float(self.prompt_tps.shape[0] * self.step_s)
+
+    def loads(
+        self, generation_tps_target: float, prompt_tps_target: float, step_s: float, rate_window_s: float
+    ) -> list[float]:
+        """The forecaster's demand series (``scaler.snapshot.demand_load``) at ``step_s``, as a trailing
+        ``rate()`` over ``rate_window_s`` would have reported it."""
+        factor = round(step_s / self.step_s)
+        if factor < 1 or abs(factor * self.step_s - step_s) > 1e-9:
+            raise ValueError(f"history step {self.step_s:g} s does not divide the refresh step {step_s:g} s")
+        load = self.output_tps / generation_tps_target + self.prompt_tps / prompt_tps_target
+        window = max(1, round(rate_window_s / self.step_s))
+        total = np.cumsum(load)
+        earlier = np.concatenate([np.zeros(window), total])[: total.shape[0]]  # the sum up to i - window
+        smoothed = (total - earlier) / np.minimum(np.arange(1, total.shape[0] + 1), window)
+        usable = smoothed.shape[0] - smoothed.shape[0] % factor
+        # the value a refresh at the end of each step would read
+        return [float(v) for v in smoothed[factor - 1 : usable : factor]]
+
+    def then(self, workload: Workload, span_s: float) -> TokenHistory:
+        """This history followed by the first ``span_s`` seconds of ``workload`` (for a later window)."""
+        later = token_history(workload, span_s, self.step_s)
+        return TokenHistory(
+            self.step_s,
+            np.concatenate([self.prompt_tps, later.prompt_tps]),
+            np.concatenate([self.output_tps, later.output_tps]),
+        )
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -23,6 +66,7 @@ class Workload:
     arrival_s: FloatArray
     prompt_tokens: IntArray
     output_tokens: IntArray
+    history: TokenHistory | None = None  # the demand before arrival 0, when the trace has it
 
     @property
     def requests(self) -> int:
@@ -118,3 +162,13 @@ def _sorted(name: str, arrival: FloatArray, prompt: IntArray, output: IntArray) 
         np.ascontiguousarray(np.maximum(prompt[order], 1), dtype=np.int64),
         np.ascontiguousarray(np.maximum(output[order], 1), dtype=np.int64),
     )
+
+
+def token_history(workload: Workload, span_s: float, step_s: float = HISTORY_STEP_S) -> TokenHistory:
+    """Prompt and output tokens per second of ``workload``'s first ``span_s`` seconds, per step."""
+    bins = max(0, math.floor(span_s / step_s + 1e-9))
+    inside = workload.arrival_s < bins * step_s
+    index = (workload.arrival_s[inside] // step_s).astype(np.int64)
+    prompt = np.bincount(index, weights=workload.prompt_tokens[inside], minlength=bins)[:bins] / step_s
+    output = np.bincount(index, weights=workload.output_tokens[inside], minlength=bins)[:bins] / step_s
+    return TokenHistory(step_s, prompt.astype(np.float64), output.astype(np.float64))

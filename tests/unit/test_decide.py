@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from predictors import Forecast
-from scaler.decide import ceil_replicas, decide, resolve_horizon
+from scaler.decide import ceil_replicas, decide, resolve_horizon, window_quantile
 from scaler.decision import Ask, DecisionState, Reason
 from scaler.policy import PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
@@ -155,6 +155,15 @@ CASES = [
         Reason.HOLD_STABILIZATION,
         Ask.THROUGHPUT,
         state=DecisionState(recent=((NOW - 200, 6), (NOW - 100, 4)), last_published=6),
+    ),
+    Case(
+        "a scale-down quantile below 1 lets a lone spike in the window pass",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        2,  # window 9, 2, 2, 1 (now): the 0.75 nearest-rank quantile is 2, the highest would be 9
+        Reason.HOLD_STABILIZATION,
+        Ask.THROUGHPUT,
+        spec=PolicySpec(scale_down_quantile=0.75),
+        state=DecisionState(recent=((NOW - 200, 9), (NOW - 100, 2), (NOW - 50, 2)), last_published=9),
     ),
     Case(
         "scale down once the window has passed",
@@ -335,3 +344,17 @@ def test_recommended_pods_not_yet_reporting_count_as_starting() -> None:
     assert (within.replicas, within.asks[Ask.QUEUE]) == (8, 8)
     beyond, _ = decide(snap(ready=2, queue=50, generation_tps=100, kv_cache_usage=0.2), None, state, PolicySpec(), NOW)
     assert (beyond.replicas, beyond.asks[Ask.QUEUE]) == (13, 13)
+
+
+@pytest.mark.parametrize(
+    ("case", "values", "quantile", "expected"),
+    [
+        ("1 is the highest (HPA semantics)", [3, 9, 1, 2], 1.0, 9),
+        ("0.75 of four drops the highest", [3, 9, 1, 2], 0.75, 3),
+        ("0.5 of four is the second lowest", [3, 9, 1, 2], 0.5, 2),
+        ("one value is every quantile", [4], 0.5, 4),
+        ("float noise does not skip a rank", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.7, 7),
+    ],
+)
+def test_window_quantile(case: str, values: list[int], quantile: float, expected: int) -> None:
+    assert window_quantile(values, quantile) == expected, case

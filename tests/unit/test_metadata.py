@@ -40,6 +40,7 @@ def test_overrides_reach_the_policy() -> None:
             "forecastQuantile": "0.95",
             "forecastModel": "last_value",
             "scaleDownStabilizationSeconds": "600",
+            "scaleDownQuantile": "0.75",
             "activationQueueDepth": "3",
         }
     )
@@ -55,6 +56,7 @@ def test_overrides_reach_the_policy() -> None:
         forecast_quantile=0.95,
         forecast_model="last_value",
         scale_down_stabilization_s=600,
+        scale_down_quantile=0.75,
         activation_queue_depth=3,
     )
     assert (
@@ -150,8 +152,8 @@ REJECTIONS = [
         "unknown model",
         {"deployment": "a", "forecastModel": "prophet"},
         "trigger metadata key 'forecastModel' has "
-        "invalid value 'prophet'; allowed: one of autoregressive, damped_trend, default, ensemble, last_value, "
-        "seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
+        "invalid value 'prophet'; allowed: one of autoregressive, daily_profile, damped_trend, default, ensemble, "
+        "last_value, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
     ),
 ]
 

@@ -91,8 +91,8 @@ def test_registry_errors() -> None:
     with pytest.raises(ValueError) as err:
         create_predictor("prophet", step_s=10)
     assert str(err.value) == (
-        "unknown predictor 'prophet'; valid: autoregressive, damped_trend, default, ensemble, last_value, "
-        "seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
+        "unknown predictor 'prophet'; valid: autoregressive, daily_profile, damped_trend, default, ensemble, "
+        "last_value, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
     )
     with pytest.raises(ValueError) as err:
         register("default", PREDICTORS["last_value"])
@@ -153,3 +153,37 @@ def test_a_member_whose_path_breaks_forecasts_flat_inside_the_combination() -> N
     model.update(8.0)
     np.testing.assert_array_equal(model._paths[1], np.full(5, 8.0))
     assert np.isfinite(model.forecast(5).mean).all()
+
+
+def _days_with_a_step(days: int, level: float = 2.0, step_at: int = 900, ratio: float = 1.0) -> list[float]:
+    """Days of 1-minute steps: ``level`` until minute ``step_at``, then three times it; x ``ratio`` on the last day."""
+    noise = np.random.default_rng(11).normal(0.0, 0.1, days * 1440)
+    out = []
+    for day in range(days):
+        scale = ratio if day == days - 1 else 1.0
+        out += [scale * (level if m < step_at else 3 * level) for m in range(1440)]
+    return list(np.maximum(0.0, np.array(out) + noise))
+
+
+def test_daily_profile_sees_yesterdays_step_before_it_comes() -> None:
+    model = create_predictor("daily_profile", step_s=60, max_horizon=10)
+    history = _days_with_a_step(2)
+    model.fit(history + _days_with_a_step(1)[:895])  # two days, then today until 5 minutes before the step
+    path = model.forecast(10).mean
+    assert path[:4] == pytest.approx([2.0] * 4, abs=0.15)  # minutes 896-899
+    assert path[5:] == pytest.approx([6.0] * 5, abs=0.3)  # from minute 900 (slot 900-904 and 905-909): the step
+
+
+def test_daily_profile_scales_the_day_to_todays_level() -> None:
+    model = create_predictor("daily_profile", step_s=60, max_horizon=10)
+    today = _days_with_a_step(3, ratio=1.5)
+    model.fit(today[: 2 * 1440 + 895])
+    path = model.forecast(10).mean
+    assert path[0] == pytest.approx(3.0, rel=0.05)  # 1.5 x 2
+    assert path[-1] == pytest.approx(9.0, rel=0.05)  # 1.5 x 6
+
+
+def test_daily_profile_waits_for_a_whole_day() -> None:
+    model = create_predictor("daily_profile", step_s=60, max_horizon=5)
+    model.fit([1.0] * 100)
+    assert model.forecast(5).notes[0] == "short history (19 of 288 slots of one day seen): using last value"
