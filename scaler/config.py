@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from scaler.policy import PolicySpec
 
+#: Prometheus' limit on the points of one series in a range query.
+PROMETHEUS_MAX_POINTS = 11_000
+
 
 class ConfigError(ValueError):
     """The server configuration is invalid; the message names the field."""
@@ -60,6 +63,18 @@ class ServerConfig(BaseModel):
             raise ValueError("tls_cert and tls_key must be given together")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ValueError("tls_client_ca (mTLS) needs tls_cert and tls_key")
+        return self
+
+    @model_validator(mode="after")
+    def _history_fits_one_range_query(self) -> ServerConfig:
+        # The bootstrap reads history at the refresh step; Prometheus refuses a range query over
+        # 11,000 points per series, and a refused bootstrap would leave every forecast cold.
+        points = self.history_s / self.refresh_interval_s
+        if points > PROMETHEUS_MAX_POINTS:
+            raise ValueError(
+                f"history_s ({self.history_s:g}) / refresh_interval_s ({self.refresh_interval_s:g}) is"
+                f" {points:.0f} points; Prometheus allows {PROMETHEUS_MAX_POINTS} per range query"
+            )
         return self
 
 

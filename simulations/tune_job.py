@@ -188,7 +188,7 @@ def run_tuning(
                 progress(name, done)
 
         with open_pool(ctx, workers, ray_address) as mapper:
-            starts = gpuscale_starts(tuned_params, profile) if policy == "gpuscale" else None
+            starts = gpuscale_starts(tuned_params, profile, int(max_floor)) if policy == "gpuscale" else None  # type: ignore[call-overload]
             trials = trials_for(budget, len(space))
             result = tune(policy, ctx, mapper, trials, settings.seed, start=starts or None, on_trials=report)
         tuned_params[policy] = result.best.params

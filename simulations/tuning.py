@@ -87,9 +87,17 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
 TUNABLE = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative")
 
 
-def gpuscale_starts(tuned: dict[str, dict[str, float]], profile: ReplicaProfile) -> list[dict[str, float]]:
-    """gpuscale settings that mimic the tuned baselines: gpuscale can express queue, KV-cache and
-    in-flight (concurrency) scaling, so the baselines' best settings seed its search."""
+def gpuscale_starts(
+    tuned: dict[str, dict[str, float]], profile: ReplicaProfile, fixed_replicas: int = 0
+) -> list[dict[str, float]]:
+    """Known-sensible gpuscale settings for the first generation of its search.
+
+    gpuscale can express queue, KV-cache and in-flight (concurrency) scaling, so the tuned
+    baselines' settings are starts; so are a fixed fleet (a floor with every ask quiet), the
+    shipped defaults, and throughput-led settings with a floor of half the fixed fleet. With
+    nine parameters and a few hundred trials, random points rarely land where a floor and one
+    dominant ask work together; these make sure gpuscale starts no worse than what it can mimic.
+    """
     quiet = {  # every other ask as weak as its range allows
         "utilization": 1.0,
         "target_queue_per_replica": float(profile.max_num_seqs),
@@ -115,6 +123,22 @@ def gpuscale_starts(tuned: dict[str, dict[str, float]], profile: ReplicaProfile)
         else:
             start["scale_down_stabilization_s"] = min(1200.0, params.get(window, 300.0))
         starts.append(start)
+    defaults = {"target_queue_per_replica": profile.max_num_seqs / 8, "target_kv_cache_usage": 0.8}
+    starts.append(
+        quiet | defaults | {"utilization": 0.7, "forecast_quantile": 0.9, "scale_down_stabilization_s": 300.0}
+    )
+    if fixed_replicas > 0:
+        starts.append(quiet | {"min_replicas": float(fixed_replicas), "scale_down_stabilization_s": 300.0})
+        for utilization in (0.3, 0.5):
+            starts.append(
+                quiet
+                | {
+                    "utilization": utilization,
+                    "forecast_quantile": 0.9,
+                    "scale_down_stabilization_s": 300.0,
+                    "min_replicas": float(max(1, fixed_replicas // 2)),
+                }
+            )
     return starts
 
 

@@ -118,10 +118,19 @@ def test_serve_logs_decisions_and_drains_on_sigterm(
             ["--refresh-interval", "0"],
             "error: invalid server config: refresh_interval_s: Input should be greater than 0 (got 0.0)",
         ),
+        (
+            ["--config", "HISTORY"],
+            "error: invalid server config: history_s (172800) / refresh_interval_s (10) is 17280 points;"
+            " Prometheus allows 11000 per range query\n",
+        ),
     ],
-    ids=["tls cert without key", "unknown kubernetes mode", "zero refresh interval"],
+    ids=["tls cert without key", "unknown kubernetes mode", "zero refresh interval", "history over one range query"],
 )
-def test_serve_rejects_bad_config_before_starting(args: list[str], message: str) -> None:
+def test_serve_rejects_bad_config_before_starting(args: list[str], message: str, tmp_path: Path) -> None:
+    if "HISTORY" in args:
+        config = tmp_path / "server.yaml"
+        config.write_text("history_s: 172800\n")
+        args = [str(config) if a == "HISTORY" else a for a in args]
     proc = subprocess.run([*GPUSCALE, "serve", *args], check=False, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert message in proc.stderr

@@ -147,3 +147,23 @@ def test_score_counts_unserved_requests_as_misses() -> None:
     assert s.ttft_p50_s == pytest.approx(2.0)
     strict = score(w, log, Slo(ttft_s=2.0, queue_wait_s=0.4, attainment=0.5))
     assert strict.slo_attainment == 0.25
+
+
+def test_gpuscale_search_starts_from_what_it_can_mimic() -> None:
+    from simulations.tuning import gpuscale_starts, search_space
+
+    profile = load_profile("llama3-8b-h100")
+    tuned = {"keda-queue": {"target": 4.0, "scale_down_window_s": 60.0, "min_replicas": 3.0}}
+    starts = gpuscale_starts(tuned, profile, fixed_replicas=20)
+    names = {p.name for p in search_space("gpuscale", profile, 22)}
+    assert all(set(start) <= names for start in starts)
+    queue, defaults, fixed, low, mid = starts
+    assert (queue["target_queue_per_replica"], queue["min_replicas"], queue["scale_down_stabilization_s"]) == (
+        4.0,
+        3.0,
+        60.0,
+    )
+    assert (defaults["utilization"], defaults["forecast_quantile"]) == (0.7, 0.9)
+    assert (fixed["min_replicas"], fixed["utilization"], fixed["target_kv_cache_usage"]) == (20.0, 1.0, 0.95)
+    assert [(s["utilization"], s["min_replicas"]) for s in (low, mid)] == [(0.3, 10.0), (0.5, 10.0)]
+    assert len(gpuscale_starts({}, profile)) == 1  # no baselines and no fixed fleet: the defaults only
