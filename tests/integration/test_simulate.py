@@ -181,3 +181,41 @@ def test_simulate_reports_a_malformed_trace_with_line_and_column(tmp_path: Path)
     proc = run_cli("--trace", str(bad))
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {bad}, line 3, column 'prompt_tokens': 'ten' is not an integer"
+
+
+def test_gpuscale_starts_from_the_trace_before_the_window() -> None:
+    window = Reshape(start_s=1800.0, end_s=2400.0, rate_scale=5.0)
+    cold = build_workload(TRACES / "azure2023_code.csv", window, 0)
+    warm = build_workload(TRACES / "azure2023_code.csv", window, 0, history_s=1800.0)
+    assert cold.history is None and warm.history is not None and warm.history.span_s == 1800.0
+    first = {}
+    for name, workload in (("cold", cold), ("warm", warm)):
+        context = PolicyContext(PROFILE, workload, initial_replicas=3)
+        controller = GpuscaleController(context, profile_policy_spec(PROFILE, context))
+        assert controller.loop.predictor.observations == (180 if name == "warm" else 0)
+        replay(workload, PROFILE, controller, Slo())
+        first[name] = controller.decisions[0]
+    # The first refresh has no rate() yet: only a forecaster that has seen the history can forecast.
+    assert first["cold"].forecast_mean is None and "forecast" not in {str(a) for a in first["cold"].asks}
+    assert first["warm"].forecast_mean is not None and first["warm"].forecast_mean > 0
+    assert "forecast" in {str(a) for a in first["warm"].asks}
+
+
+def test_simulate_accepts_history() -> None:
+    proc = run_cli(
+        "--trace",
+        str(TRACES / "azure2023_code.csv"),
+        "--start",
+        "1800",
+        "--end",
+        "2400",
+        "--history",
+        "1800",
+        "--rate-scale",
+        "5",
+        "--policy",
+        "gpuscale",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [p["name"] for p in json.loads(proc.stdout)["policies"]] == ["gpuscale"]
