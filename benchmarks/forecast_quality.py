@@ -177,7 +177,7 @@ def main() -> None:
     print_cost()
 
 
-def print_cost(horizon: int = 30, updates: int = 5000, repeats: int = 3) -> None:
+def print_cost(horizon: int = 30, updates: int = 5000, repeats: int = 5) -> None:
     """The live scaler's per-refresh cost: one update plus one forecast of ``horizon`` steps."""
     warm = 9000  # past one day at the 10 s step, so every member of the default (daily profile too) is ready
     values = np.random.default_rng(1).poisson(30.0, warm + updates).astype(float)
