@@ -112,11 +112,8 @@ class OnlineAutoregressive(Predictor):
             self._map[h] = row
             row = row @ companion
 
-    def _raw_path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
-        if self.observations and not self.ready:
-            note = f"short history ({self._fitted} < {4 * (self.order + 1)} regressions): using last value"
-            return np.full(steps, self.last_value), (note,)
-        return super()._raw_path(steps)
+    def _history_shortfall(self) -> str:
+        return f"{self._fitted} < {4 * (self.order + 1)} regressions"
 
     def _point(self, steps: int) -> FloatArray:
         if self._since_refresh >= self.refresh_every:

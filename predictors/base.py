@@ -123,7 +123,10 @@ class Predictor(ABC):
         """
         if self.observations == 0:
             return np.zeros(steps), ("no history: forecasting 0",)
-        if self.observations < self.min_history:
-            note = f"short history ({self.observations} < {self.min_history} points): using last value"
-            return np.full(steps, self.last_value), (note,)
+        if not self.ready:
+            return np.full(steps, self.last_value), (f"short history ({self._history_shortfall()}): using last value",)
         return np.asarray(self._point(steps), dtype=np.float64), ()
+
+    def _history_shortfall(self) -> str:
+        """What the model still lacks before ``ready``, in its own units (for the fallback note)."""
+        return f"{self.observations} < {self.min_history} points"

@@ -137,11 +137,8 @@ class SeasonalNaive(Predictor):
     def _observe(self, value: float) -> None:
         pass
 
-    def _raw_path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
-        if self._seen < self.period and self.observations > 0:
-            note = f"short history ({self._seen} < {self.period} steps of one season): using last value"
-            return np.full(steps, self.last_value), (note,)
-        return super()._raw_path(steps)
+    def _history_shortfall(self) -> str:
+        return f"{self._seen} < {self.period} steps of one season"
 
     def _point(self, steps: int) -> FloatArray:
         idx = (self._seen + np.arange(steps)) % self.period

@@ -108,12 +108,8 @@ class DailyProfile(Predictor):
         low, high = RATIO_BOUNDS
         return min(high, max(low, self._recent / self._expected))
 
-    def _raw_path(self, steps: int) -> tuple[FloatArray, tuple[str, ...]]:
-        if self.observations and not self.ready:
-            seen = int(self._merged.sum())
-            note = f"short history ({seen} of {self.slots} slots of one day seen): using last value"
-            return np.full(steps, self.last_value), (note,)
-        return super()._raw_path(steps)
+    def _history_shortfall(self) -> str:
+        return f"{int(self._merged.sum())} of {self.slots} slots of one day seen"
 
     def _point(self, steps: int) -> FloatArray:
         ahead = (self._seen - 1 + self._offsets[:steps]) // self.steps_per_slot % self.slots
