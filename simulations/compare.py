@@ -156,23 +156,26 @@ ORACLE_PLANS = ((10.0, 60.0), (30.0, 60.0), (60.0, 120.0))
 
 
 def search_oracle(
-    run: Callable[[str, dict[str, Any]], ReplayResult], fixed: ReplayResult | None, iterations: int = 6
+    run: Callable[[str, dict[str, Any]], ReplayResult],
+    fixed: ReplayResult | None,
+    iterations: int = 6,
+    plans: Sequence[tuple[float, float]] = ORACLE_PLANS,
 ) -> ReplayResult:
     """The oracle plan with the fewest GPU-hours that meets the SLO.
 
-    For each demand resolution in ``ORACLE_PLANS`` the headroom over the demand is bisected.
+    For each demand resolution in ``plans`` (bin, look-ahead) the headroom over the demand is bisected.
     Starting every pod at t=0 and never stopping one is also a plan the oracle knows, so when
     the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
     """
     results: list[ReplayResult] = []
 
-    def at(headroom: float, plan: tuple[float, float] = ORACLE_PLANS[0], cap: int = 0) -> ReplayResult:
+    def at(headroom: float, plan: tuple[float, float] = plans[0], cap: int = 0) -> ReplayResult:
         bin_s, lookahead_s = plan
         r = run("oracle", {"headroom": headroom, "bin_s": bin_s, "lookahead_s": lookahead_s, "cap": cap})
         results.append(r)
         return r
 
-    for plan in ORACLE_PLANS:
+    for plan in plans:
         lo, hi = 0.0, 1.0
         while not at(hi, plan).score.meets_slo and hi < 16:
             lo, hi = hi, hi * 2

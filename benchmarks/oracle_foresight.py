@@ -1,0 +1,75 @@
+"""How much foresight the oracle's GPU-hours need: the same oracle, told the demand at coarser resolutions.
+
+Run: python -m benchmarks.oracle_foresight [CASE-NAME-PART ...] (from the project root).
+
+For each headline case (benchmarks/headline.py) the oracle plans from demand binned at 10 s (the
+headline oracle's finest plan), 60 s, 300 s and 600 s, with a look-ahead of one bin (60 s for the
+10 s plan), and its headroom is bisected for the fewest GPU-hours that meet the SLO, as in
+``simulations.compare.search_oracle``. A plan that knows only 10-minute averages is information a
+forecaster could plausibly have; a plan that needs 10-second bins is not. Printed beside them:
+the headline oracle and the two-thirds line of the headline target, from the fixed fleet and the
+best-baseline figure you pass with --best CASE=GPU_HOURS (tuning the baselines again would take
+the headline's 40 minutes).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.headline import CASES, PROFILE, TRACES
+from simulations.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
+from simulations.policies import PolicyContext, create_controller
+from simulations.replay import ReplayResult, ReplaySettings, replay
+from simulations.scenario import build_workload
+from simulations.slo import Slo
+from simulations.workload import Workload
+
+PLANS = ((10.0, 60.0), (60.0, 60.0), (300.0, 300.0), (600.0, 600.0))
+
+
+def _runner(workload: Workload, context: PolicyContext, slo: Slo) -> Callable[[str, dict[str, Any]], ReplayResult]:
+    def run(name: str, params: dict[str, Any]) -> ReplayResult:
+        return replay(workload, PROFILE, create_controller(name, context, params), slo, ReplaySettings())
+
+    return run
+
+
+def main(argv: list[str]) -> None:
+    best: dict[str, float] = {}
+    while "--best" in argv:
+        at = argv.index("--best")
+        name, _, value = argv[at + 1].partition("=")
+        best[name] = float(value)
+        del argv[at : at + 2]
+    header = f"{'case':32s}{'fixed':>9s}{'oracle':>9s}" + "".join(f"{f'{b:g} s bins':>12s}" for b, _ in PLANS)
+    print(header + f"{'2/3 line':>10s}")
+    for case in [c for c in CASES if not argv or any(a in c.name for a in argv)]:
+        started = time.time()
+        tokens = str(TRACES / case.tokens) if case.tokens else None
+        workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column)
+        context = PolicyContext(
+            profile=PROFILE, workload=workload, initial_replicas=initial_replicas(workload, PROFILE, 1)
+        )
+        run = _runner(workload, context, case.slo)
+        fixed = search_fixed(run, 100, fixed_search_start(workload, PROFILE))
+        oracle = search_oracle(run, fixed)  # the headline's oracle: its three plans and the fixed fleet
+        plans = [search_oracle(run, None, plans=[plan]) for plan in PLANS]
+        cells = "".join(f"{r.gpu_hours:>11.2f}{' ' if r.score.meets_slo else '!'}" for r in plans)
+        key = next((k for k in best if k in case.name), None)
+        line = ""
+        if key is not None:
+            reference = min(best[key], fixed.gpu_hours)
+            line = f"{reference - 2 / 3 * (reference - oracle.gpu_hours):>10.2f}"
+        print(
+            f"{case.name:32s}{fixed.gpu_hours:>9.2f}{oracle.gpu_hours:>9.2f}{cells}{line}"
+            f"   ({time.time() - started:.0f} s)",
+            flush=True,
+        )
+    print("(! = no headroom up to 16x met the SLO at that resolution)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
