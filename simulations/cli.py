@@ -360,6 +360,12 @@ def tune(
     ttft_slo: Annotated[float, typer.Option(min=0.001, help="TTFT target, seconds")] = 2.0,
     queue_wait_slo: Annotated[float | None, typer.Option(min=0.001, help="queue-wait target, seconds")] = None,
     slo_attainment: Annotated[float, typer.Option(min=0.5, max=1.0, help="share within target")] = 0.99,
+    margin: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.9, help="share of the SLO's error budget to leave unspent when tuning (0.1: 99.1 % for 99 %)"
+        ),
+    ] = 0.1,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
@@ -425,6 +431,7 @@ def tune(
                 ray_address,
                 max_replicas,
                 progress=show,
+                margin=margin,
             )
     except (TraceError, ProfileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

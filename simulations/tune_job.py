@@ -24,6 +24,7 @@ from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
 from simulations.tuning import (
+    DEFAULT_MARGIN,
     TUNABLE,
     EvalContext,
     Mapper,
@@ -143,6 +144,7 @@ def run_tuning(
     ray_address: str | None = None,
     max_replicas: int = 100,
     progress: Callable[[str, int], None] | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> dict[str, Any]:
     """Tune ``policies`` on the training windows; score the winners everywhere. JSON-ready."""
     unknown = [p for p in policies if p not in TUNABLE]
@@ -163,6 +165,7 @@ def run_tuning(
         "slo": slo.model_dump(),
         "seed": settings.seed,
         "budget_per_policy": budget,
+        "margin": margin,
         "executor": f"ray ({ray_address})" if ray_address else f"local processes ({workers})",
         "windows": [
             {"trace": trace, "kind": kind, "requests": w.requests, "span_s": round(w.span_s, 1)}
@@ -181,7 +184,7 @@ def run_tuning(
     # Baselines first: their tuned settings warm-start gpuscale's search (see gpuscale_starts).
     for policy in sorted(policies, key=lambda p: p == "gpuscale"):
         space = tuple(search_space(policy, profile, int(max_floor) + 2))  # type: ignore[call-overload]
-        ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty)
+        ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty, margin)
 
         def report(done: int, name: str = policy) -> None:
             if progress is not None:
@@ -221,6 +224,7 @@ def _trial(t: Trial) -> dict[str, Any]:
         "gpu_hours": round(t.gpu_hours, 4),
         "slo_attainment": round(t.attainment, 6),
         "meets_slo": t.meets_slo,
+        "feasible": t.feasible,
     }
 
 
@@ -256,6 +260,7 @@ def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfil
             "profile": profile.name,
             "slo": summary["slo"],
             "budget": summary["budget_per_policy"],
+            "margin": summary.get("margin", 0.0),
             "seed": summary["seed"],
         },
         scores={"windows": tuned["scores"], "degradation": tuned["degradation"]},

@@ -3,6 +3,7 @@ loader, it runs on a real local Ray cluster with the same results, and `gpuscale
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -56,6 +57,22 @@ def test_tuner_improves_a_deliberately_bad_policy(window: Workload) -> None:
     assert len(result.trials) >= 24
 
 
+@pytest.mark.parametrize(
+    ("case", "margin", "feasible"),
+    [("no-margin", 0.0, True), ("half-the-error-budget", 0.5, False)],
+)
+def test_margin_turns_a_bare_pass_infeasible(window: Workload, case: str, margin: float, feasible: bool) -> None:
+    """A floor of 30 attains 98.90 % on this window: it meets a 98.9 % SLO, but not with half its budget spare."""
+    ctx = dataclasses.replace(context("keda-queue", window), slo=Slo(attainment=0.989), margin=margin)
+    trial = evaluate(ctx, {"target": 4.0, "scale_down_window_s": 300.0, "min_replicas": 30.0})
+    assert trial.attainment == pytest.approx(0.98903, abs=1e-5), case
+    assert (trial.meets_slo, trial.feasible) == (True, feasible), case
+    required = 0.989 + margin * 0.011
+    assert ctx.required_attainment == pytest.approx(required), case
+    penalised = 10.0 * (2.0 + (required - trial.attainment) / 0.011)
+    assert trial.cost == pytest.approx(trial.gpu_hours if feasible else penalised), case
+
+
 @pytest.fixture(scope="module")
 def tuning_summary(window: Workload) -> dict[str, object]:
     return run_tuning([split(window, 0.7)], [], PROFILE, ["gpuscale"], Slo(), ReplaySettings(), budget=16, workers=2)
@@ -73,6 +90,10 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
     }
     assert len(tuned["trials"]) >= 16
     assert set(tuned["params"]) == {p.name for p in search_space("gpuscale", PROFILE, 2)}
+    assert tuning_summary["margin"] == 0.1  # the default share of the error budget left unspent
+    # feasible = met 99.1 %, the SLO plus the margin; every feasible trial meets the SLO itself
+    assert all(t["feasible"] == (t["slo_attainment"] >= 0.991 - 1e-12) for t in tuned["trials"])
+    assert all(t["meets_slo"] for t in tuned["trials"] if t["feasible"])
 
 
 def test_tuned_policy_file_round_trips_through_the_scalers_loader(
@@ -87,6 +108,7 @@ def test_tuned_policy_file_round_trips_through_the_scalers_loader(
     assert policy.policy.forecast_quantile == pytest.approx(params["forecast_quantile"], abs=1e-4)
     assert policy.policy.min_replicas == int(params["min_replicas"])
     assert policy.tuned_for["slo"] == {"ttft_s": 2.0, "queue_wait_s": None, "attainment": 0.99}
+    assert policy.tuned_for["margin"] == 0.1
 
 
 def test_malformed_tuned_policy_file_is_rejected_naming_the_field(tmp_path: Path) -> None:

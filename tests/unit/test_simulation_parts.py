@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,67 @@ def test_gpuscale_search_starts_from_what_it_can_mimic() -> None:
     assert (fixed["min_replicas"], fixed["utilization"], fixed["target_kv_cache_usage"]) == (20.0, 1.0, 0.95)
     assert [(s["utilization"], s["min_replicas"]) for s in (low, mid)] == [(0.3, 10.0), (0.5, 10.0)]
     assert len(gpuscale_starts({}, profile)) == 1  # no baselines and no fixed fleet: the defaults only
+
+
+def _line_search(policy: str, feasible_up_to: float, best_meets: bool) -> list[float]:
+    """Run boundary_search on a synthetic SLO that holds while the leaner distance is <= feasible_up_to
+    (a richer walk: while the richer distance is >= feasible_up_to); return the distances it tried."""
+    from simulations.tuning import Trial, boundary_search, leaner_direction, search_space
+
+    space = search_space(policy, load_profile("llama3-8b-h100"), 20)
+    direction = leaner_direction(policy, space)
+    sign = 1.0 if best_meets else -1.0
+    origin = {p.name: p.from_unit(0.5 - 0.4 * sign * d) for p, d in zip(space, direction, strict=True)}  # room to walk
+    centre = np.array([p.to_unit(origin[p.name]) for p in space])
+    tried: list[float] = []
+
+    def run_trials(vectors: Sequence[Sequence[float]]) -> list[Trial]:
+        out = []
+        for v in vectors:
+            moved = np.asarray(v) - centre
+            distance = float(moved @ direction / (direction @ direction))
+            tried.append(round(distance, 6))
+            ok = distance <= feasible_up_to if best_meets else -distance >= feasible_up_to
+            out.append(Trial({}, 1.0 - distance, 0.99 if ok else 0.9, ok, 1.0 - distance if ok else 5.0, feasible=ok))
+        return out
+
+    best = Trial(origin, 1.0, 0.995 if best_meets else 0.9, best_meets, 1.0 if best_meets else 5.0, best_meets)
+    boundary_search(policy, space, best, run_trials)
+    return tried
+
+
+@pytest.mark.parametrize(
+    ("case", "policy", "feasible_up_to", "best_meets", "refined"),
+    [
+        ("feasible-to-0.1", "keda-kv", 0.1, True, [0.12, 0.14, 0.16, 0.18]),
+        ("feasible-to-0.03", "knative", 0.03, True, [0.026, 0.032, 0.038, 0.044]),
+        ("feasible-everywhere", "keda-queue", 1.0, True, [0.24, 0.28, 0.32, 0.36]),
+        ("infeasible-best-needs-0.05", "hpa-gpu", 0.05, False, [-0.026, -0.032, -0.038, -0.044]),
+        ("infeasible-everywhere", "keda-kv", 9.0, False, [-0.28, -0.36, -0.44, -0.52]),
+    ],
+)
+def test_line_search_brackets_the_slo_boundary(
+    case: str, policy: str, feasible_up_to: float, best_meets: bool, refined: list[float]
+) -> None:
+    tried = _line_search(policy, feasible_up_to, best_meets)
+    sign = 1 if best_meets else -1
+    assert tried[:4] == [sign * d for d in (0.02, 0.05, 0.1, 0.2)], case
+    assert tried[4:] == pytest.approx(refined), case
+
+
+def test_line_search_direction_is_fewer_replicas() -> None:
+    from simulations.tuning import leaner_direction, search_space
+
+    space = search_space("gpuscale", load_profile("llama3-8b-h100"), 20)
+    signs = dict(zip([p.name for p in space], leaner_direction("gpuscale", space), strict=True))
+    assert signs == {
+        "utilization": 1.0,
+        "target_queue_per_replica": 1.0,
+        "target_inflight_per_replica": 1.0,
+        "inflight_window_s": 0.0,
+        "target_kv_cache_usage": 1.0,
+        "forecast_quantile": -1.0,
+        "scale_down_stabilization_s": 0.0,
+        "scale_down_quantile": 0.0,
+        "min_replicas": -1.0,
+    }
