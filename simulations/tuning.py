@@ -67,6 +67,8 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
             Param("inflight_window_s", 10, 600, log=True),
             Param("target_kv_cache_usage", 0.3, 0.95),
             Param("forecast_quantile", 0.5, 0.99),
+            # how far ahead to size: the cold start, or more when the scale-up path adds delay
+            Param("forecast_horizon_s", 30, 900, log=True),
             Param("scale_down_stabilization_s", 0, 1200),
             Param("scale_down_quantile", 0.5, 1.0),
             _floor(max_floor),
@@ -131,6 +133,7 @@ def gpuscale_starts(
         "target_inflight_per_replica": 2.0 * profile.max_num_seqs,
         "target_kv_cache_usage": 0.95,
         "forecast_quantile": 0.5,
+        "forecast_horizon_s": round(profile.cold_start.quantile(0.9)),  # what `auto` resolves to once pods have started
         "scale_down_quantile": 1.0,  # the baselines' HPA holds the window's highest
     }
     starts = []

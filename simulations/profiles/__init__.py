@@ -51,6 +51,14 @@ class ColdStart(BaseModel):
         draws = [float(rng.lognormal(math.log(s.median_s), s.sigma)) for s in stages]
         return draws[0], sum(draws)
 
+    def quantile(self, q: float, draws: int = 4096) -> float:
+        """The ``q`` quantile of the total time to Ready (a sum of log-normals has no closed form:
+        estimated from ``draws`` samples with a fixed seed, so the same profile gives the same value)."""
+        rng = np.random.default_rng(0)
+        stages = [self.scheduling, self.image_pull, self.model_load]
+        total = sum(rng.lognormal(math.log(s.median_s), s.sigma, draws) for s in stages)
+        return float(np.quantile(total, q))
+
     @classmethod
     def fixed(cls, seconds: float) -> ColdStart:
         """A deterministic cold start (for tests and what-if runs)."""

@@ -228,7 +228,20 @@ def test_line_search_direction_is_fewer_replicas() -> None:
         "inflight_window_s": 0.0,
         "target_kv_cache_usage": 1.0,
         "forecast_quantile": -1.0,
+        "forecast_horizon_s": 0.0,
         "scale_down_stabilization_s": 0.0,
         "scale_down_quantile": 0.0,
         "min_replicas": -1.0,
     }
+
+
+def test_cold_start_quantile_of_the_total() -> None:
+    from simulations.profiles import ColdStart
+
+    assert ColdStart.fixed(120.0).quantile(0.9) == pytest.approx(120.0)
+    cold = load_profile("llama3-8b-h100").cold_start
+    p90 = cold.quantile(0.9)
+    assert p90 == cold.quantile(0.9)  # fixed seed: a profile always gives the same horizon
+    # at least the slowest stage's p90 (the total exceeds every stage), at most the stages' p90s summed
+    assert 110.0 <= p90 <= 45.0 + 110.0 + 80.0
+    assert cold.quantile(0.5) < p90
