@@ -187,3 +187,22 @@ def test_daily_profile_waits_for_a_whole_day() -> None:
     model = create_predictor("daily_profile", step_s=60, max_horizon=5)
     model.fit([1.0] * 100)
     assert model.forecast(5).notes[0] == "short history (19 of 288 slots of one day seen): using last value"
+
+
+def test_predictors_import_only_numerics_and_the_standard_library() -> None:
+    """predictors/ is pure numerics: the scaler and the simulator depend on it, never the reverse."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "predictors"
+    imported: set[str] = set()
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    outside = {name for name in imported if name not in sys.stdlib_module_names}
+    assert outside <= {"numpy", "scipy", "predictors"}, sorted(outside)
+    assert "numpy" in outside  # the walk found the package's imports
