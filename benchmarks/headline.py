@@ -8,7 +8,7 @@ the oracle are searched. Then all of them replay the whole trace and, separately
 last 30 %. Printed per case: GPU-hours of the oracle, of the cheapest baseline that meets the
 SLO (reactive or fixed), and of gpuscale; gpuscale relative to both; and the share of the
 baseline-to-oracle gap gpuscale closes (target: at least 2/3, and within 15 % of the oracle on
-average). Cold starts are the llama3-8b-h100 profile's (median about 100 s, p90 about 180 s).
+average). Cold starts are the llama3-8b-h100 profile's (median about 115 s, p90 about 200 s).
 On the day-long cases gpuscale's forecaster starts from the previous day's demand, as a scaler
 that was already running would (``--history``); the reactive baselines have no use for it.
 """
