@@ -106,6 +106,7 @@ def test_tuned_policy_file_round_trips_through_the_scalers_loader(
     assert PolicyStore(tmp_path).get("llama-tuned").policy == policy.policy
     params = tuning_summary["policies"]["gpuscale"]["params"]  # type: ignore[index]
     assert policy.policy.forecast_quantile == pytest.approx(params["forecast_quantile"], abs=1e-4)
+    assert policy.policy.forecast_horizon_s == pytest.approx(params["forecast_horizon_s"], abs=1e-4)
     assert policy.policy.min_replicas == int(params["min_replicas"])
     assert policy.tuned_for["slo"] == {"ttft_s": 2.0, "queue_wait_s": None, "attainment": 0.99}
     assert policy.tuned_for["margin"] == 0.1
