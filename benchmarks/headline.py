@@ -1,6 +1,8 @@
 """The headline: tuned gpuscale against the oracle and the best tuned baseline, on the real traces.
 
-Run: python -m benchmarks.headline [--budget N] [CASE-NAME-PART ...] (from the project root).
+Run: python -m benchmarks.headline [--budget N] [--seed N] [CASE-NAME-PART ...] (from the project root).
+``--seed`` changes the search's and the cold starts' random draws (not the traces): running a few
+seeds shows how much of a result is the tuner's luck.
 
 For each case every tunable policy (gpuscale, HPA on GPU utilization, KEDA on queue and on KV
 cache, Knative) is tuned by the same tuner on the first 70 % of the trace; the fixed fleet and
@@ -76,20 +78,24 @@ CASES = (
 )
 
 
-def headline(workload: Workload, params: dict[str, dict[str, Any]], slo: Slo) -> dict[str, Any]:
-    comparison = compare(workload, PROFILE, list(POLICY_ORDER), slo, ReplaySettings(), params=params)
+def headline(
+    workload: Workload, params: dict[str, dict[str, Any]], slo: Slo, settings: ReplaySettings
+) -> dict[str, Any]:
+    comparison = compare(workload, PROFILE, list(POLICY_ORDER), slo, settings, params=params)
     summary = comparison.to_json()
     return {"headline": summary["headline"], "rows": {r["name"]: r for r in summary["policies"]}}
 
 
 def main(argv: list[str]) -> None:
-    budget = 80
-    if "--budget" in argv:
-        budget = int(argv[argv.index("--budget") + 1])
-        del argv[argv.index("--budget") : argv.index("--budget") + 2]
+    options = {"--budget": 80, "--seed": 0}
+    for flag in options:
+        if flag in argv:
+            options[flag] = int(argv[argv.index(flag) + 1])
+            del argv[argv.index(flag) : argv.index(flag) + 2]
+    budget, settings = options["--budget"], ReplaySettings(seed=options["--seed"])
     cases = [c for c in CASES if not argv or any(a in c.name for a in argv)]
     workers = default_workers()
-    print(f"budget {budget} trials per policy, {workers} workers\n")
+    print(f"budget {budget} trials per policy, seed {settings.seed}, {workers} workers\n")
     ratios = []
     for case in cases:
         started = time.time()
@@ -97,14 +103,14 @@ def main(argv: list[str]) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        tuned = run_tuning([parts], [], PROFILE, list(TUNABLE), case.slo, ReplaySettings(), trials, workers)
+        tuned = run_tuning([parts], [], PROFILE, list(TUNABLE), case.slo, settings, trials, workers)
         params = {name: t["params"] for name, t in tuned["policies"].items()}
         print(f"== {case.name}: {workload.requests} requests, SLO TTFT <= {case.slo.ttft_s:g} s for 99 %")
         for name, p in params.items():
             print(f"   tuned {name}: {p}")
         windows = [("whole trace", workload)] + ([("held-out 30 %", parts.validation)] if parts.validation else [])
         for label, w in windows:
-            result = headline(w, params, case.slo)
+            result = headline(w, params, case.slo, settings)
             h = result["headline"]
             for name, row in result["rows"].items():
                 print(
