@@ -4,7 +4,8 @@ Every policy, gpuscale and the reactive baselines alike, is tuned by the same se
 scipy's differential evolution over the policy's search space (floors are integers),
 minimising GPU-hours summed over the training workloads, with a penalty that grows with the
 shortfall so infeasible settings lose to any feasible one (feasible: the SLO met with a margin),
-then a short line search from the best setting to the SLO's boundary. Trials run in parallel through
+then a short line search from the best setting to the SLO's boundary and a walk that spends any
+slack left one knob at a time. Trials run in parallel through
 any ``map`` (a local process pool by default, a Ray pool with ``--ray-address``). The chosen
 setting is then replayed on held-out windows and other traces, and the report says how much
 it degrades out of sample.
@@ -108,12 +109,26 @@ LEANER: dict[str, dict[str, int]] = {
     "keda-kv": {"target": 1, "min_replicas": -1},
     "knative": {"target": 1, "min_replicas": -1},
 }
+#: Per policy, the knobs that hold replicas after demand falls, and their sign (-1: a shorter window or
+#: a lower quantile releases replicas sooner). They are not in LEANER, whose joint line moves the sizing
+#: knobs; the coordinate walk after it (see ``coordinate_walk``) tries them one at a time.
+HOLDING: dict[str, dict[str, int]] = {
+    "gpuscale": {"scale_down_stabilization_s": -1, "scale_down_quantile": -1},
+    "hpa-gpu": {"scale_down_window_s": -1},
+    "keda-queue": {"scale_down_window_s": -1},
+    "keda-kv": {"scale_down_window_s": -1},
+    "knative": {"stable_window_s": -1},
+}
 #: Steps along the leaner direction (unit-cube distance) tried in the first round of the line search;
 #: negative steps are tried instead when the global search found nothing that meets the SLO.
 LINE_STEPS = (0.02, 0.05, 0.1, 0.2)
 #: Trials the line search spends: one round on LINE_STEPS, one refining between the last feasible
 #: step and the first infeasible one.
 LINE_TRIALS = 2 * len(LINE_STEPS)
+#: Rounds of the coordinate walk (one trial per knob each) and its first step in the unit cube; the step
+#: halves after a round in which no single knob could go leaner without missing the SLO.
+WALK_ROUNDS = 3
+WALK_STEP = 0.1
 
 
 def gpuscale_starts(
@@ -274,14 +289,16 @@ def tune(
     on_trials: Callable[[int], None] | None = None,
 ) -> TuneResult:
     """Differential evolution in the unit cube of the search space, then a line search to the SLO's
-    boundary; about ``budget`` trials in all.
+    boundary and a coordinate walk along it; about ``budget`` trials in all.
 
     ``start`` puts known settings (one or several) into the first generation: a warm start.
     """
     space = list(ctx.space)
     dims = len(space)
-    line = LINE_TRIALS if budget >= 3 * LINE_TRIALS else 0  # tiny budgets go to the global search
-    budget -= line
+    local = budget >= 3 * LINE_TRIALS  # tiny budgets go to the global search
+    line = LINE_TRIALS if local else 0
+    walk = WALK_ROUNDS * len(walk_knobs(policy, space)) if local else 0
+    budget = max(1, budget - line - walk)
     popsize = max(4, min(10, budget // (3 * dims) or 1))  # DE's population is popsize x dims
     generations = max(1, budget // (popsize * dims) - 1)
     trials: list[Trial] = []
@@ -311,7 +328,54 @@ def tune(
     if line:
         boundary_search(policy, space, best, run_trials)
         best = min(trials, key=lambda t: (t.cost, t.gpu_hours))
+    if walk:
+        coordinate_walk(policy, space, best, run_trials)
+        best = min(trials, key=lambda t: (t.cost, t.gpu_hours))
     return TuneResult(policy, best, trials)
+
+
+def walk_knobs(policy: str, space: Sequence[Param]) -> list[tuple[int, int]]:
+    """(index in ``space``, leaner sign) of every knob the coordinate walk moves: LEANER's and HOLDING's."""
+    signs = LEANER.get(policy, {}) | HOLDING.get(policy, {})
+    return [(i, signs[p.name]) for i, p in enumerate(space) if p.name in signs]
+
+
+def coordinate_walk(
+    policy: str,
+    space: Sequence[Param],
+    best: Trial,
+    run_trials: Callable[[Sequence[Sequence[float]]], list[Trial]],
+    rounds: int = WALK_ROUNDS,
+) -> None:
+    """From the best feasible setting, move one knob at a time toward fewer replicas while the SLO holds.
+
+    The joint line moves every sizing knob by the same distance, so it stops where the first knob
+    runs out of slack; the others may still have some, and the holding windows are not on it at all.
+    Each round tries every knob one step leaner (one parallel batch) and keeps the cheapest feasible
+    move; a round with none halves the step. An infeasible best has no slack to spend: nothing to do.
+    """
+    knobs = walk_knobs(policy, space)
+    if not knobs or not best.feasible:
+        return
+    here = np.array([p.to_unit(best.params[p.name]) for p in space])
+    cost, step = best.gpu_hours, WALK_STEP
+    for _ in range(rounds):
+        current = vector_to_params(space, list(here))
+        moves = []
+        for index, sign in knobs:
+            moved = here.copy()
+            moved[index] = min(1.0, max(0.0, moved[index] + sign * step))
+            if vector_to_params(space, list(moved)) != current:  # not already at a bound or within a rounding step
+                moves.append(moved)
+        if not moves:
+            break
+        done = run_trials([list(m) for m in moves])
+        better = [(t.gpu_hours, k) for k, t in enumerate(done) if t.feasible and t.gpu_hours < cost]
+        if better:
+            cost, k = min(better)
+            here = moves[k]
+        else:
+            step /= 2
 
 
 def leaner_direction(policy: str, space: Sequence[Param]) -> np.ndarray:

@@ -235,6 +235,77 @@ def test_line_search_direction_is_fewer_replicas() -> None:
     }
 
 
+def _walk(window_unit: float, best_feasible: bool) -> tuple[list[int], dict[str, float]]:
+    """Run coordinate_walk for keda-kv on a synthetic SLO: each knob may go leaner by its own slack
+    (target 0.16, window 0.06, floor none); GPU-hours fall by the target's distance and half the
+    window's. Returns the trials per round and the cheapest feasible setting tried."""
+    from simulations.tuning import Trial, coordinate_walk, search_space
+
+    space = search_space("keda-kv", load_profile("llama3-8b-h100"), 20)
+    origin = {
+        "target": space[0].from_unit(0.5),
+        "scale_down_window_s": space[1].from_unit(window_unit),
+        "min_replicas": 10.0,
+    }
+    centre = np.array([p.to_unit(origin[p.name]) for p in space])
+    rounds: list[int] = []
+    tried: list[Trial] = []
+
+    def run_trials(vectors: Sequence[Sequence[float]]) -> list[Trial]:
+        rounds.append(len(vectors))
+        for v in vectors:
+            target, window, floor = np.asarray(v) - centre
+            feasible = target <= 0.16 and -window <= 0.06 and floor >= 0
+            params = {p.name: p.from_unit(u) for p, u in zip(space, v, strict=True)}
+            hours = 1.0 - target + 0.5 * window
+            tried.append(Trial(params, hours, 0.995 if feasible else 0.9, feasible, hours, feasible))
+        return tried[-len(vectors) :]
+
+    best = Trial(origin, 1.0, 0.995 if best_feasible else 0.9, best_feasible, 1.0, best_feasible)
+    coordinate_walk("keda-kv", space, best, run_trials)
+    cheapest = min((t for t in tried if t.feasible), key=lambda t: t.gpu_hours, default=best)
+    return rounds, cheapest.params
+
+
+@pytest.mark.parametrize(
+    ("case", "window_unit", "best_feasible", "rounds", "target_unit", "window_s"),
+    [
+        # step 0.1: the target moves; step 0.1 again: nothing fits, so the step halves; step 0.05: the target
+        # again (its 0.05 saves more than the window's)
+        ("spends-the-target-slack-first", 0.5, True, [3, 3, 3], 0.65, 450.0),
+        ("window-already-zero-is-not-tried", 0.0, True, [2, 2, 2], 0.65, 0.0),
+        ("infeasible-best-has-no-slack", 0.5, False, [], 0.5, 450.0),
+    ],
+)
+def test_coordinate_walk_spends_each_knobs_slack(
+    case: str, window_unit: float, best_feasible: bool, rounds: list[int], target_unit: float, window_s: float
+) -> None:
+    from simulations.tuning import search_space
+
+    target = search_space("keda-kv", load_profile("llama3-8b-h100"), 20)[0]
+    tried, cheapest = _walk(window_unit, best_feasible)
+    assert tried == rounds, case
+    assert cheapest["target"] == pytest.approx(target.from_unit(target_unit)), case
+    assert cheapest["scale_down_window_s"] == pytest.approx(window_s), case
+    assert cheapest["min_replicas"] == 10.0, case
+
+
+def test_walk_knobs_are_the_sizing_and_the_holding_ones() -> None:
+    from simulations.tuning import search_space, walk_knobs
+
+    space = search_space("gpuscale", load_profile("llama3-8b-h100"), 20)
+    assert {space[i].name: sign for i, sign in walk_knobs("gpuscale", space)} == {
+        "utilization": 1,
+        "target_queue_per_replica": 1,
+        "target_inflight_per_replica": 1,
+        "target_kv_cache_usage": 1,
+        "forecast_quantile": -1,
+        "scale_down_stabilization_s": -1,
+        "scale_down_quantile": -1,
+        "min_replicas": -1,
+    }
+
+
 def test_cold_start_quantile_of_the_total() -> None:
     from simulations.profiles import ColdStart
 
