@@ -120,7 +120,7 @@ HOLDING: dict[str, dict[str, int]] = {
     "knative": {"stable_window_s": -1},
 }
 #: Steps along the leaner direction (unit-cube distance) tried in the first round of the line search;
-#: negative steps are tried instead when the global search found nothing that meets the SLO.
+#: negative steps are tried instead when the global search found nothing feasible (the SLO met with the margin).
 LINE_STEPS = (0.02, 0.05, 0.1, 0.2)
 #: Trials the line search spends: one round on LINE_STEPS, one refining between the last feasible
 #: step and the first infeasible one.

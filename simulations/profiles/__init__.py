@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -45,18 +46,22 @@ class ColdStart(BaseModel):
     image_pull: LogNormalStage
     model_load: LogNormalStage
 
+    def _draw(self, rng: np.random.Generator, size: int | None = None) -> list[Any]:
+        """One log-normal draw (or ``size`` of them) per stage, in the order a pod goes through them."""
+        return [
+            rng.lognormal(math.log(s.median_s), s.sigma, size)
+            for s in (self.scheduling, self.image_pull, self.model_load)
+        ]
+
     def sample(self, rng: np.random.Generator) -> tuple[float, float]:
         """(scheduling seconds, total seconds to Ready) for one pod."""
-        stages = [self.scheduling, self.image_pull, self.model_load]
-        draws = [float(rng.lognormal(math.log(s.median_s), s.sigma)) for s in stages]
+        draws = [float(d) for d in self._draw(rng)]
         return draws[0], sum(draws)
 
     def quantile(self, q: float, draws: int = 4096) -> float:
         """The ``q`` quantile of the total time to Ready (a sum of log-normals has no closed form:
         estimated from ``draws`` samples with a fixed seed, so the same profile gives the same value)."""
-        rng = np.random.default_rng(0)
-        stages = [self.scheduling, self.image_pull, self.model_load]
-        total = sum(rng.lognormal(math.log(s.median_s), s.sigma, draws) for s in stages)
+        total = np.sum(self._draw(np.random.default_rng(0), draws), axis=0)
         return float(np.quantile(total, q))
 
     @classmethod

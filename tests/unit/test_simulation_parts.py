@@ -306,6 +306,16 @@ def test_walk_knobs_are_the_sizing_and_the_holding_ones() -> None:
     }
 
 
+def test_tune_command_margin_default_is_the_tuners() -> None:
+    """The CLI spells the default out (it imports the tuner lazily); it must not drift from it."""
+    import inspect
+
+    from simulations.cli import tune as tune_command
+    from simulations.tuning import DEFAULT_MARGIN
+
+    assert inspect.signature(tune_command).parameters["margin"].default == DEFAULT_MARGIN
+
+
 def test_cold_start_quantile_of_the_total() -> None:
     from simulations.profiles import ColdStart
 
