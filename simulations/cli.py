@@ -388,7 +388,7 @@ def tune(
     from simulations.scenario import build_workload
     from simulations.slo import Slo
     from simulations.traces import TraceError
-    from simulations.tune_job import default_workers, run_tuning, split, trials_for, tuned_policy_file
+    from simulations.tune_job import default_workers, planned_trials, run_tuning, split, tuned_policy_file
     from simulations.tuning import TUNABLE, search_space
     from simulations.workload import Reshape
 
@@ -413,7 +413,7 @@ def tune(
             transient=True,
             disable=json_output,
         ) as bar:
-            total = sum(trials_for(budget, len(search_space(n, replica_profile, 2))) for n in names)
+            total = sum(planned_trials(n, budget, search_space(n, replica_profile, 2, max_replicas)) for n in names)
             task = bar.add_task("fixed fleets and oracles", total=total)
 
             def show(what: str, done: int) -> None:
@@ -474,10 +474,10 @@ def _print_tuning(summary: dict[str, Any]) -> None:
                 "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
             )
     for window, refs in summary["references"].items():
-        for ref_name in ("fixed", "oracle"):
+        for ref_name, label in (("fixed", "fixed, in hindsight"), ("oracle", "oracle")):
             row = refs[ref_name]
             table.add_row(
-                ref_name,
+                label,
                 window,
                 f"{row['gpu_hours']:.2f}",
                 f"{row['gpu_hours_vs_oracle']:.2f}",

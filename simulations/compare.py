@@ -1,8 +1,9 @@
 """Run several policies on one workload and put them side by side, with the oracle.
 
-The fixed fleet is the smallest constant replica count that meets the SLO (found by
-search); the oracle's headroom is searched for the fewest GPU-hours that still meet the
-SLO, and it never costs more than the fixed fleet (which is one of its plans).
+The fixed fleet is the smallest constant replica count that meets the SLO, found by search
+on the workload itself (in hindsight) unless a tuned size is given. The oracle's headroom is
+searched for the fewest GPU-hours that still meet the SLO, and it never costs more than that
+hindsight constant fleet (which is one of its plans).
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def compare(
     params: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
 ) -> Comparison:
-    """Replay each named policy; ``fixed`` and ``oracle`` are searched as described above."""
+    """Replay each named policy; ``fixed`` (without tuned ``replicas``) and ``oracle`` are searched as
+    described above."""
     unknown = [p for p in policies if p not in POLICY_ORDER]
     if unknown:
         raise ValueError(f"unknown policy {unknown[0]!r}; valid: {', '.join(POLICY_ORDER)}, all")
@@ -234,17 +236,22 @@ def compare(
         return result
 
     comparison = Comparison(workload.name, profile.name, slo, settings, context)
-    fixed: ReplayResult | None = None
+    hindsight: list[ReplayResult] = []
+
+    def constant_fleet() -> ReplayResult:
+        """The smallest constant fleet that meets the SLO on this very workload, found once."""
+        if not hindsight:
+            hindsight.append(search_fixed(run, max_replicas, start=fixed_search_start(workload, profile)))
+        return hindsight[0]
+
     for name in [p for p in POLICY_ORDER if p in policies]:
-        if name == "fixed" or (name == "oracle" and fixed is None):
-            fixed = search_fixed(run, max_replicas, start=fixed_search_start(workload, profile))
-            if name == "fixed":
-                comparison.results.append(fixed)
-                continue
-        if name == "oracle":
-            comparison.results.append(search_oracle(run, fixed))
-            continue
-        comparison.results.append(run(name, {}))
+        if name == "fixed":  # a tuned size (chosen on a training window) is replayed as it is
+            tuned = "replicas" in params.get("fixed", {})
+            comparison.results.append(run("fixed", {}) if tuned else constant_fleet())
+        elif name == "oracle":  # the oracle always knows the constant plan that fits this workload
+            comparison.results.append(search_oracle(run, constant_fleet()))
+        else:
+            comparison.results.append(run(name, {}))
     return comparison
 
 

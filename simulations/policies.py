@@ -25,7 +25,7 @@ from scaler.loop import DecisionLoop
 from scaler.policy import PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
 from simulations.fleet import Fleet
-from simulations.hpa import DEFAULT_SCALE_DOWN, HpaConfig, HpaState, HpaTimeline
+from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
 from simulations.monitoring import Monitor
 from simulations.profiles import ReplicaProfile
 from simulations.workload import Workload
@@ -426,20 +426,24 @@ POLICIES: dict[str, PolicyFactory] = {
 POLICY_ORDER = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed", "oracle")
 
 
-#: KEDA's HPA scale-down window for gpuscale: short, because gpuscale applies its own window
-#: (deploy/examples/scaledobject-external.yaml sets the same). Baselines keep Kubernetes' 300 s.
-GPUSCALE_HPA_SCALE_DOWN_WINDOW_S = 60.0
+#: The HPA behaviour of gpuscale's ScaledObject, as deploy/examples/scaledobject-external.yaml sets it:
+#: every change of the ask acts (no +-10 % tolerance band on the way up), and scale-down follows after
+#: a short window, because gpuscale applies its own. The baselines keep Kubernetes' defaults.
+GPUSCALE_HPA_SCALE_UP = replace(DEFAULT_SCALE_UP, tolerance=0.0)
+GPUSCALE_HPA_SCALE_DOWN = replace(DEFAULT_SCALE_DOWN, stabilization_s=60.0)
 
 
 def with_common_params(name: str, context: PolicyContext, params: Mapping[str, Any]) -> PolicyContext:
     """Apply the settings every reactive policy has: the replica floor and the HPA's scale-down window."""
+    if name == "gpuscale":
+        context = replace(
+            context, hpa=replace(context.hpa, scale_up=GPUSCALE_HPA_SCALE_UP, scale_down=GPUSCALE_HPA_SCALE_DOWN)
+        )
     floor = params.get("min_replicas")
     if floor is not None:
         floor = max(1, int(floor))
         context = replace(context, min_replicas=floor, initial_replicas=max(context.initial_replicas, floor))
     window = params.get("scale_down_window_s")
-    if window is None and name == "gpuscale":
-        window = GPUSCALE_HPA_SCALE_DOWN_WINDOW_S
     if window is not None:
         down = context.hpa.scale_down or DEFAULT_SCALE_DOWN
         context = replace(context, hpa=replace(context.hpa, scale_down=replace(down, stabilization_s=float(window))))

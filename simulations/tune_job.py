@@ -24,12 +24,15 @@ from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
 from simulations.tuning import (
+    BISECTED,
     DEFAULT_MARGIN,
     TUNABLE,
     EvalContext,
     Mapper,
+    Param,
     Trial,
     _init_worker,
+    bisection_trials,
     gpuscale_starts,
     search_space,
     tune,
@@ -181,9 +184,10 @@ def run_tuning(
         "policies": {},
     }
     tuned_params: dict[str, dict[str, float]] = {}
-    # Baselines first: their tuned settings warm-start gpuscale's search (see gpuscale_starts).
-    for policy in sorted(policies, key=lambda p: p == "gpuscale"):
-        space = tuple(search_space(policy, profile, int(max_floor) + 2))  # type: ignore[call-overload]
+    # The fixed fleet first (the other policies' floors may reach it), gpuscale last: the tuned baselines'
+    # settings warm-start its search (see gpuscale_starts).
+    for policy in sorted(policies, key=lambda p: (p == "gpuscale", p != "fixed")):
+        space = tuple(search_space(policy, profile, int(max_floor) + 2, max_replicas))  # type: ignore[call-overload]
         ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty, margin)
 
         def report(done: int, name: str = policy) -> None:
@@ -191,10 +195,13 @@ def run_tuning(
                 progress(name, done)
 
         with open_pool(ctx, workers, ray_address) as mapper:
-            starts = gpuscale_starts(tuned_params, profile, int(max_floor)) if policy == "gpuscale" else None  # type: ignore[call-overload]
+            fleet = int(tuned_params.get("fixed", {}).get("replicas", max_floor))  # type: ignore[call-overload]
+            starts = gpuscale_starts(tuned_params, profile, fleet) if policy == "gpuscale" else None
             trials = trials_for(budget, len(space))
             result = tune(policy, ctx, mapper, trials, settings.seed, start=starts or None, on_trials=report)
         tuned_params[policy] = result.best.params
+        if policy == "fixed" and result.best.feasible:
+            max_floor = max(max_floor, int(result.best.params["replicas"]))  # type: ignore[call-overload]
         scores = []
         for trace, kind, w in evaluation:
             replayed = replay_params(policy, result.best.params, w, profile, slo, settings)
@@ -216,6 +223,11 @@ BUDGET_DIMENSIONS = 3
 
 def trials_for(budget: int, dimensions: int) -> int:
     return max(budget, round(budget * dimensions / BUDGET_DIMENSIONS))
+
+
+def planned_trials(policy: str, budget: int, space: Sequence[Param]) -> int:
+    """Trials tuning ``policy`` takes (for a progress bar): a bisection's few or the search's budget."""
+    return bisection_trials(space) if policy in BISECTED else trials_for(budget, len(space))
 
 
 def _trial(t: Trial) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def _floor(max_floor: int) -> Param:
     return Param("min_replicas", 1, max(2, max_floor), integer=True)
 
 
-def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[Param]:
+def search_space(policy: str, profile: ReplicaProfile, max_floor: int, max_replicas: int = 100) -> list[Param]:
     """What the tuner may change for ``policy`` (a registry keyed by policy name)."""
     window = Param("scale_down_window_s", 0, 900)
     spaces: dict[str, list[Param]] = {
@@ -82,13 +82,18 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int) -> list[P
             Param("stable_window_s", 6, 600, log=True),
             _floor(max_floor),
         ],
+        # a constant fleet: sized on the training window like every baseline, not in hindsight
+        "fixed": [Param("replicas", 1, max(2, max_replicas), integer=True)],
     }
     if policy not in spaces:
         raise ValueError(f"policy {policy!r} has no tunable parameters; tunable: {', '.join(sorted(spaces))}")
     return spaces[policy]
 
 
-TUNABLE = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative")
+TUNABLE = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed")
+#: Policies with a single integer knob that only adds capacity: the smallest feasible value is found
+#: exactly by bisection (a handful of trials) instead of a global search.
+BISECTED = frozenset({"fixed"})
 #: Share of the SLO's error budget every tuned policy must leave unspent on its training windows.
 DEFAULT_MARGIN = 0.1
 
@@ -289,18 +294,12 @@ def tune(
     on_trials: Callable[[int], None] | None = None,
 ) -> TuneResult:
     """Differential evolution in the unit cube of the search space, then a line search to the SLO's
-    boundary and a coordinate walk along it; about ``budget`` trials in all.
+    boundary and a coordinate walk along it; about ``budget`` trials in all. A policy in BISECTED
+    is bisected instead (``budget`` and ``start`` do not apply).
 
     ``start`` puts known settings (one or several) into the first generation: a warm start.
     """
     space = list(ctx.space)
-    dims = len(space)
-    local = budget >= 3 * LINE_TRIALS  # tiny budgets go to the global search
-    line = LINE_TRIALS if local else 0
-    walk = WALK_ROUNDS * len(walk_knobs(policy, space)) if local else 0
-    budget = max(1, budget - line - walk)
-    popsize = max(4, min(10, budget // (3 * dims) or 1))  # DE's population is popsize x dims
-    generations = max(1, budget // (popsize * dims) - 1)
     trials: list[Trial] = []
 
     def run_trials(vectors: Iterable[Sequence[float]]) -> list[Trial]:
@@ -310,6 +309,17 @@ def tune(
         if on_trials is not None:
             on_trials(len(done))
         return done
+
+    if policy in BISECTED:
+        bisect_smallest_feasible(space, run_trials)
+        return TuneResult(policy, min(trials, key=lambda t: (t.cost, t.gpu_hours)), trials)
+    dims = len(space)
+    local = budget >= 3 * LINE_TRIALS  # tiny budgets go to the global search
+    line = LINE_TRIALS if local else 0
+    walk = WALK_ROUNDS * len(walk_knobs(policy, space)) if local else 0
+    budget = max(1, budget - line - walk)
+    popsize = max(4, min(10, budget // (3 * dims) or 1))  # DE's population is popsize x dims
+    generations = max(1, budget // (popsize * dims) - 1)
 
     def run_batch(vectors: Iterable[Sequence[float]]) -> list[float]:
         return [t.cost for t in run_trials(vectors)]
@@ -332,6 +342,30 @@ def tune(
         coordinate_walk(policy, space, best, run_trials)
         best = min(trials, key=lambda t: (t.cost, t.gpu_hours))
     return TuneResult(policy, best, trials)
+
+
+def bisect_smallest_feasible(
+    space: Sequence[Param], run_trials: Callable[[Sequence[Sequence[float]]], list[Trial]]
+) -> None:
+    """The smallest value of a single integer knob that is feasible, when more of it never hurts.
+
+    The top of the range is tried first: when even that misses the SLO there is nothing to bisect."""
+    (knob,) = space
+    if not run_trials([[1.0]])[0].feasible:
+        return
+    low, high = int(knob.low) - 1, int(knob.high)  # low: known (or assumed) infeasible; high: feasible
+    while high - low > 1:
+        middle = (low + high) // 2
+        if run_trials([[knob.to_unit(middle)]])[0].feasible:
+            high = middle
+        else:
+            low = middle
+
+
+def bisection_trials(space: Sequence[Param]) -> int:
+    """Trials ``bisect_smallest_feasible`` runs at most: the top of the range, then the halvings."""
+    (knob,) = space
+    return 1 + math.ceil(math.log2(int(knob.high) - int(knob.low) + 1))
 
 
 def walk_knobs(policy: str, space: Sequence[Param]) -> list[tuple[int, int]]:

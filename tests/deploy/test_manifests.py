@@ -10,6 +10,7 @@ overlays render; server config and policy files load; alert rules and every dash
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 import shutil
@@ -28,6 +29,8 @@ from scaler.config import load_config
 from scaler.metadata import parse_trigger_metadata
 from scaler.policy_file import load_policy_file
 from scaler.telemetry import DecisionTelemetry, RpcTelemetry
+from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, ScalingPolicy, ScalingRules
+from simulations.policies import GPUSCALE_HPA_SCALE_DOWN, GPUSCALE_HPA_SCALE_UP
 from tests.deploy.promql_names import names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +140,41 @@ def test_example_scaledobjects_cover_both_trigger_types() -> None:
     assert example["spec"]["fallback"] == {"failureThreshold": 3, "replicas": 4}
     assert example["spec"]["minReplicaCount"] == 0
     assert example["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["tolerance"] == "0"
+
+
+def scaling_rules(block: dict[str, Any], default: ScalingRules) -> ScalingRules:
+    """A ScaledObject's scaleUp/scaleDown block read as the simulator's rules (unset: Kubernetes' defaults)."""
+    listed = block.get("policies")
+    policies = (
+        default.policies
+        if listed is None
+        else tuple(ScalingPolicy(p["type"], int(p["value"]), float(p["periodSeconds"])) for p in listed)
+    )
+    return ScalingRules(
+        float(block.get("stabilizationWindowSeconds", default.stabilization_s)),
+        tuple(sorted(policies, key=lambda p: (p.kind, p.value, p.period_s))),
+        block.get("selectPolicy", default.select),
+        float(block.get("tolerance", default.tolerance)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("direction", "default", "simulated"),
+    [
+        ("scaleUp", DEFAULT_SCALE_UP, GPUSCALE_HPA_SCALE_UP),
+        ("scaleDown", DEFAULT_SCALE_DOWN, GPUSCALE_HPA_SCALE_DOWN),
+    ],
+)
+def test_simulator_models_the_example_scaledobjects_hpa_behaviour(
+    direction: str, default: ScalingRules, simulated: ScalingRules
+) -> None:
+    """Tuned policies assume the HPA the example deploys: the two must not drift apart."""
+    example = next(d for n, d in SCALED_OBJECTS if n.startswith("examples/scaledobject-external.yaml"))
+    behavior = example["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    in_simulator = dataclasses.replace(
+        simulated, policies=tuple(sorted(simulated.policies, key=lambda p: (p.kind, p.value, p.period_s)))
+    )
+    assert scaling_rules(behavior[direction], default) == in_simulator
 
 
 def test_trigger_authentication_has_the_mtls_parameters_keda_reads() -> None:

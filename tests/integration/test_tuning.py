@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from scaler.policy_file import PolicyFileError, PolicyStore, dump_policy_file, load_policy_file
+from simulations.compare import compare
 from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
@@ -55,6 +56,32 @@ def test_tuner_improves_a_deliberately_bad_policy(window: Workload) -> None:
     assert result.best.meets_slo
     assert result.best.gpu_hours < 0.8 * start.gpu_hours
     assert len(result.trials) >= 24
+
+
+def test_fixed_fleet_is_sized_on_the_training_window_and_replayed_as_tuned(window: Workload) -> None:
+    """The fixed baseline gets the tuner too: the smallest fleet that meets the SLO with the margin on the
+    training window. Replayed elsewhere it keeps that size; only the oracle still sizes one in hindsight."""
+    parts = split(window, 0.7)
+    ctx = dataclasses.replace(context("fixed", parts.train), margin=0.1)
+    with open_pool(ctx, workers=2, ray_address=None) as mapper:
+        result = tune("fixed", ctx, mapper, budget=80, seed=0)
+    replicas = result.best.params["replicas"]
+    assert result.best.feasible and len(result.trials) <= 8
+    assert not evaluate(ctx, {"replicas": replicas - 1}).feasible  # one fewer misses 99.1 %
+    assert parts.validation is not None
+    tuned = compare(
+        parts.validation,
+        PROFILE,
+        ["fixed", "oracle"],
+        Slo(),
+        ReplaySettings(),
+        params={"fixed": {"replicas": replicas}},
+    )
+    hindsight = compare(parts.validation, PROFILE, ["fixed"], Slo(), ReplaySettings())
+    rows = {r.policy: r for r in tuned.results}
+    assert rows["fixed"].params["replicas"] == replicas
+    assert hindsight.results[0].params["replicas"] != replicas  # the held-out window alone needs another size
+    assert rows["oracle"].gpu_hours <= hindsight.results[0].gpu_hours
 
 
 @pytest.mark.parametrize(
@@ -203,6 +230,6 @@ def test_tune_rejects_an_untunable_policy() -> None:
     )
     assert proc.returncode == 2
     assert (
-        "--policy 'oracle' cannot be tuned; tunable: gpuscale, hpa-gpu, keda-queue, keda-kv, knative, all"
+        "--policy 'oracle' cannot be tuned; tunable: gpuscale, hpa-gpu, keda-queue, keda-kv, knative, fixed, all"
         in proc.stderr
     )

@@ -326,3 +326,34 @@ def test_cold_start_quantile_of_the_total() -> None:
     # at least the slowest stage's p90 (the total exceeds every stage), at most the stages' p90s summed
     assert 110.0 <= p90 <= 45.0 + 110.0 + 80.0
     assert cold.quantile(0.5) < p90
+
+
+@pytest.mark.parametrize(
+    ("case", "smallest_feasible", "tried", "chosen"),
+    [
+        # the top of the range first, then halvings of (0, 100]: 50, 25, 37, 31, 34, 32, 33
+        ("fleet-of-33", 33, [100, 50, 25, 37, 31, 34, 32, 33], 33),
+        ("one-replica-is-enough", 1, [100, 50, 25, 12, 6, 3, 1], 1),
+        ("the-whole-range", 100, [100, 50, 75, 87, 93, 96, 98, 99], 100),
+        ("nothing-is-enough", 101, [100], 100),
+    ],
+)
+def test_bisection_finds_the_smallest_feasible_fleet(
+    case: str, smallest_feasible: int, tried: list[int], chosen: int
+) -> None:
+    """The fixed fleet's one knob: more replicas never miss the SLO where fewer met it."""
+    from simulations.tuning import Trial, bisect_smallest_feasible, bisection_trials, search_space
+
+    space = search_space("fixed", load_profile("llama3-8b-h100"), 20, max_replicas=100)
+    trials: list[Trial] = []
+
+    def run_trials(vectors: Sequence[Sequence[float]]) -> list[Trial]:
+        (replicas,) = (space[0].from_unit(u) for (u,) in vectors)
+        ok = replicas >= smallest_feasible
+        trials.append(Trial({"replicas": replicas}, replicas, 0.995 if ok else 0.9, ok, replicas if ok else 500.0, ok))
+        return trials[-1:]
+
+    bisect_smallest_feasible(space, run_trials)
+    assert [int(t.params["replicas"]) for t in trials] == tried, case
+    assert min(trials, key=lambda t: (t.cost, t.gpu_hours)).params["replicas"] == chosen, case
+    assert len(trials) <= bisection_trials(space) == 8, case
