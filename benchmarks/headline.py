@@ -1,17 +1,18 @@
 """The headline: tuned gpuscale against the oracle and the best tuned baseline, on the real traces.
 
-Run: python -m benchmarks.headline [--budget N] [--seed N] [CASE-NAME-PART ...] (from the project root).
-``--seed`` changes the search's and the cold starts' random draws (not the traces): running a few
-seeds shows how much of a result is the tuner's luck.
+Run: python -m benchmarks.headline [--budget N] [--seed N] [--draws N] [CASE-NAME-PART ...] (from the
+project root). ``--seed`` changes the search's and the cold starts' random draws (not the traces): running
+a few seeds shows how much of a result is the tuner's luck. ``--draws`` is how many cold-start draws
+every tuning trial is replayed with (all must meet the SLO).
 
-For each case every tunable policy (gpuscale, HPA on GPU utilization, KEDA on queue and on KV
-cache, Knative) is tuned by the same tuner on the first 70 % of the trace; the fixed fleet and
-the oracle are searched. Then all of them replay the whole trace and, separately, the held-out
-last 30 %. Printed per case: GPU-hours of the oracle, of the cheapest baseline that meets the
-SLO (reactive or fixed), and of gpuscale; gpuscale relative to both; and the share of the
-baseline-to-oracle gap gpuscale closes (target: at least 2/3, and within 15 % of the oracle on
-average). Cold starts are the llama3-8b-h100 profile's (median about 115 s, p90 about 200 s).
-On the day-long cases gpuscale's forecaster starts from the previous day's demand, as a scaler
+For each case every tunable policy (gpuscale, HPA on GPU utilization, KEDA on queue and on KV cache,
+Knative, and the fixed fleet's size) is tuned by the same tuner on the first 70 % of the trace; the
+oracle is searched on each window it is scored on. Then all of them replay the whole trace and,
+separately, the held-out last 30 %. Printed per case: GPU-hours of the oracle, of the cheapest
+baseline that meets the SLO (reactive or fixed), and of gpuscale; gpuscale relative to both; and the
+share of the baseline-to-oracle gap gpuscale closes (target: at least 2/3, and within 15 % of the
+oracle on average). Cold starts are the llama3-8b-h100 profile's (median about 115 s, p90 about 200
+s). On the day-long cases gpuscale's forecaster starts from the previous day's demand, as a scaler
 that was already running would (``--history``); the reactive baselines have no use for it.
 """
 
@@ -30,7 +31,7 @@ from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.slo import Slo
 from simulations.tune_job import default_workers, run_tuning, split
-from simulations.tuning import TUNABLE
+from simulations.tuning import DEFAULT_DRAWS, TUNABLE
 from simulations.workload import Reshape, Workload
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
@@ -87,15 +88,16 @@ def headline(
 
 
 def main(argv: list[str]) -> None:
-    options = {"--budget": 80, "--seed": 0}
+    options = {"--budget": 80, "--seed": 0, "--draws": DEFAULT_DRAWS}
     for flag in options:
         if flag in argv:
             options[flag] = int(argv[argv.index(flag) + 1])
             del argv[argv.index(flag) : argv.index(flag) + 2]
-    budget, settings = options["--budget"], ReplaySettings(seed=options["--seed"])
+    budget, draws, settings = options["--budget"], options["--draws"], ReplaySettings(seed=options["--seed"])
     cases = [c for c in CASES if not argv or any(a in c.name for a in argv)]
     workers = default_workers()
-    print(f"budget {budget} trials per policy, seed {settings.seed}, {workers} workers\n")
+    print(f"budget {budget} trials per policy, {draws} cold-start draws per trial, seed {settings.seed}, ", end="")
+    print(f"{workers} workers\n")
     ratios = []
     for case in cases:
         started = time.time()
@@ -103,7 +105,7 @@ def main(argv: list[str]) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        tuned = run_tuning([parts], [], PROFILE, list(TUNABLE), case.slo, settings, trials, workers)
+        tuned = run_tuning([parts], [], PROFILE, list(TUNABLE), case.slo, settings, trials, workers, draws=draws)
         params = {name: t["params"] for name, t in tuned["policies"].items()}
         print(f"== {case.name}: {workload.requests} requests, SLO TTFT <= {case.slo.ttft_s:g} s for 99 %")
         for name, p in params.items():

@@ -366,6 +366,10 @@ def tune(
             min=0.0, max=0.9, help="share of the SLO's error budget to leave unspent when tuning (0.1: 99.1 % for 99 %)"
         ),
     ] = 0.1,
+    draws: Annotated[
+        int,
+        typer.Option(min=1, max=16, help="cold-start draws each trial is replayed with; every one must meet the SLO"),
+    ] = 2,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
@@ -432,6 +436,7 @@ def tune(
                 max_replicas,
                 progress=show,
                 margin=margin,
+                draws=draws,
             )
     except (TraceError, ProfileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -25,6 +25,7 @@ from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
 from simulations.tuning import (
     BISECTED,
+    DEFAULT_DRAWS,
     DEFAULT_MARGIN,
     TUNABLE,
     EvalContext,
@@ -148,6 +149,7 @@ def run_tuning(
     max_replicas: int = 100,
     progress: Callable[[str, int], None] | None = None,
     margin: float = DEFAULT_MARGIN,
+    draws: int = DEFAULT_DRAWS,
 ) -> dict[str, Any]:
     """Tune ``policies`` on the training windows; score the winners everywhere. JSON-ready."""
     unknown = [p for p in policies if p not in TUNABLE]
@@ -169,6 +171,7 @@ def run_tuning(
         "seed": settings.seed,
         "budget_per_policy": budget,
         "margin": margin,
+        "draws": draws,
         "executor": f"ray ({ray_address})" if ray_address else f"local processes ({workers})",
         "windows": [
             {"trace": trace, "kind": kind, "requests": w.requests, "span_s": round(w.span_s, 1)}
@@ -188,7 +191,7 @@ def run_tuning(
     # settings warm-start its search (see gpuscale_starts).
     for policy in sorted(policies, key=lambda p: (p == "gpuscale", p != "fixed")):
         space = tuple(search_space(policy, profile, int(max_floor) + 2, max_replicas))  # type: ignore[call-overload]
-        ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty, margin)
+        ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty, margin, draws)
 
         def report(done: int, name: str = policy) -> None:
             if progress is not None:
@@ -273,6 +276,7 @@ def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfil
             "slo": summary["slo"],
             "budget": summary["budget_per_policy"],
             "margin": summary.get("margin", 0.0),
+            "draws": summary.get("draws", 1),
             "seed": summary["seed"],
         },
         scores={"windows": tuned["scores"], "degradation": tuned["degradation"]},

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import differential_evolution  # type: ignore[import-untyped]
@@ -96,6 +96,9 @@ TUNABLE = ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed")
 BISECTED = frozenset({"fixed"})
 #: Share of the SLO's error budget every tuned policy must leave unspent on its training windows.
 DEFAULT_MARGIN = 0.1
+#: Cold-start draws each trial is replayed with (see ``evaluate``): two at least, so that no setting is
+#: chosen for one draw's luck.
+DEFAULT_DRAWS = 2
 
 #: Per policy, each parameter that trades capacity for cost and its sign: +1 where a larger value
 #: means fewer replicas (a per-replica target), -1 where it means more (a floor, a forecast quantile).
@@ -217,6 +220,8 @@ class EvalContext:
     penalty_base: float  # GPU-hours an infeasible trial is charged at least
     #: share of the SLO's error budget a training window must leave unspent (see ``required_attainment``)
     margin: float = 0.0
+    #: cold-start draws every trial is replayed with (seeds ``settings.seed`` + 0, 1, ...): see ``evaluate``
+    draws: int = 1
 
     @property
     def required_attainment(self) -> float:
@@ -231,24 +236,30 @@ class EvalContext:
 
 
 def evaluate(ctx: EvalContext, params: dict[str, float]) -> Trial:
-    """Replay ``params`` on every workload: total GPU-hours and the worst SLO attainment.
+    """Replay ``params`` on every workload with each cold-start draw: GPU-hours summed over the
+    workloads (averaged over the draws) and the worst SLO attainment of any replay.
 
     Feasible means the worst attainment reaches ``ctx.required_attainment``; an infeasible trial
-    is charged at least ``penalty_base``, scaled by its shortfall, so any feasible trial wins."""
+    is charged at least ``penalty_base``, scaled by its shortfall, so any feasible trial wins.
+    With one draw a search also fits the luck of that draw's cold starts: on Mooncake the setting
+    tuned to 99.1 % on seed 0 attained 98.83-99.07 % on the same window with seeds 1-5. Every draw
+    has to meet the SLO, so a setting that leans on lucky starts is not chosen."""
     gpu_hours = 0.0
     worst = 1.0
     for workload in ctx.workloads:
-        context = PolicyContext(
-            profile=ctx.profile,
-            workload=workload,
-            max_replicas=ctx.max_replicas,
-            initial_replicas=initial_replicas(workload, ctx.profile, 1),
-            rate_window_s=ctx.settings.rate_window_s,
-            seed=ctx.settings.seed,
-        )
-        result = replay(workload, ctx.profile, create_controller(ctx.policy, context, params), ctx.slo, ctx.settings)
-        gpu_hours += result.gpu_hours
-        worst = min(worst, result.score.slo_attainment)
+        for draw in range(ctx.draws):
+            settings = replace(ctx.settings, seed=ctx.settings.seed + draw)
+            context = PolicyContext(
+                profile=ctx.profile,
+                workload=workload,
+                max_replicas=ctx.max_replicas,
+                initial_replicas=initial_replicas(workload, ctx.profile, 1),
+                rate_window_s=settings.rate_window_s,
+                seed=settings.seed,
+            )
+            result = replay(workload, ctx.profile, create_controller(ctx.policy, context, params), ctx.slo, settings)
+            gpu_hours += result.gpu_hours / ctx.draws
+            worst = min(worst, result.score.slo_attainment)
     meets = worst >= ctx.slo.attainment - 1e-12
     required = ctx.required_attainment
     feasible = worst >= required - 1e-12

@@ -58,6 +58,20 @@ def test_tuner_improves_a_deliberately_bad_policy(window: Workload) -> None:
     assert len(result.trials) >= 24
 
 
+def test_every_cold_start_draw_must_meet_the_slo(window: Workload) -> None:
+    """With three draws a trial costs the draws' mean GPU-hours and attains the worst draw's share."""
+    setting = {"target": 4.0, "scale_down_window_s": 60.0, "min_replicas": 8.0}
+    single = [
+        evaluate(dataclasses.replace(context("keda-queue", window), settings=ReplaySettings(seed=seed)), setting)
+        for seed in (0, 1, 2)
+    ]
+    pooled = evaluate(dataclasses.replace(context("keda-queue", window), draws=3), setting)
+    assert len({t.attainment for t in single}) > 1  # the draws differ: there is luck to average out
+    assert pooled.attainment == min(t.attainment for t in single)
+    assert pooled.gpu_hours == pytest.approx(sum(t.gpu_hours for t in single) / 3)
+    assert pooled.feasible == all(t.feasible for t in single)
+
+
 def test_fixed_fleet_is_sized_on_the_training_window_and_replayed_as_tuned(window: Workload) -> None:
     """The fixed baseline gets the tuner too: the smallest fleet that meets the SLO with the margin on the
     training window. Replayed elsewhere it keeps that size; only the oracle still sizes one in hindsight."""

@@ -306,14 +306,15 @@ def test_walk_knobs_are_the_sizing_and_the_holding_ones() -> None:
     }
 
 
-def test_tune_command_margin_default_is_the_tuners() -> None:
-    """The CLI spells the default out (it imports the tuner lazily); it must not drift from it."""
+@pytest.mark.parametrize(("option", "constant"), [("margin", "DEFAULT_MARGIN"), ("draws", "DEFAULT_DRAWS")])
+def test_tune_command_defaults_are_the_tuners(option: str, constant: str) -> None:
+    """The CLI spells the defaults out (it imports the tuner lazily); they must not drift from the tuner's."""
     import inspect
 
+    from simulations import tuning
     from simulations.cli import tune as tune_command
-    from simulations.tuning import DEFAULT_MARGIN
 
-    assert inspect.signature(tune_command).parameters["margin"].default == DEFAULT_MARGIN
+    assert inspect.signature(tune_command).parameters[option].default == getattr(tuning, constant)
 
 
 def test_cold_start_quantile_of_the_total() -> None:
