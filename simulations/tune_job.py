@@ -8,6 +8,7 @@ cluster (``ray.util.multiprocessing.Pool``) when an address is given.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -159,7 +160,9 @@ def run_tuning(
     held_out = [(s.trace, "validation", s.validation) for s in splits if s.validation is not None]
     held_out += [(w.name, "other trace", w) for w in extra_validation]
     evaluation = [(s.trace, "train", s.train) for s in splits] + held_out
-    refs = {id(w): references(w, profile, slo, settings, max_replicas) for _, _, w in evaluation}
+    # Scores come from a cold-start draw the search never saw (it used seeds seed .. seed + draws - 1).
+    scoring = dataclasses.replace(settings, seed=settings.seed + draws)
+    refs = {id(w): references(w, profile, slo, scoring, max_replicas) for _, _, w in evaluation}
     if progress is not None:
         progress("references", 0)
     # Trials that miss the SLO are charged at least the fixed fleets' GPU-hours, so any feasible one wins.
@@ -169,6 +172,7 @@ def run_tuning(
         "profile": profile.name,
         "slo": slo.model_dump(),
         "seed": settings.seed,
+        "scoring_seed": scoring.seed,
         "budget_per_policy": budget,
         "margin": margin,
         "draws": draws,
@@ -207,7 +211,7 @@ def run_tuning(
             max_floor = max(max_floor, int(result.best.params["replicas"]))  # type: ignore[call-overload]
         scores = []
         for trace, kind, w in evaluation:
-            replayed = replay_params(policy, result.best.params, w, profile, slo, settings)
+            replayed = replay_params(policy, result.best.params, w, profile, slo, scoring)
             scores.append({"trace": trace, "kind": kind} | _row(replayed, refs[id(w)][1]))
         out["policies"][policy] = {
             "params": {k: round(v, 4) for k, v in result.best.params.items()},
