@@ -132,6 +132,7 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
     assert len(tuned["trials"]) >= 16
     assert set(tuned["params"]) == {p.name for p in search_space("gpuscale", PROFILE, 2)}
     assert tuning_summary["margin"] == 0.1  # the default share of the error budget left unspent
+    assert (tuning_summary["draws"], tuning_summary["scoring_seed"]) == (2, 2)  # scored on a draw not tuned on
     # feasible = met 99.1 %, the SLO plus the margin; every feasible trial meets the SLO itself
     assert all(t["feasible"] == (t["slo_attainment"] >= 0.991 - 1e-12) for t in tuned["trials"])
     assert all(t["meets_slo"] for t in tuned["trials"] if t["feasible"])

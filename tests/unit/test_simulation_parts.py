@@ -158,7 +158,7 @@ def test_gpuscale_search_starts_from_what_it_can_mimic() -> None:
     starts = gpuscale_starts(tuned, profile, fixed_replicas=20)
     names = {p.name for p in search_space("gpuscale", profile, 22)}
     assert all(set(start) <= names for start in starts)
-    queue, defaults, fixed, low, mid = starts
+    queue, defaults, fixed, lowest, low, mid = starts
     assert (queue["target_queue_per_replica"], queue["min_replicas"], queue["scale_down_stabilization_s"]) == (
         4.0,
         3.0,
@@ -166,7 +166,11 @@ def test_gpuscale_search_starts_from_what_it_can_mimic() -> None:
     )
     assert (defaults["utilization"], defaults["forecast_quantile"]) == (0.7, 0.9)
     assert (fixed["min_replicas"], fixed["utilization"], fixed["target_kv_cache_usage"]) == (20.0, 1.0, 0.95)
-    assert [(s["utilization"], s["min_replicas"]) for s in (low, mid)] == [(0.3, 10.0), (0.5, 10.0)]
+    assert [(s["utilization"], s["forecast_quantile"], s["min_replicas"]) for s in (lowest, low, mid)] == [
+        (0.25, 0.5, 10.0),
+        (0.3, 0.9, 10.0),
+        (0.5, 0.9, 10.0),
+    ]
     assert len(gpuscale_starts({}, profile)) == 1  # no baselines and no fixed fleet: the defaults only
 
 
