@@ -19,7 +19,7 @@ that was already running would (``--history``); the reactive baselines have no u
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -88,14 +88,29 @@ def headline(
     return {"headline": summary["headline"], "rows": {r["name"]: r for r in summary["policies"]}}
 
 
-def main(argv: list[str]) -> None:
-    options = {"--budget": 80, "--seed": 0, "--draws": DEFAULT_DRAWS}
-    for flag in options:
-        if flag in argv:
-            options[flag] = int(argv[argv.index(flag) + 1])
-            del argv[argv.index(flag) : argv.index(flag) + 2]
-    budget, draws, settings = options["--budget"], options["--draws"], ReplaySettings(seed=options["--seed"])
-    cases = [c for c in CASES if not argv or any(a in c.name for a in argv)]
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.headline",
+        description="Tune every policy on the first 70 % of each real trace and compare GPU-hours at the SLO.",
+    )
+    parser.add_argument("--budget", type=int, default=80, help="tuning trials per policy (day-long cases: half)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search and the cold-start draws")
+    parser.add_argument(
+        "--draws", type=int, default=DEFAULT_DRAWS, help="cold-start draws every tuning trial is replayed with"
+    )
+    names = ", ".join(repr(c.name) for c in CASES)
+    parser.add_argument("cases", nargs="*", metavar="CASE", help=f"parts of case names to run (default all): {names}")
+    args = parser.parse_args(argv)
+    for part in args.cases:
+        if not any(part in c.name for c in CASES):
+            parser.error(f"CASE {part!r} matches none of the cases: {names}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    budget, draws, settings = args.budget, args.draws, ReplaySettings(seed=args.seed)
+    cases = [c for c in CASES if not args.cases or any(a in c.name for a in args.cases)]
     workers = default_workers()
     print(f"budget {budget} trials per policy, {draws} cold-start draws per trial, seed {settings.seed}, ", end="")
     print(f"{workers} workers\n")
@@ -137,4 +152,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
