@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from simulations.compare import compare
+from simulations.perturb import Perturbation
 from simulations.policies import POLICY_ORDER
 from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
@@ -98,9 +99,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--draws", type=int, default=DEFAULT_DRAWS, help="cold-start draws every tuning trial is replayed with"
     )
+    parser.add_argument(
+        "--perturbed-copies",
+        type=int,
+        default=0,
+        help="also tune on this many copies of the training window with the rate moved per 5-minute block",
+    )
+    parser.add_argument("--perturb-spread", type=float, default=0.2, help="rate factors of a copy's blocks: 1 ± this")
     names = ", ".join(repr(c.name) for c in CASES)
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"parts of case names to run (default all): {names}")
     args = parser.parse_args(argv)
+    try:
+        args.perturbation = Perturbation(args.perturbed_copies, args.perturb_spread)
+    except ValueError as exc:
+        parser.error(str(exc))
     for part in args.cases:
         if not any(part in c.name for c in CASES):
             parser.error(f"CASE {part!r} matches none of the cases: {names}")
@@ -113,7 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     cases = [c for c in CASES if not args.cases or any(a in c.name for a in args.cases)]
     workers = default_workers()
     print(f"budget {budget} trials per policy, {draws} cold-start draws per trial, seed {settings.seed}, ", end="")
-    print(f"{workers} workers\n")
+    copies = args.perturbation.copies
+    print(f"{workers} workers" + (f", {copies} perturbed copies ({args.perturbation.describe()})" if copies else ""))
+    print()
     ratios = []
     for case in cases:
         started = time.time()
@@ -121,7 +135,18 @@ def main(argv: list[str] | None = None) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        tuned = run_tuning([parts], [], PROFILE, list(TUNABLE), case.slo, settings, trials, workers, draws=draws)
+        tuned = run_tuning(
+            [parts],
+            [],
+            PROFILE,
+            list(TUNABLE),
+            case.slo,
+            settings,
+            trials,
+            workers,
+            draws=draws,
+            perturbation=args.perturbation,
+        )
         params = {name: t["params"] for name, t in tuned["policies"].items()}
         print(f"== {case.name}: {workload.requests} requests, SLO TTFT <= {case.slo.ttft_s:g} s for 99 %")
         for name, p in params.items():

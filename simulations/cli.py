@@ -370,6 +370,16 @@ def tune(
         int,
         typer.Option(min=1, max=16, help="cold-start draws each trial is replayed with; every one must meet the SLO"),
     ] = 2,
+    perturbed_copies: Annotated[
+        int,
+        typer.Option(
+            min=0, max=8, help="also tune on this many copies of each training window with the rate moved per block"
+        ),
+    ] = 0,
+    perturb_spread: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="a copy's blocks get rate factors drawn from 1 ± this")
+    ] = 0.2,
+    perturb_block: Annotated[float, typer.Option(min=10, help="seconds per block of a perturbed copy")] = 300.0,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
@@ -387,6 +397,7 @@ def tune(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scaler.policy_file import dump_policy_file
+    from simulations.perturb import Perturbation
     from simulations.profiles import ProfileError, load_profile
     from simulations.replay import ReplaySettings
     from simulations.scenario import build_workload
@@ -437,6 +448,7 @@ def tune(
                 progress=show,
                 margin=margin,
                 draws=draws,
+                perturbation=Perturbation(perturbed_copies, perturb_spread, perturb_block),
             )
     except (TraceError, ProfileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

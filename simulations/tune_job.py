@@ -20,6 +20,7 @@ import numpy as np
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
 from simulations.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
+from simulations.perturb import Perturbation, perturbed_copies
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
@@ -151,8 +152,10 @@ def run_tuning(
     progress: Callable[[str, int], None] | None = None,
     margin: float = DEFAULT_MARGIN,
     draws: int = DEFAULT_DRAWS,
+    perturbation: Perturbation | None = None,
 ) -> dict[str, Any]:
-    """Tune ``policies`` on the training windows; score the winners everywhere. JSON-ready."""
+    """Tune ``policies`` on the training windows (and ``perturbation``'s copies of them); score the
+    winners on the real windows. JSON-ready."""
     unknown = [p for p in policies if p not in TUNABLE]
     if unknown:
         raise ValueError(f"--policy {unknown[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
@@ -165,8 +168,11 @@ def run_tuning(
     refs = {id(w): references(w, profile, slo, scoring, max_replicas) for _, _, w in evaluation}
     if progress is not None:
         progress("references", 0)
-    # Trials that miss the SLO are charged at least the fixed fleets' GPU-hours, so any feasible one wins.
-    penalty = sum(refs[id(w)][0].gpu_hours for w in train)
+    perturbation = perturbation or Perturbation()
+    copies = [c for i, w in enumerate(train) for c in perturbed_copies(w, perturbation, settings.seed, i)]
+    # Trials that miss the SLO are charged at least the fixed fleets' GPU-hours, so any feasible one wins;
+    # a perturbed copy spans its window, so the same fleet costs the same there.
+    penalty = sum(refs[id(w)][0].gpu_hours for w in train) * (1 + perturbation.copies)
     max_floor = max(refs[id(w)][0].params.get("replicas", 1) for w in train)  # type: ignore[type-var]
     out: dict[str, Any] = {
         "profile": profile.name,
@@ -176,6 +182,8 @@ def run_tuning(
         "budget_per_policy": budget,
         "margin": margin,
         "draws": draws,
+        "perturbation": dataclasses.asdict(perturbation)
+        | {"tuned_on": [{"name": c.name, "requests": c.requests} for c in copies]},
         "executor": f"ray ({ray_address})" if ray_address else f"local processes ({workers})",
         "windows": [
             {"trace": trace, "kind": kind, "requests": w.requests, "span_s": round(w.span_s, 1)}
@@ -195,7 +203,9 @@ def run_tuning(
     # settings warm-start its search (see gpuscale_starts).
     for policy in sorted(policies, key=lambda p: (p == "gpuscale", p != "fixed")):
         space = tuple(search_space(policy, profile, int(max_floor) + 2, max_replicas))  # type: ignore[call-overload]
-        ctx = EvalContext(policy, space, tuple(train), profile, slo, settings, max_replicas, penalty, margin, draws)
+        ctx = EvalContext(
+            policy, space, (*train, *copies), profile, slo, settings, max_replicas, penalty, margin, draws
+        )
 
         def report(done: int, name: str = policy) -> None:
             if progress is not None:
@@ -281,6 +291,7 @@ def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfil
             "budget": summary["budget_per_policy"],
             "margin": summary.get("margin", 0.0),
             "draws": summary.get("draws", 1),
+            "perturbed_copies": summary.get("perturbation", {}).get("copies", 0),
             "seed": summary["seed"],
         },
         scores={"windows": tuned["scores"], "degradation": tuned["degradation"]},

@@ -111,19 +111,34 @@ def from_requests(trace: RequestTrace, reshape: Reshape, rng: np.random.Generato
     arrival = t.arrival_s * reshape.time_scale
     prompt, output = t.prompt_tokens, t.output_tokens
     if reshape.rate_scale != 1.0:
-        whole = math.floor(reshape.rate_scale)
-        frac = reshape.rate_scale - whole
-        copies = np.full(arrival.shape[0], whole, dtype=np.int64)
-        if frac > 0:
-            copies += rng.random(arrival.shape[0]) < frac
-        index = np.repeat(np.arange(arrival.shape[0]), copies)
-        # The first copy keeps the original time; the others land shortly after it.
-        first = np.zeros(index.shape[0], dtype=bool)
-        starts = np.cumsum(copies) - copies
-        first[starts[copies > 0]] = True
-        jitter = np.where(first, 0.0, rng.random(index.shape[0]) * reshape.copy_jitter_s)
-        arrival, prompt, output = arrival[index] + jitter, prompt[index], output[index]
+        factor = np.full(arrival.shape[0], reshape.rate_scale)
+        arrival, prompt, output = repeat_requests(arrival, prompt, output, factor, reshape.copy_jitter_s, rng)
     return _sorted(f"{trace.name}", arrival, prompt, output)
+
+
+def repeat_requests(
+    arrival: FloatArray,
+    prompt: IntArray,
+    output: IntArray,
+    factor: FloatArray,
+    jitter_s: float,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, IntArray, IntArray]:
+    """Each request ``floor(factor)`` times plus once more with probability of the fraction (0 drops it).
+
+    The first copy keeps the original time; the others land up to ``jitter_s`` after it, so a
+    burst stays a burst. The result is not sorted."""
+    whole = np.floor(factor).astype(np.int64)
+    fraction = factor - whole
+    copies = whole
+    if (fraction > 0).any():  # no draw for whole factors: the same seed gives the same workload as ever
+        copies = whole + (rng.random(arrival.shape[0]) < fraction)
+    index = np.repeat(np.arange(arrival.shape[0]), copies)
+    first = np.zeros(index.shape[0], dtype=bool)
+    starts = np.cumsum(copies) - copies
+    first[starts[copies > 0]] = True
+    jitter = np.where(first, 0.0, rng.random(index.shape[0]) * jitter_s)
+    return arrival[index] + jitter, prompt[index], output[index]
 
 
 def from_rate(

@@ -17,6 +17,7 @@ import pytest
 
 from scaler.policy_file import PolicyFileError, PolicyStore, dump_policy_file, load_policy_file
 from simulations.compare import compare
+from simulations.perturb import Perturbation, perturbed_copies
 from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
@@ -114,6 +115,30 @@ def test_margin_turns_a_bare_pass_infeasible(window: Workload, case: str, margin
     assert trial.cost == pytest.approx(trial.gpu_hours if feasible else penalised), case
 
 
+def test_perturbed_copies_are_tuned_on_and_recorded(window: Workload) -> None:
+    """A perturbed copy joins the training windows: every trial replays both, and the summary says so.
+    Scores stay on the real windows only."""
+    perturbation = Perturbation(copies=1, spread=0.3, block_s=120.0)
+    parts = split(window, 0.7)
+    summary = run_tuning(
+        [parts], [], PROFILE, ["fixed"], Slo(), ReplaySettings(), budget=8, workers=2, perturbation=perturbation
+    )
+    (copy,) = perturbed_copies(parts.train, perturbation, seed=0)
+    assert summary["perturbation"] == {
+        "copies": 1,
+        "spread": 0.3,
+        "block_s": 120.0,
+        "jitter_s": 1.0,
+        "tuned_on": [{"name": copy.name, "requests": copy.requests}],
+    }
+    assert [s["kind"] for s in summary["policies"]["fixed"]["scores"]] == ["train", "validation"]
+    # the fleet tuned on both windows is the smallest that meets the SLO with the margin on each
+    replicas = summary["policies"]["fixed"]["params"]["replicas"]
+    both = dataclasses.replace(context("fixed", parts.train), workloads=(parts.train, copy), margin=0.1)
+    assert evaluate(both, {"replicas": replicas}).feasible
+    assert not evaluate(both, {"replicas": replicas - 1}).feasible
+
+
 @pytest.fixture(scope="module")
 def tuning_summary(window: Workload) -> dict[str, object]:
     return run_tuning([split(window, 0.7)], [], PROFILE, ["gpuscale"], Slo(), ReplaySettings(), budget=16, workers=2)
@@ -133,6 +158,8 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
     assert set(tuned["params"]) == {p.name for p in search_space("gpuscale", PROFILE, 2)}
     assert tuning_summary["margin"] == 0.1  # the default share of the error budget left unspent
     assert (tuning_summary["draws"], tuning_summary["scoring_seed"]) == (2, 2)  # scored on a draw not tuned on
+    assert tuning_summary["perturbation"]["copies"] == 0  # perturbed copies are opt-in
+    assert tuning_summary["perturbation"]["tuned_on"] == []
     # feasible = met 99.1 %, the SLO plus the margin; every feasible trial meets the SLO itself
     assert all(t["feasible"] == (t["slo_attainment"] >= 0.991 - 1e-12) for t in tuned["trials"])
     assert all(t["meets_slo"] for t in tuned["trials"] if t["feasible"])
@@ -233,6 +260,43 @@ def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None
     policy = load_policy_file(tmp_path / "llama-tuned.yaml")
     assert policy.name == "llama-tuned" and policy.kind == "Policy"
     assert policy.scores["windows"] == summary["policies"]["gpuscale"]["scores"]
+
+
+@pytest.mark.parametrize(
+    ("case", "flag", "value", "message"),
+    [
+        (
+            "too many copies",
+            "--perturbed-copies",
+            "9",
+            "Invalid value for '--perturbed-copies': Input should be less than or equal to 8",
+        ),
+        (
+            "spread too wide",
+            "--perturb-spread",
+            "0.95",
+            "Invalid value for '--perturb-spread': Input should be less than or equal to 0.9",
+        ),
+        (
+            "block too short",
+            "--perturb-block",
+            "5",
+            "Invalid value for '--perturb-block': Input should be greater than or equal to 10",
+        ),
+    ],
+)
+def test_tune_rejects_bad_perturbation_flags(case: str, flag: str, value: str, message: str) -> None:
+    proc = subprocess.run(
+        [*GPUSCALE, "tune", "--trace", str(TRACES / "azure2023_code.csv"), flag, value],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=os.environ | {"COLUMNS": "300", "NO_COLOR": "1", "TERM": "dumb"},
+    )
+    assert proc.returncode == 2, case
+    lines = [line.strip("│ ") for line in proc.stderr.splitlines()]
+    assert message in lines, case
 
 
 def test_tune_rejects_an_untunable_policy() -> None:
