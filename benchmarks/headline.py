@@ -1,10 +1,11 @@
 """The headline: tuned gpuscale against the oracle and the best tuned baseline, on the real traces.
 
-Run: python -m benchmarks.headline [--budget N] [--seed N] [--draws N] [CASE-NAME-PART ...] (from the
-project root). ``--seed`` changes the search's and the cold starts' random draws (not the traces): running
-a few seeds shows how much of a result is the tuner's luck. ``--draws`` is how many cold-start draws
-every tuning trial is replayed with (all must meet the SLO); the scores come from the next draw, one
-the tuner never saw.
+Run: python -m benchmarks.headline [--budget N] [--seed N] [--draws N] [--perturbed-copies N]
+[CASE-NAME-PART ...] (from the project root). ``--seed`` changes the search's and the cold starts' random
+draws (not the traces): running a few seeds shows how much of a result is the tuner's luck. ``--draws``
+is how many cold-start draws every tuning trial is replayed with (all must meet the SLO); the scores
+come from the next draw, one the tuner never saw. ``--perturbed-copies`` also tunes every policy on
+copies of the training window with the rate moved block by block (``gpuscale tune --perturbed-copies``).
 
 For each case every tunable policy (gpuscale, HPA on GPU utilization, KEDA on queue and on KV cache,
 Knative, and the fixed fleet's size) is tuned by the same tuner on the first 70 % of the trace; the
