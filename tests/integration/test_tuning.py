@@ -262,6 +262,24 @@ def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None
     assert policy.scores["windows"] == summary["policies"]["gpuscale"]["scores"]
 
 
+def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None:
+    args = ["--trace", str(TRACES / "azure2023_code.csv"), "--rate-scale", "10", "--end", "600", "--policy", "fixed"]
+    proc = subprocess.run(
+        [*GPUSCALE, "tune", *args, "--perturbed-copies", "2", "--workers", "2", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=os.environ | {"COLUMNS": "300"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = (
+        "tuned on 1 training window and 2 perturbed copies of each (rate ×[0.8, 1.2] per 300 s block); "
+        "2 cold-start draws per trial, each to meet 99.10%; scored on draw 2"
+    )
+    assert expected in proc.stdout.splitlines()
+
+
 @pytest.mark.parametrize(
     ("case", "flag", "value", "message"),
     [
