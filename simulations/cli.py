@@ -513,18 +513,17 @@ def _print_tuning(summary: dict[str, Any]) -> None:
 
 def _tuning_conditions(summary: dict[str, Any]) -> str:
     """What every trial had to survive, so a reader can judge the table's margins."""
-    trained = sum(1 for w in summary["windows"] if w["kind"] == "train")
     from simulations.perturb import Perturbation
 
+    trained = sum(1 for w in summary["windows"] if w["kind"] == "train")
     recorded = {k: v for k, v in summary.get("perturbation", {}).items() if k != "tuned_on"}
     perturbation = Perturbation(**recorded)
     line = f"tuned on {trained} training window{'s' if trained != 1 else ''}"
     if perturbation.copies:
         plural = "ies" if perturbation.copies != 1 else "y"
         line += f" and {perturbation.copies} perturbed cop{plural} of each ({perturbation.describe()})"
-    attainment = summary["slo"]["attainment"] + summary["margin"] * (1 - summary["slo"]["attainment"])
     return (
-        f"{line}; {summary['draws']} cold-start draws per trial, each to meet {attainment:.2%}; "
+        f"{line}; {summary['draws']} cold-start draws per trial, each to meet {summary['required_attainment']:.2%}; "
         f"scored on draw {summary['scoring_seed']}"
     )
 

@@ -10,11 +10,11 @@ the timing within each block stay real.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from simulations.workload import Workload, repeat_requests
+from simulations.workload import Workload, repeat_requests, sorted_workload
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,8 @@ def perturbed(workload: Workload, perturbation: Perturbation, rng: np.random.Gen
         perturbation.jitter_s,
         rng,
     )
-    order = np.argsort(arrival, kind="stable")
     name = f"{workload.name} perturbed{f' {label}' if label else ''}"
-    return replace(
-        workload,
-        name=name,
-        arrival_s=np.ascontiguousarray(arrival[order]),
-        prompt_tokens=np.ascontiguousarray(prompt[order]),
-        output_tokens=np.ascontiguousarray(output[order]),
-    )
+    return sorted_workload(name, arrival, prompt, output, workload.history)
 
 
 def perturbed_copies(workload: Workload, perturbation: Perturbation, seed: int, stream: int = 0) -> list[Workload]:

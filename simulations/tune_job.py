@@ -37,6 +37,7 @@ from simulations.tuning import (
     _init_worker,
     bisection_trials,
     gpuscale_starts,
+    required_attainment,
     search_space,
     tune,
 )
@@ -181,6 +182,7 @@ def run_tuning(
         "scoring_seed": scoring.seed,
         "budget_per_policy": budget,
         "margin": margin,
+        "required_attainment": required_attainment(slo, margin),
         "draws": draws,
         "perturbation": dataclasses.asdict(perturbation)
         | {"tuned_on": [{"name": c.name, "requests": c.requests} for c in copies]},

@@ -213,6 +213,11 @@ class Trial:
     feasible: bool = False
 
 
+def required_attainment(slo: Slo, margin: float) -> float:
+    """The SLO's attainment plus ``margin`` of its error budget (0.1 of 1 %: 99.1 % for 99 %)."""
+    return slo.attainment + margin * (1.0 - slo.attainment)
+
+
 @dataclass(frozen=True)
 class EvalContext:
     """Everything a trial needs; shipped once to each worker."""
@@ -239,7 +244,7 @@ class EvalContext:
         between the training window and the held-out one. Demanding a share of the error budget
         to spare (10 % by default: 99.1 % for a 99 % SLO) buys that back for every policy alike.
         """
-        return self.slo.attainment + self.margin * (1.0 - self.slo.attainment)
+        return required_attainment(self.slo, self.margin)
 
 
 def evaluate(ctx: EvalContext, params: dict[str, float]) -> Trial:

@@ -113,7 +113,7 @@ def from_requests(trace: RequestTrace, reshape: Reshape, rng: np.random.Generato
     if reshape.rate_scale != 1.0:
         factor = np.full(arrival.shape[0], reshape.rate_scale)
         arrival, prompt, output = repeat_requests(arrival, prompt, output, factor, reshape.copy_jitter_s, rng)
-    return _sorted(f"{trace.name}", arrival, prompt, output)
+    return sorted_workload(f"{trace.name}", arrival, prompt, output)
 
 
 def repeat_requests(
@@ -161,12 +161,15 @@ def from_rate(
     counts = rng.poisson(rate * step)
     arrival = np.repeat(starts, counts) + rng.random(int(counts.sum())) * step
     pick = rng.integers(0, tokens.requests, size=arrival.shape[0])
-    return _sorted(
+    return sorted_workload(
         f"{series.name} ({tokens.name} tokens)", arrival, tokens.prompt_tokens[pick], tokens.output_tokens[pick]
     )
 
 
-def _sorted(name: str, arrival: FloatArray, prompt: IntArray, output: IntArray) -> Workload:
+def sorted_workload(
+    name: str, arrival: FloatArray, prompt: IntArray, output: IntArray, history: TokenHistory | None = None
+) -> Workload:
+    """Requests in any order as a Workload: sorted by arrival, starting at 0 or later, tokens at least 1."""
     order = np.argsort(arrival, kind="stable")
     arrival = arrival[order]
     if arrival.shape[0]:
@@ -176,6 +179,7 @@ def _sorted(name: str, arrival: FloatArray, prompt: IntArray, output: IntArray) 
         np.ascontiguousarray(arrival, dtype=np.float64),
         np.ascontiguousarray(np.maximum(prompt[order], 1), dtype=np.int64),
         np.ascontiguousarray(np.maximum(output[order], 1), dtype=np.int64),
+        history,
     )
 
 

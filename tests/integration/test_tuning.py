@@ -157,6 +157,7 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
     assert len(tuned["trials"]) >= 16
     assert set(tuned["params"]) == {p.name for p in search_space("gpuscale", PROFILE, 2)}
     assert tuning_summary["margin"] == 0.1  # the default share of the error budget left unspent
+    assert tuning_summary["required_attainment"] == pytest.approx(0.991)
     assert (tuning_summary["draws"], tuning_summary["scoring_seed"]) == (2, 2)  # scored on a draw not tuned on
     assert tuning_summary["perturbation"]["copies"] == 0  # perturbed copies are opt-in
     assert tuning_summary["perturbation"]["tuned_on"] == []
