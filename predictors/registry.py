@@ -7,7 +7,7 @@ from typing import Any
 
 from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
-from predictors.ensemble import OnlineEnsemble
+from predictors.ensemble import OnlineEnsemble, ProfileGuardedEnsemble
 from predictors.models import DampedTrend, LastValue, SeasonalNaive, SeasonalSmoothing
 from predictors.profile import DailyProfile
 
@@ -51,5 +51,7 @@ register("daily_profile", DailyProfile)
 register("seasonal_daily", lambda **kw: SeasonalSmoothing(season_s=86_400.0, **kw))
 register("seasonal_weekly", lambda **kw: SeasonalSmoothing(season_s=7 * 86_400.0, **kw))
 register("ensemble", OnlineEnsemble)
-# The default combines them online, weighted per horizon by recent errors (benchmarks/forecast_quality.py).
-register("default", OnlineEnsemble)
+register("profile_guarded", ProfileGuardedEnsemble)
+# The default combines them online, weighted per horizon by recent errors (benchmarks/forecast_quality.py),
+# and never forecasts below the daily profile: a step that came at this time yesterday is provisioned for.
+register("default", ProfileGuardedEnsemble)

@@ -30,4 +30,4 @@ def test_history_fit_then_step_forecasts_from_the_history() -> None:
     loop = DecisionLoop(PolicySpec(forecast_horizon_s=30), step_s=10.0, max_horizon_steps=6)
     loop.fit_history([2.0] * 100)
     decision = loop.step(_snap(1000.0, 3000.0), now=1001.0)
-    assert decision.forecast_mean == 2.0 and decision.forecast_model == "ensemble"
+    assert decision.forecast_mean == 2.0 and decision.forecast_model == "profile_guarded"

@@ -153,7 +153,7 @@ REJECTIONS = [
         {"deployment": "a", "forecastModel": "prophet"},
         "trigger metadata key 'forecastModel' has "
         "invalid value 'prophet'; allowed: one of autoregressive, daily_profile, damped_trend, default, ensemble, "
-        "last_value, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
+        "last_value, profile_guarded, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
     ),
 ]
 

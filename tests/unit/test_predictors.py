@@ -92,7 +92,7 @@ def test_registry_errors() -> None:
         create_predictor("prophet", step_s=10)
     assert str(err.value) == (
         "unknown predictor 'prophet'; valid: autoregressive, daily_profile, damped_trend, default, ensemble, "
-        "last_value, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
+        "last_value, profile_guarded, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly"
     )
     with pytest.raises(ValueError) as err:
         register("default", PREDICTORS["last_value"])
@@ -187,6 +187,33 @@ def test_daily_profile_waits_for_a_whole_day() -> None:
     model = create_predictor("daily_profile", step_s=60, max_horizon=5)
     model.fit([1.0] * 100)
     assert model.forecast(5).notes[0] == "short history (19 of 288 slots of one day seen): using last value"
+
+
+def test_profile_guarded_is_the_ensemble_until_the_profile_has_seen_a_day() -> None:
+    """Without a day of history (every 1-hour replay) the scaler's default forecasts exactly as the ensemble."""
+    series = _days_with_a_step(1)[:1439]
+    guarded, plain = create_predictor("profile_guarded", 60, 10), create_predictor("ensemble", 60, 10)
+    guarded.fit(series)
+    plain.fit(series)
+    a, b = guarded.forecast(10), plain.forecast(10)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    for q in a.quantiles:
+        np.testing.assert_array_equal(a.quantiles[q], b.quantiles[q])
+
+
+def test_profile_guarded_provisions_for_yesterdays_step_that_the_ensemble_forecasts_flat() -> None:
+    """Five minutes before a tripling that came at this time on both earlier days."""
+    series = _days_with_a_step(3)[: 2 * 1440 + 895]
+    guarded, plain = create_predictor("profile_guarded", 60, 10), create_predictor("ensemble", 60, 10)
+    guarded.fit(series)
+    plain.fit(series)
+    profile = plain.members[-1]  # type: ignore[attr-defined]
+    assert profile.name == "daily_profile" and profile.ready
+    ahead = plain._paths[-1]  # type: ignore[attr-defined]
+    flat, step = plain.forecast(10).mean, guarded.forecast(10).mean
+    assert max(flat) < 3.0  # the ensemble trusts the quiet hour's persistence
+    assert step[5:] == pytest.approx([6.0] * 5, abs=0.3)  # the guard forecasts the step from minute 900
+    np.testing.assert_array_equal(step, np.maximum(flat, ahead))
 
 
 def test_predictors_import_only_numerics_and_the_standard_library() -> None:
