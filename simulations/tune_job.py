@@ -82,9 +82,11 @@ def open_pool(ctx: EvalContext, workers: int, ray_address: str | None) -> Iterat
     """A ``map`` over trials: a local process pool, or Ray's when ``ray_address`` is set."""
     if ray_address is not None:
         try:
+            import ray
             from ray.util.multiprocessing import Pool as RayPool
         except ImportError:
             raise ValueError("--ray-address needs Ray: pip install 'gpuscale[ray]'") from None
+        connected_before = ray.is_initialized()
         ray_pool = RayPool(
             processes=workers or None, initializer=_init_worker, initargs=(ctx,), ray_address=ray_address
         )
@@ -92,6 +94,10 @@ def open_pool(ctx: EvalContext, workers: int, ray_address: str | None) -> Iterat
             yield ray_pool.map
         finally:
             ray_pool.terminate()  # type: ignore[no-untyped-call]
+            # Disconnect what the pool connected: a driver left attached to a cluster that later stops
+            # is ended by Ray (exit 1, a minute after the cluster is gone), whatever it is doing then.
+            if not connected_before:
+                ray.shutdown()
         return
     if workers <= 1:
         _init_worker(ctx)

@@ -219,13 +219,18 @@ def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_trials_run_on_a_local_ray_cluster_with_the_same_results(window: Workload, ray_cluster: str) -> None:
+    import ray
+
     ctx = context("keda-kv", window)
     with open_pool(ctx, workers=2, ray_address=None) as mapper:
         local = tune("keda-kv", ctx, mapper, budget=12, seed=1)
     with open_pool(ctx, workers=2, ray_address=ray_cluster) as mapper:
         on_ray = tune("keda-kv", ctx, mapper, budget=12, seed=1)
+        assert ray.is_initialized()
     assert [t.cost for t in on_ray.trials] == [t.cost for t in local.trials]
     assert on_ray.best == local.best
+    # the pool disconnects this process: Ray would end a driver still attached once the cluster stops
+    assert not ray.is_initialized()
 
 
 def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None:
