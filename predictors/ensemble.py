@@ -127,6 +127,7 @@ class ProfileGuardedEnsemble(OnlineEnsemble):
 
     def _combine(self) -> FloatArray:
         combined = super()._combine()
-        if self._daily_profile and self.members[-1].ready:  # the profile is the last member
+        profile = self.members[-1]
+        if isinstance(profile, DailyProfile) and profile.ready:
             return np.asarray(np.maximum(combined, self._paths[-1]))
         return combined
