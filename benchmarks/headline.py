@@ -170,6 +170,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"x{h['gpuscale_vs_best_baseline']:.2f} best baseline {h['best_baseline']} "
                 f"{h['best_baseline_gpu_hours']:.2f}), gap closed {gap}, meets SLO {h['gpuscale_meets_slo']}"
             )
+            excess = result["rows"]["gpuscale"]["excess_over_oracle"]
+            print(
+                f"   {label}: gpuscale above the oracle {excess['over_gpu_hours']:.2f} GPU-h "
+                f"(below {excess['under_gpu_hours']:.2f}); by decision {excess['by_reason']}; "
+                f"by the signal that won {excess['by_signal']}"
+            )
             if label == "whole trace":
                 ratios.append(h["gpuscale_vs_oracle"])
         print(f"   ({time.time() - started:.0f} s)\n")

@@ -311,11 +311,30 @@ def _print_simulation(summary: dict[str, Any], span_s: float) -> None:
             "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
         )
     _wide_console().print(table)
+    for row in summary["policies"]:
+        line = _excess_line(row)
+        if line:
+            _wide_console().print(line)
     if summary["best_possible_attainment"] < slo["attainment"]:
         Console().print(
             f"[yellow]This SLO is out of reach on this profile: only {summary['best_possible_attainment']:.2%} of "
             f"requests can get a first token within {slo['ttft_s']:g} s even alone on an idle replica.[/]"
         )
+
+
+def _excess_line(row: dict[str, Any]) -> str | None:
+    """gpuscale's GPU-hours above the oracle, by the decision and the signal that held them."""
+    excess = row.get("excess_over_oracle")
+    if row["name"] != "gpuscale" or not excess or excess["over_gpu_hours"] <= 0:
+        return None
+
+    def shares(by: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in by.items())
+
+    return (
+        f"gpuscale paid {excess['over_gpu_hours']:.2f} GPU-h above the oracle ({excess['under_gpu_hours']:.2f} below). "
+        f"By decision: {shares(excess['by_reason'])}. By the signal that won: {shares(excess['by_signal'])}."
+    )
 
 
 def _wide_console() -> Any:

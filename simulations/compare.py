@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from simulations.attribution import excess_over_oracle
 from simulations.policies import POLICY_ORDER, PolicyContext, create_controller, future_load
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
@@ -38,6 +39,7 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         oracle = self.oracle()
+        gpus = self.context.profile.gpus_per_replica
         rows = []
         for r in self.results:
             s = r.score
@@ -60,6 +62,9 @@ class Comparison:
                     "peak_replicas": r.peak_replicas,
                     "unserved": s.unserved,
                     "params": r.params,
+                    "excess_over_oracle": (
+                        excess_over_oracle(r, oracle, gpus).to_json() if oracle and r is not oracle else None
+                    ),
                 }
             )
         return {

@@ -51,6 +51,8 @@ class ReplayResult:
     params: dict[str, object] = field(default_factory=dict)
     #: gpuscale only: (decided at, horizon s, forecast mean, forecast quantile) in replicas of load
     forecasts: list[tuple[float, float, float, float]] = field(default_factory=list)
+    #: gpuscale only: (decided at, reason, the signal that asked most or "none"), to charge GPU-hours to
+    decisions: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 def count_flaps(changes: list[tuple[float, int]], window_s: float) -> int:
@@ -128,6 +130,10 @@ def replay(
             (d.at, d.horizon_s, d.forecast_mean, d.forecast_quantile_value)
             for d in getattr(controller, "decisions", [])
             if d.forecast_mean is not None and d.forecast_quantile_value is not None
+        ],
+        decisions=[
+            (d.at, str(d.reason), "none" if d.dominant is None else str(d.dominant))
+            for d in getattr(controller, "decisions", [])
         ],
     )
 

@@ -224,6 +224,42 @@ def _table(summary: dict[str, Any]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _shares(shares: dict[str, float], total: float) -> str:
+    if not shares or total <= 0:
+        return "-"
+    return ", ".join(f"{html.escape(k)} {v:.2f} ({v / total:.0%})" for k, v in shares.items())
+
+
+def _excess_table(summary: dict[str, Any]) -> str:
+    """Per policy, GPU-hours above and below the oracle; for gpuscale, what held the fleet then."""
+    rows = []
+    for p in summary["policies"]:
+        excess = p.get("excess_over_oracle")
+        if not excess:
+            continue
+        over = excess["over_gpu_hours"]
+        cells = (
+            html.escape(p["name"]),
+            f"{over:.2f}",
+            f"{excess['under_gpu_hours']:.2f}",
+            _shares(excess["by_reason"], over),
+            _shares(excess["by_signal"], over),
+        )
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("policy", "GPU-h above oracle", "GPU-h below", "above, by decision", "above, by signal that won")
+    )
+    note = (
+        '<p class="note">Paid pods (starting, ready, draining) minute by minute against the oracle\'s. '
+        "gpuscale's minutes above it are charged to the decision in force: hold_stabilization is a "
+        "scale-down waiting for its window; the signal is the ask that won.</p>"
+    )
+    return f"{note}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def _tuning_table(tuning: dict[str, Any]) -> str:
     rows = []
     for name, tuned in tuning["policies"].items():
@@ -274,6 +310,9 @@ def write_report(directory: Path, out: Path | None = None) -> Path:
             f"{slo['attainment']:.1%} of requests; seed {summary['seed']}.</p>"
         )
         parts.append("<h2>Figures</h2>" + _table(summary))
+        excess = _excess_table(summary)
+        if excess:
+            parts.append("<h2>Where the GPU-hours went, beyond the oracle</h2>" + excess)
         plot_timeline(directory, summary, out / "timeline.png")
         plot_ttft(directory, summary, out / "ttft.png")
         parts.append("<h2>Demand, forecast and capacity</h2>" + _img(out / "timeline.png", "timeline"))

@@ -64,6 +64,13 @@ def test_report_embeds_every_plot_it_wrote(report_dir: Path) -> None:
     assert "<script" not in page and "http://" not in page and "https://" not in page  # self-contained
     for policy in ("gpuscale", "keda-queue", "fixed", "oracle"):
         assert f"<td>{policy}</td>" in page
+    summary = json.loads((report_dir / "summary.json").read_text())
+    ours = next(p for p in summary["policies"] if p["name"] == "gpuscale")["excess_over_oracle"]
+    section = page.split("<h2>Where the GPU-hours went, beyond the oracle</h2>")[1].split("<h2>")[0]
+    assert f"<td>gpuscale</td><td>{ours['over_gpu_hours']:.2f}</td>" in section
+    largest = next(iter(ours["by_reason"]))
+    assert f"{largest} {ours['by_reason'][largest]:.2f}" in section
+    assert "<td>oracle</td>" not in section
 
 
 def test_timeline_shows_the_oracle_and_the_forecast_band(report_dir: Path) -> None:

@@ -95,6 +95,23 @@ def test_oracle_never_spends_more_than_a_policy_that_meets_the_slo(comparison_js
     assert set(oracle) >= {"name", "gpu_hours", "slo_attainment", "ttft_p99_s", "scale_events", "meets_slo"}
 
 
+def test_gpu_hours_above_the_oracle_are_charged_to_gpuscales_decisions(comparison_json: dict[str, object]) -> None:
+    rows = {r["name"]: r for r in comparison_json["policies"]}  # type: ignore[attr-defined]
+    assert rows["oracle"]["excess_over_oracle"] is None
+    oracle_hours = rows["oracle"]["gpu_hours"]
+    for name in ("gpuscale", "keda-queue", "fixed"):
+        excess = rows[name]["excess_over_oracle"]
+        net = excess["over_gpu_hours"] - excess["under_gpu_hours"]
+        # paid pods sampled every 10 s against GPU-seconds counted every tick: within 3 % of the policy's hours
+        assert net == pytest.approx(rows[name]["gpu_hours"] - oracle_hours, abs=0.03 * rows[name]["gpu_hours"]), name
+    ours = rows["gpuscale"]["excess_over_oracle"]
+    assert ours["over_gpu_hours"] > 0
+    assert sum(ours["by_reason"].values()) == pytest.approx(ours["over_gpu_hours"], abs=1e-3)
+    assert sum(ours["by_signal"].values()) == pytest.approx(ours["over_gpu_hours"], abs=1e-3)
+    assert set(ours["by_signal"]) <= {"queue", "inflight", "throughput", "forecast", "kv_cache", "none"}
+    assert rows["keda-queue"]["excess_over_oracle"]["by_reason"] == {}  # a baseline's decisions are the HPA's
+
+
 def test_replay_is_deterministic_for_a_seed(azure_window: Workload) -> None:
     def run(seed: int) -> dict[str, object]:
         return compare(azure_window, PROFILE, ["gpuscale", "keda-queue"], Slo(), ReplaySettings(seed=seed)).to_json()
