@@ -10,6 +10,13 @@ forecaster could plausibly have; a plan that needs 10-second bins is not. Printe
 the headline oracle and the two-thirds line of the headline target, from the fixed fleet and the
 best-baseline figure you pass with --best CASE=GPU_HOURS (tuning the baselines again would take
 the headline's 40 minutes).
+
+The last two columns are plans with no foresight at all: they see each bin's demand a cold start
+(the profile's median stages) plus one bin late, so every pod they start was planned from demand
+already measured, and they keep a pod for a cold start after it was last needed, as a scale-down
+window does. That is a reactive scaler with perfect, instant measurement and the best headroom in
+hindsight: what reacting, however well, can reach. What separates it from the line is what only a
+forecast can win.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from simulations.slo import Slo
 from simulations.workload import Workload
 
 PLANS = ((10.0, 60.0), (60.0, 60.0), (300.0, 300.0), (600.0, 600.0))
+#: (bin, look-ahead) of the plans that see demand late: one bin ahead of what they saw.
+REACTIVE_PLANS = ((10.0, 10.0), (60.0, 60.0))
 
 
 def _runner(workload: Workload, context: PolicyContext, slo: Slo) -> Callable[[str, dict[str, Any]], ReplayResult]:
@@ -35,6 +44,15 @@ def _runner(workload: Workload, context: PolicyContext, slo: Slo) -> Callable[[s
         return replay(workload, PROFILE, create_controller(name, context, params), slo, ReplaySettings())
 
     return run
+
+
+def _late(
+    run: Callable[[str, dict[str, Any]], ReplayResult], seen_late_s: float
+) -> Callable[[str, dict[str, Any]], ReplayResult]:
+    def late(name: str, params: dict[str, Any]) -> ReplayResult:
+        return run(name, {**params, "seen_late_s": seen_late_s})
+
+    return late
 
 
 def main(argv: list[str]) -> None:
@@ -45,7 +63,10 @@ def main(argv: list[str]) -> None:
         best[name] = float(value)
         del argv[at : at + 2]
     header = f"{'case':32s}{'fixed':>9s}{'oracle':>9s}" + "".join(f"{f'{b:g} s bins':>12s}" for b, _ in PLANS)
+    header += "".join(f"{f'late {b:g} s':>12s}" for b, _ in REACTIVE_PLANS)
     print(header + f"{'2/3 line':>10s}")
+    stages = PROFILE.cold_start
+    cold_s = stages.scheduling.median_s + stages.image_pull.median_s + stages.model_load.median_s
     for case in [c for c in CASES if not argv or any(a in c.name for a in argv)]:
         started = time.time()
         tokens = str(TRACES / case.tokens) if case.tokens else None
@@ -57,6 +78,9 @@ def main(argv: list[str]) -> None:
         fixed = search_fixed(run, 100, fixed_search_start(workload, PROFILE))
         oracle = search_oracle(run, fixed)  # the headline's oracle: its three plans and the fixed fleet
         plans = [search_oracle(run, None, plans=[plan]) for plan in PLANS]
+        for bin_s, lookahead_s in REACTIVE_PLANS:
+            late = _late(run, cold_s + lookahead_s)
+            plans.append(search_oracle(late, None, plans=[(bin_s, lookahead_s)]))
         cells = "".join(f"{r.gpu_hours:>11.2f}{' ' if r.score.meets_slo else '!'}" for r in plans)
         key = next((k for k in best if k in case.name), None)
         line = ""

@@ -281,18 +281,41 @@ def _max_ahead(values: np.ndarray, bins: int) -> np.ndarray:
     return out
 
 
+def _max_behind(values: np.ndarray, bins: int) -> np.ndarray:
+    """For each bin, the largest value in it and the ``bins`` before it."""
+    return _max_ahead(values[::-1], bins)[::-1]
+
+
 def oracle_plan(
-    load: np.ndarray, bin_s: float, headroom: float, lookahead_s: float, keep_s: float, cap: int, floor: int
+    load: np.ndarray,
+    bin_s: float,
+    headroom: float,
+    lookahead_s: float,
+    keep_s: float,
+    cap: int,
+    floor: int,
+    seen_late_s: float = 0.0,
 ) -> np.ndarray:
     """Replicas wanted per bin: ``headroom`` x the peak demand of the next ``lookahead_s``,
     and a pod that will be needed again within ``keep_s`` (its cold start) is kept rather
-    than drained and recreated, because a new pod is paid from creation anyway."""
+    than drained and recreated, because a new pod is paid from creation anyway.
+
+    With ``seen_late_s`` the plan sees each bin's demand that much later (the first bin's until
+    then), and, no longer knowing that a pod will be needed again, keeps it for ``keep_s`` after it
+    was last needed, as a scale-down window does. At a cold start plus ``lookahead_s`` late, it
+    knows nothing a reactive scaler would not: a pod created a cold start before it is needed was
+    planned from demand measured by then.
+    """
+    late = max(0, math.ceil(seen_late_s / bin_s - 1e-9))
+    if late:
+        load = np.concatenate([np.full(min(late, load.shape[0]), load[0] if load.size else 0.0), load])[: load.shape[0]]
     previous = np.concatenate([load[:1], load[:-1]])  # requests of the last bin are still being served
     peak = np.maximum(_max_ahead(load, max(1, math.ceil(lookahead_s / bin_s))), previous)
     if math.isinf(headroom):  # every pod from the start: the fixed fleet at the cap
         return np.full(load.shape[0], max(floor, cap), dtype=np.int64)
     need = np.clip(np.ceil(headroom * peak - 1e-9).astype(np.int64), floor, cap)
-    return _max_ahead(need, max(0, math.ceil(keep_s / bin_s)))
+    keep = max(0, math.ceil(keep_s / bin_s))
+    return _max_behind(need, keep) if late else _max_ahead(need, keep)
 
 
 class OracleController:
@@ -304,7 +327,13 @@ class OracleController:
     name = "oracle"
 
     def __init__(
-        self, context: PolicyContext, headroom: float, lookahead_s: float = 60.0, bin_s: float = 10.0, cap: int = 0
+        self,
+        context: PolicyContext,
+        headroom: float,
+        lookahead_s: float = 60.0,
+        bin_s: float = 10.0,
+        cap: int = 0,
+        seen_late_s: float = 0.0,
     ) -> None:
         cap = cap or context.max_replicas
         stages = context.profile.cold_start
@@ -317,6 +346,7 @@ class OracleController:
             typical_cold_s,
             cap,
             context.min_replicas,
+            seen_late_s,
         )
         self.bin_s = bin_s
         rng = np.random.default_rng([context.seed, 0x0AC1E])
@@ -419,6 +449,7 @@ POLICIES: dict[str, PolicyFactory] = {
         lookahead_s=float(p.get("lookahead_s", 60.0)),
         bin_s=float(p.get("bin_s", 10.0)),
         cap=int(p.get("cap", 0)),
+        seen_late_s=float(p.get("seen_late_s", 0.0)),
     ),
 }
 

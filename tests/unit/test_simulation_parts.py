@@ -137,6 +137,15 @@ def test_oracle_plan_looks_ahead_and_keeps_pods_through_short_dips() -> None:
     assert kept.tolist() == [1, 3, 3, 3, 3, 3, 1, 1, 1, 1]
 
 
+def test_an_oracle_that_sees_demand_late_plans_the_same_steps_late() -> None:
+    load = np.array([1.0, 1.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    late = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=0.0, cap=100, floor=1, seen_late_s=30.0)
+    assert late.tolist() == [1, 1, 1, 1, 1, 1, 4, 4, 4, 1]  # the step at bin 4 is met from bin 6, not 3
+    # not knowing the future, it keeps pods for keep_s after they were last needed
+    kept = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=20.0, cap=100, floor=1, seen_late_s=30.0)
+    assert kept.tolist() == [1, 1, 1, 1, 1, 1, 4, 4, 4, 4]
+
+
 def test_score_counts_unserved_requests_as_misses() -> None:
     w = Workload("s", np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4, np.int64), np.array([1, 1, 1, 3], np.int64))
     log = RequestLog.empty(4)
