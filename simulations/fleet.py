@@ -332,6 +332,8 @@ class Fleet:
                 pod.n_decode -= 1
                 pod.sum_d0 -= finish_step - (output[request] - 1)
                 self._finish(pod, request, t0 + (finish_step - start_clock) * per_step)
+            if pod.n_decode == 0:  # float residue of the sums would read as a negative KV cache: garbage
+                pod.sum_d0 = 0.0
         pod.gen_total += gen
 
     def _finish(self, pod: Pod, request: int, at: float) -> None:

@@ -245,13 +245,12 @@ def _excess_table(summary: dict[str, Any]) -> str:
             _shares(excess["by_reason"], over),
             _shares(excess["by_signal"], over),
         )
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        numbers = "".join(f"<td>{c}</td>" for c in cells[:3])
+        rows.append(f"<tr>{numbers}" + "".join(f'<td class="text">{c}</td>' for c in cells[3:]) + "</tr>")
     if not rows:
         return ""
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("policy", "GPU-h above oracle", "GPU-h below", "above, by decision", "above, by signal that won")
-    )
+    head = "<th>policy</th><th>GPU-h above oracle</th><th>GPU-h below</th>"
+    head += '<th class="text">above, by decision</th><th class="text">above, by the signal that won</th>'
     note = (
         '<p class="note">Paid pods (starting, ready, draining) minute by minute against the oracle\'s. '
         "gpuscale's minutes above it are charged to the decision in force: hold_stabilization is a "
@@ -280,7 +279,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}tr.miss td{color:#a00}
+td:first-child,th:first-child,td.text,th.text{text-align:left}tr.miss td{color:#a00}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}.note{color:#555;font-size:.9rem}
 """
 
