@@ -11,12 +11,13 @@ the headline oracle and the two-thirds line of the headline target, from the fix
 best-baseline figure you pass with --best CASE=GPU_HOURS (tuning the baselines again would take
 the headline's 40 minutes).
 
-The last two columns are plans with no foresight at all: they see each bin's demand a cold start
-(the profile's median stages) plus one bin late, so every pod they start was planned from demand
-already measured, and they keep a pod for a cold start after it was last needed, as a scale-down
-window does. That is a reactive scaler with perfect, instant measurement and the best headroom in
-hindsight: what reacting, however well, can reach. What separates it from the line is what only a
-forecast can win.
+The last two columns are plans without foresight: they see each bin's demand a typical cold start
+(the profile's median stages) plus one bin late, so a pod with a typical cold start was planned from
+demand already measured, and they keep a pod for a cold start after it was last needed, as a
+scale-down window does. Each pod still starts exactly its own cold start ahead (the oracle's one
+advantage left: up to the spread of cold starts, about 85 s at p90). That is a reactive scaler with
+perfect, instant measurement and the best headroom in hindsight: roughly what reacting, however
+well, can reach. What separates it from the line is what only a forecast can win.
 """
 
 from __future__ import annotations

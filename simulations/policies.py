@@ -302,9 +302,10 @@ def oracle_plan(
 
     With ``seen_late_s`` the plan sees each bin's demand that much later (the first bin's until
     then), and, no longer knowing that a pod will be needed again, keeps it for ``keep_s`` after it
-    was last needed, as a scale-down window does. At a cold start plus ``lookahead_s`` late, it
-    knows nothing a reactive scaler would not: a pod created a cold start before it is needed was
-    planned from demand measured by then.
+    was last needed, as a scale-down window does. At a typical cold start plus ``lookahead_s`` late,
+    a pod started a typical cold start before it is needed was planned from demand measured by then.
+    Pods still start exactly their own cold start ahead, so a slow pod's plan sees up to the cold
+    start's spread ahead, and a fast pod's that much less.
     """
     late = max(0, math.ceil(seen_late_s / bin_s - 1e-9))
     if late:
