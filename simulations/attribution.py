@@ -87,7 +87,7 @@ def excess_of(
     diff = pod_seconds_per_bin(t, paid, bin_s, bins) - pod_seconds_per_bin(oracle_t, oracle_paid, bin_s, bins)
     hours = diff * gpus_per_replica / 3600.0
     over = float(hours[hours > 0].sum())
-    under = float(-hours[hours < 0].sum())
+    under = 0.0 - float(hours[hours < 0].sum())  # 0.0 - 0.0 is 0.0, where -0.0 would print as "-0.0"
     by_reason: dict[str, float] = {}
     by_signal: dict[str, float] = {}
     if decisions:

@@ -19,6 +19,7 @@ import numpy as np
 
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
+from simulations.attribution import excess_over_oracle
 from simulations.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
 from simulations.perturb import Perturbation, perturbed_copies
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
@@ -230,7 +231,9 @@ def run_tuning(
         scores = []
         for trace, kind, w in evaluation:
             replayed = replay_params(policy, result.best.params, w, profile, slo, scoring)
-            scores.append({"trace": trace, "kind": kind} | _row(replayed, refs[id(w)][1]))
+            oracle = refs[id(w)][1]
+            excess = excess_over_oracle(replayed, oracle, profile.gpus_per_replica).to_json()
+            scores.append({"trace": trace, "kind": kind} | _row(replayed, oracle) | {"excess_over_oracle": excess})
         out["policies"][policy] = {
             "params": {k: round(v, 4) for k, v in result.best.params.items()},
             "scores": scores,

@@ -20,6 +20,7 @@ from simulations.compare import compare
 from simulations.perturb import Perturbation, perturbed_copies
 from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
+from simulations.report import write_tuning_report
 from simulations.scenario import build_workload
 from simulations.slo import Slo
 from simulations.tune_job import open_pool, run_tuning, split, tuned_policy_file
@@ -164,6 +165,28 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
     # feasible = met 99.1 %, the SLO plus the margin; every feasible trial meets the SLO itself
     assert all(t["feasible"] == (t["slo_attainment"] >= 0.991 - 1e-12) for t in tuned["trials"])
     assert all(t["meets_slo"] for t in tuned["trials"] if t["feasible"])
+    for score in tuned["scores"]:  # where each window's GPU-hours above the oracle went
+        excess = score["excess_over_oracle"]
+        assert sum(excess["by_reason"].values()) == pytest.approx(excess["over_gpu_hours"], abs=1e-3)
+        oracle_hours = score["gpu_hours"] / score["gpu_hours_vs_oracle"]
+        net = excess["over_gpu_hours"] - excess["under_gpu_hours"]
+        assert net == pytest.approx(score["gpu_hours"] - oracle_hours, abs=0.03 * score["gpu_hours"])
+
+
+def test_tuning_report_says_what_held_gpuscales_hours_above_the_oracle(
+    tuning_summary: dict[str, object], tmp_path: Path
+) -> None:
+    page = write_tuning_report(tuning_summary, tmp_path).read_text()
+    for score in tuning_summary["policies"]["gpuscale"]["scores"]:  # type: ignore[index]
+        excess = score["excess_over_oracle"]
+        over = excess["over_gpu_hours"]
+        shares = ""
+        if over > 0:  # nothing above the oracle, nothing to charge
+            reason, held = next(iter(excess["by_reason"].items()))
+            signal, asked = next(iter(excess["by_signal"].items()))
+            shares = f" ({reason} {held / over:.0%}, {signal} {asked / over:.0%})"
+        cell = f'<td class="text">{over:.2f}{shares}</td>'
+        assert cell in page, cell
 
 
 def test_tuned_policy_file_round_trips_through_the_scalers_loader(

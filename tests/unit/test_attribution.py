@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from simulations.attribution import excess_of, pod_seconds_per_bin
+from simulations.report import above_the_oracle
 
 MINUTE = 60.0
 #: Two samples per minute, as the replay's 10 s series would give six.
@@ -92,3 +93,27 @@ def test_a_sample_holds_until_the_next_across_bins() -> None:
 def test_gpus_per_replica_multiply_the_hours() -> None:
     excess = excess_of(T, pods(6, 6, 6, 6), T, pods(4, 4, 4, 4), gpus_per_replica=4)
     assert excess.over_gpu_hours == pytest.approx(4 * 8 / 60)
+
+
+ABOVE = {
+    "gpuscale above, with what held it": (
+        {"over_gpu_hours": 2.0, "under_gpu_hours": 0.1, "by_reason": {"hold_stabilization": 1.5, "steady": 0.5},
+         "by_signal": {"forecast": 1.2, "queue": 0.8}},
+        "2.00 (hold_stabilization 75%, forecast 60%)",
+    ),
+    "a baseline above: no decisions to charge": (
+        {"over_gpu_hours": 1.25, "under_gpu_hours": 0.0, "by_reason": {}, "by_signal": {}},
+        "1.25",
+    ),
+    "never above the oracle": (
+        {"over_gpu_hours": 0.0, "under_gpu_hours": 0.5, "by_reason": {}, "by_signal": {}},
+        "0.00",
+    ),
+    "a tuning file from before it was recorded": (None, "-"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("excess", "cell"), list(ABOVE.values()), ids=list(ABOVE))
+def test_tuning_table_cell(excess: dict[str, object] | None, cell: str) -> None:
+    score = {"gpu_hours": 3.0} | ({} if excess is None else {"excess_over_oracle": excess})
+    assert above_the_oracle(score) == cell
