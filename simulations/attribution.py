@@ -60,8 +60,7 @@ def pod_seconds_per_bin(t: np.ndarray, paid: np.ndarray, bin_s: float, bins: int
 
 def _paid(result: ReplayResult) -> tuple[np.ndarray, np.ndarray]:
     series = result.series
-    paid = series["replicas"] + series.get("draining", np.zeros_like(series["replicas"]))
-    return series["t"], paid
+    return series["t"], series["replicas"] + series["draining"]
 
 
 def excess_over_oracle(

@@ -308,8 +308,8 @@ def oracle_plan(
     start's spread ahead, and a fast pod's that much less.
     """
     late = max(0, math.ceil(seen_late_s / bin_s - 1e-9))
-    if late:
-        load = np.concatenate([np.full(min(late, load.shape[0]), load[0] if load.size else 0.0), load])[: load.shape[0]]
+    if late and load.size:
+        load = np.concatenate([np.full(late, load[0]), load])[: load.shape[0]]
     previous = np.concatenate([load[:1], load[:-1]])  # requests of the last bin are still being served
     peak = np.maximum(_max_ahead(load, max(1, math.ceil(lookahead_s / bin_s))), previous)
     if math.isinf(headroom):  # every pod from the start: the fixed fleet at the cap
@@ -338,13 +338,12 @@ class OracleController:
     ) -> None:
         cap = cap or context.max_replicas
         stages = context.profile.cold_start
-        typical_cold_s = stages.scheduling.median_s + stages.image_pull.median_s + stages.model_load.median_s
         self.need = oracle_plan(
             future_load(context.workload, context.profile, bin_s),
             bin_s,
             headroom,
             lookahead_s,
-            typical_cold_s,
+            stages.typical_s,
             cap,
             context.min_replicas,
             seen_late_s,

@@ -64,6 +64,11 @@ class ColdStart(BaseModel):
         total = np.sum(self._draw(np.random.default_rng(0), draws), axis=0)
         return float(np.quantile(total, q))
 
+    @property
+    def typical_s(self) -> float:
+        """The stages' medians added up: the cold start the oracle plans its keep-alive with."""
+        return self.scheduling.median_s + self.image_pull.median_s + self.model_load.median_s
+
     @classmethod
     def fixed(cls, seconds: float) -> ColdStart:
         """A deterministic cold start (for tests and what-if runs)."""
