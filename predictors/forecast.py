@@ -41,6 +41,12 @@ class Forecast:
     def mean_at(self, horizon_s: float) -> float:
         return float(self.mean[self.index_for(horizon_s)])
 
+    def peak_quantile(self, q: float, horizon_s: float) -> float:
+        """Highest value of quantile ``q`` over every step up to the horizon: the most a path may need
+        before anything started now could be ready."""
+        last = self.index_for(horizon_s)
+        return max(self.quantile_at(q, (i + 1) * self.step_s) for i in range(last + 1))
+
     def quantile_at(self, q: float, horizon_s: float) -> float:
         """Value of quantile ``q`` at the horizon; an unknown ``q`` is interpolated."""
         idx = self.index_for(horizon_s)

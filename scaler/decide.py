@@ -103,6 +103,19 @@ def _kv_ask(snapshot: Snapshot, spec: PolicySpec, ready: int) -> int | None:
     return ceil_replicas(ready * usage / spec.target_kv_cache_usage)
 
 
+def _release_floor(forecast: Forecast | None, spec: PolicySpec, horizon_s: float) -> int | None:
+    """The fewest replicas a scale-down may leave before its window has passed, or None (the window alone).
+
+    A pod released now comes back only after a cold start, so the scale-down keeps what the forecast's
+    ``scale_down_forecast_quantile`` needs at its highest step up to the horizon (and, in ``_stabilize``,
+    never less than the asks now). The window waits out demand that merely might return; this lets a
+    forecast that sees demand falling release pods sooner.
+    """
+    if spec.scale_down_forecast_quantile is None or forecast is None:
+        return None
+    return ceil_replicas(forecast.peak_quantile(spec.scale_down_forecast_quantile, horizon_s))
+
+
 def _is_active(snapshot: Snapshot, spec: PolicySpec, forecast_q: float | None, replicas: int) -> bool:
     """Demand now or forecast within the horizon: the only way out of zero replicas."""
     in_flight = (snapshot.get(Signal.QUEUE) or 0.0) + (snapshot.get(Signal.RUNNING) or 0.0)
@@ -194,7 +207,13 @@ def decide(
         previous = replicas.current
         recent = ((now, min(max(previous, spec.min_replicas), spec.max_replicas)),)
     recent = (*recent, (now, raw))
-    replicas_out, reason = _stabilize(raw, wanted, previous, recent, spec, partial)
+    release_floor = _release_floor(forecast, spec, horizon_s)
+    replicas_out, reason, window_floor = _stabilize(raw, wanted, previous, recent, spec, partial, release_floor)
+    if window_floor is not None and previous is not None and replicas_out < min(previous, window_floor):
+        notes.append(
+            f"the forecast released pods the window would hold: {replicas_out} instead of {window_floor}"
+            f" (q{spec.scale_down_forecast_quantile:g} needs {release_floor} within {horizon_s:.0f}s)"
+        )
     decision = Decision(
         replicas=replicas_out,
         valid=True,
@@ -227,8 +246,11 @@ def _stabilize(
     recent: tuple[tuple[float, int], ...],
     spec: PolicySpec,
     partial: bool,
-) -> tuple[int, Reason]:
-    """Apply the scale-down window, the scale-up step limit and the partial-data floor."""
+    release_floor: int | None = None,
+) -> tuple[int, Reason, int | None]:
+    """Apply the scale-down window (or the forecast's release below it), the scale-up step limit and the
+    partial-data floor. Returns the replicas, the reason and, on a scale-down, the window's floor."""
+    window_floor = None
     if previous is None:
         out, reason = raw, Reason.STEADY
     elif raw > previous:
@@ -237,9 +259,12 @@ def _stabilize(
             out, reason = previous + spec.scale_up_max_step, Reason.LIMIT_SCALE_UP_STEP
     elif raw < previous:
         # HPA semantics (quantile 1): a scale-down goes only as low as the highest recent recommendation.
-        floor = window_quantile([r for _, r in recent], spec.scale_down_quantile)
+        window_floor = window_quantile([r for _, r in recent], spec.scale_down_quantile)
+        floor, held = window_floor, Reason.HOLD_STABILIZATION
+        if release_floor is not None and max(raw, release_floor) < window_floor:
+            floor, held = max(raw, release_floor), Reason.HOLD_FORECAST
         out = min(previous, floor)
-        reason = Reason.HOLD_STABILIZATION if out > raw else Reason.SCALE_DOWN
+        reason = held if out > raw else Reason.SCALE_DOWN
     else:
         out, reason = raw, Reason.STEADY
     if partial and previous is not None and out < previous:
@@ -249,7 +274,7 @@ def _stabilize(
             reason = Reason.AT_MAX
         elif wanted < spec.min_replicas and out == spec.min_replicas:
             reason = Reason.AT_MIN
-    return out, reason
+    return out, reason, window_floor
 
 
 def _hold(

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     SCALE_DOWN = "scale_down"
     STEADY = "steady"
     HOLD_STABILIZATION = "hold_stabilization"  # a scale-down waits for the window
+    HOLD_FORECAST = "hold_forecast"  # a scale-down past the window stops where the forecast still needs pods
     LIMIT_SCALE_UP_STEP = "limit_scale_up_step"
     AT_MAX = "at_max"
     AT_MIN = "at_min"

@@ -17,6 +17,11 @@ from scaler.policy import PolicySpec
 from scaler.snapshot import Snapshot, demand_load
 
 
+def _release_quantiles(spec: PolicySpec) -> set[float]:
+    q = spec.scale_down_forecast_quantile
+    return set() if q is None else {q}
+
+
 class DecisionLoop:
     """The explicit state carried between decisions: forecaster, decision state, last sample time."""
 
@@ -26,7 +31,7 @@ class DecisionLoop:
             spec.forecast_model,
             step_s=step_s,
             max_horizon=max_horizon_steps,
-            quantiles=sorted({0.5, 0.9, 0.95, spec.forecast_quantile}),
+            quantiles=sorted({0.5, 0.9, 0.95, spec.forecast_quantile} | _release_quantiles(spec)),
         )
         self.max_horizon_steps = max_horizon_steps
         self.state = DecisionState()

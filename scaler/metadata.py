@@ -122,6 +122,11 @@ class TriggerMetadata(BaseModel):
     scale_down_quantile: float | None = Field(
         None, alias="scaleDownQuantile", ge=0.5, le=1, json_schema_extra=_allowed("a number from 0.5 to 1")
     )
+    scale_down_forecast_quantile: str | None = Field(
+        None,
+        alias="scaleDownForecastQuantile",
+        json_schema_extra=_allowed("'off' (the window alone) or a number from 0.5 to 0.99"),
+    )
     activation_queue_depth: float | None = Field(
         None, alias="activationQueueDepth", ge=0, le=1e6, json_schema_extra=_allowed("a number >= 0")
     )
@@ -169,6 +174,15 @@ class TriggerMetadata(BaseModel):
             return value
         seconds = float(value)
         if not 0 <= seconds <= 3600:
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("scale_down_forecast_quantile")
+    @classmethod
+    def _release_quantile(cls, value: str | None) -> str | None:
+        if value is None or value == "off":
+            return value
+        if not 0.5 <= float(value) <= 0.99:
             raise ValueError("out of range")
         return value
 
@@ -235,6 +249,9 @@ class TriggerMetadata(BaseModel):
         if self.forecast_horizon_seconds is not None:
             horizon = self.forecast_horizon_seconds
             out["forecast_horizon_s"] = None if horizon == "auto" else float(horizon)
+        if self.scale_down_forecast_quantile is not None:
+            release = self.scale_down_forecast_quantile
+            out["scale_down_forecast_quantile"] = None if release == "off" else float(release)
         return out
 
 

@@ -64,6 +64,14 @@ class PolicySpec(BaseModel):
         description="a scale-down goes only as low as this quantile of the window's recommendations; 1 = the"
         " highest (HPA semantics); lower lets one noisy spike in the window pass instead of holding it",
     )
+    scale_down_forecast_quantile: float | None = Field(
+        None,
+        ge=0.5,
+        le=0.99,
+        description="a scale-down may go below the window's floor, down to what this forecast quantile needs at"
+        " every step up to the horizon (a pod released now is back only after a cold start); None = the window"
+        " alone",
+    )
     scale_up_max_step: int | None = Field(
         None, ge=1, le=10_000, description="most replicas added in one decision (None = unlimited)"
     )

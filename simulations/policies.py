@@ -406,7 +406,11 @@ GPUSCALE_TUNABLES = (
     "scale_down_stabilization_s",
     "scale_down_quantile",
     "scale_up_max_step",
+    "scale_down_forecast_quantile",
 )
+#: The tuner searches ``scale_down_forecast_quantile`` up to 1 so that "off" is a point of the range: a
+#: value above the highest the PolicySpec takes means the window alone.
+RELEASE_OFF_ABOVE = 0.99
 
 
 def gpuscale_spec(context: PolicyContext, params: Mapping[str, Any]) -> PolicySpec:
@@ -417,6 +421,9 @@ def gpuscale_spec(context: PolicyContext, params: Mapping[str, Any]) -> PolicySp
         return spec
     base = profile_policy_spec(context.profile, context, float(params.get("utilization", 0.7)))
     updates = {k: params[k] for k in GPUSCALE_TUNABLES if k in params}
+    release = updates.get("scale_down_forecast_quantile")
+    if release is not None and release > RELEASE_OFF_ABOVE:
+        updates["scale_down_forecast_quantile"] = None
     return PolicySpec.model_validate({**base.model_dump(), **updates})
 
 

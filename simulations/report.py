@@ -254,7 +254,8 @@ def _excess_table(summary: dict[str, Any]) -> str:
     note = (
         '<p class="note">Paid pods (starting, ready, draining) minute by minute against the oracle\'s. '
         "gpuscale's minutes above it are charged to the decision in force: hold_stabilization is a "
-        "scale-down waiting for its window; the signal is the ask that won.</p>"
+        "scale-down waiting for its window, hold_forecast one the forecast stopped short of it; the signal is "
+        "the ask that won.</p>"
     )
     return f"{note}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

@@ -72,6 +72,7 @@ def search_space(policy: str, profile: ReplicaProfile, max_floor: int, max_repli
             Param("forecast_horizon_s", 30, 900, log=True),
             Param("scale_down_stabilization_s", 0, 1200),
             Param("scale_down_quantile", 0.5, 1.0),
+            Param("scale_down_forecast_quantile", 0.5, 1.0),  # above 0.99: off (see RELEASE_OFF_ABOVE)
             _floor(max_floor),
         ],
         "hpa-gpu": [Param("target", 0.2, 0.95), window, _floor(max_floor)],
@@ -121,7 +122,7 @@ LEANER: dict[str, dict[str, int]] = {
 #: a lower quantile releases replicas sooner). They are not in LEANER, whose joint line moves the sizing
 #: knobs; the coordinate walk after it (see ``coordinate_walk``) tries them one at a time.
 HOLDING: dict[str, dict[str, int]] = {
-    "gpuscale": {"scale_down_stabilization_s": -1, "scale_down_quantile": -1},
+    "gpuscale": {"scale_down_stabilization_s": -1, "scale_down_quantile": -1, "scale_down_forecast_quantile": -1},
     "hpa-gpu": {"scale_down_window_s": -1},
     "keda-queue": {"scale_down_window_s": -1},
     "keda-kv": {"scale_down_window_s": -1},
@@ -165,6 +166,7 @@ def gpuscale_starts(
         "forecast_quantile": 0.5,
         "forecast_horizon_s": round(profile.cold_start.quantile(0.9)),  # what `auto` resolves to once pods have started
         "scale_down_quantile": 1.0,  # the baselines' HPA holds the window's highest
+        "scale_down_forecast_quantile": 1.0,  # off: the window alone decides a scale-down
     }
     starts = []
     mapping = {

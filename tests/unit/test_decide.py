@@ -31,6 +31,15 @@ def flat_forecast(value: float, q90: float, steps: int = 30, step_s: float = 10.
     )
 
 
+def linear_forecast(start: float, end: float, steps: int = 30, step_s: float = 10.0) -> Forecast:
+    """A q0.9 path moving linearly from ``start`` to ``end`` (the median at half of it)."""
+    q90 = np.linspace(start, end, steps)
+    return Forecast(step_s=step_s, mean=q90 / 2, quantiles={0.5: q90 / 2, 0.9: q90}, model="test")
+
+
+RELEASE = PolicySpec(scale_down_forecast_quantile=0.9)
+HELD_AT_6 = DecisionState(recent=((NOW - 200, 6), (NOW - 100, 6)), last_published=6)
+
 IDLE = {"queue": 0.0, "running": 0.0, "generation_tps": 0.0, "prompt_tps": 0.0, "kv_cache_usage": 0.0}
 
 
@@ -174,6 +183,66 @@ CASES = [
         state=DecisionState(recent=((NOW - 400, 6),), last_published=6),
     ),
     Case(
+        # q0.9 falls from 3.5 to 0.5: at the 180 s horizon it asks 2, but it needs 4 at the path's start
+        "a falling forecast releases pods the window would hold, down to the path's peak",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        4,
+        Reason.HOLD_FORECAST,
+        Ask.FORECAST,
+        forecast=linear_forecast(3.5, 0.5),
+        spec=RELEASE,
+        state=HELD_AT_6,
+    ),
+    Case(
+        "a forecast that stays low lets the scale-down go as far as the asks",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        1,
+        Reason.SCALE_DOWN,
+        Ask.THROUGHPUT,
+        forecast=flat_forecast(0.5, 0.8),
+        spec=RELEASE,
+        state=HELD_AT_6,
+    ),
+    Case(
+        "a forecast peak above the window's floor releases nothing",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        6,
+        Reason.HOLD_STABILIZATION,
+        Ask.FORECAST,
+        forecast=linear_forecast(8.0, 1.0),
+        spec=RELEASE,
+        state=HELD_AT_6,
+    ),
+    Case(
+        "the release never goes below what a signal asks now",
+        snap(queue=0, generation_tps=4400, kv_cache_usage=0.1),
+        3,
+        Reason.SCALE_DOWN,
+        Ask.THROUGHPUT,
+        forecast=flat_forecast(0.5, 0.8),
+        spec=RELEASE,
+        state=HELD_AT_6,
+    ),
+    Case(
+        "without a forecast the window alone holds",
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1),
+        6,
+        Reason.HOLD_STABILIZATION,
+        Ask.THROUGHPUT,
+        spec=RELEASE,
+        state=HELD_AT_6,
+    ),
+    Case(
+        "partial data never scales down, whatever the forecast releases",
+        snap(queue=0, generation_tps=1500),
+        6,
+        Reason.HOLD_PARTIAL_DATA,
+        Ask.FORECAST,
+        forecast=linear_forecast(3.5, 0.5),
+        spec=RELEASE,
+        state=HELD_AT_6,
+    ),
+    Case(
         "partial data never scales down (kv missing)",
         snap(queue=0, generation_tps=1500),
         6,
@@ -283,6 +352,32 @@ def test_explanation_lists_every_ask() -> None:
         NOW,
     )
     assert decision.message == "scale_up: 8 replicas (was 2); queue asks most [queue=8, throughput=1, kv_cache=2]"
+
+
+def test_a_forecast_release_says_what_the_window_would_have_held() -> None:
+    decision, _ = decide(
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1), linear_forecast(3.5, 0.5), HELD_AT_6, RELEASE, NOW
+    )
+    assert decision.notes == (
+        "the forecast released pods the window would hold: 4 instead of 6 (q0.9 needs 4 within 180s)",
+    )
+    held, _ = decide(
+        snap(queue=0, generation_tps=1500, kv_cache_usage=0.1), linear_forecast(8.0, 1.0), HELD_AT_6, RELEASE, NOW
+    )
+    assert held.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("case", "start", "end", "horizon_s", "expected"),
+    [
+        ("a falling path peaks at its first step", 3.5, 0.5, 180.0, 3.5),
+        ("a rising path peaks at the horizon's step (the 18th: 0.5 + 17 x 0.1)", 0.5, 3.4, 180.0, 2.2),
+        ("one step ahead is the first step alone", 0.5, 3.4, 10.0, 0.5),
+        ("a horizon past the path stops at its end", 0.5, 3.4, 1000.0, 3.4),
+    ],
+)
+def test_peak_quantile(case: str, start: float, end: float, horizon_s: float, expected: float) -> None:
+    assert linear_forecast(start, end).peak_quantile(0.9, horizon_s) == pytest.approx(expected)
 
 
 def test_decide_is_pure_and_deterministic() -> None:

@@ -41,6 +41,7 @@ def test_overrides_reach_the_policy() -> None:
             "forecastModel": "last_value",
             "scaleDownStabilizationSeconds": "600",
             "scaleDownQuantile": "0.75",
+            "scaleDownForecastQuantile": "0.8",
             "activationQueueDepth": "3",
         }
     )
@@ -57,6 +58,7 @@ def test_overrides_reach_the_policy() -> None:
         forecast_model="last_value",
         scale_down_stabilization_s=600,
         scale_down_quantile=0.75,
+        scale_down_forecast_quantile=0.8,
         activation_queue_depth=3,
     )
     assert (
@@ -64,6 +66,13 @@ def test_overrides_reach_the_policy() -> None:
             parse_trigger_metadata({"deployment": "a", "forecastHorizonSeconds": "auto"}),
             PolicySpec(forecast_horizon_s=30),
         ).forecast_horizon_s
+        is None
+    )
+    assert (
+        resolve_policy(
+            parse_trigger_metadata({"deployment": "a", "scaleDownForecastQuantile": "off"}),
+            PolicySpec(scale_down_forecast_quantile=0.9),
+        ).scale_down_forecast_quantile
         is None
     )
 
@@ -119,6 +128,12 @@ REJECTIONS = [
         {"deployment": "a", "forecastHorizonSeconds": "soon"},
         "trigger metadata key "
         "'forecastHorizonSeconds' has invalid value 'soon'; allowed: 'auto' (observed cold start) or seconds 0-3600",
+    ),
+    (
+        "release quantile of one",
+        {"deployment": "a", "scaleDownForecastQuantile": "1"},
+        "trigger metadata key 'scaleDownForecastQuantile' has invalid value '1'; "
+        "allowed: 'off' (the window alone) or a number from 0.5 to 0.99",
     ),
     (
         "kv above one",

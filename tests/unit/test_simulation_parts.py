@@ -244,6 +244,7 @@ def test_line_search_direction_is_fewer_replicas() -> None:
         "forecast_horizon_s": 0.0,
         "scale_down_stabilization_s": 0.0,
         "scale_down_quantile": 0.0,
+        "scale_down_forecast_quantile": 0.0,
         "min_replicas": -1.0,
     }
 
@@ -315,8 +316,30 @@ def test_walk_knobs_are_the_sizing_and_the_holding_ones() -> None:
         "forecast_quantile": -1,
         "scale_down_stabilization_s": -1,
         "scale_down_quantile": -1,
+        "scale_down_forecast_quantile": -1,
         "min_replicas": -1,
     }
+
+
+@pytest.mark.parametrize(
+    ("case", "searched", "expected"),
+    [
+        ("the top of the searched range is off: the window alone", 1.0, None),
+        ("just above the highest a PolicySpec takes is off too", 0.995, None),
+        ("the highest a PolicySpec takes is on", 0.99, 0.99),
+        ("inside the range it is the quantile", 0.8, 0.8),
+    ],
+)
+def test_searched_release_quantile_maps_to_the_policy(case: str, searched: float, expected: float | None) -> None:
+    from simulations.policies import PolicyContext, gpuscale_spec
+    from simulations.tuning import search_space
+
+    profile = load_profile("llama3-8b-h100")
+    assert search_space("gpuscale", profile, 20)[-2].high == 1.0, case
+    empty = Workload("empty", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    context = PolicyContext(profile=profile, workload=empty)
+    spec = gpuscale_spec(context, {"scale_down_forecast_quantile": searched})
+    assert spec.scale_down_forecast_quantile == expected, case
 
 
 @pytest.mark.parametrize(("option", "constant"), [("margin", "DEFAULT_MARGIN"), ("draws", "DEFAULT_DRAWS")])
