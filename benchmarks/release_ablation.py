@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.params = json.loads(args.params.replace("'", '"'))
     except json.JSONDecodeError as exc:
         parser.error(f"--params is not a JSON dict: {exc}")
+    if not isinstance(args.params, dict):
+        parser.error(f"--params is not a JSON dict: {args.params!r}")
     try:
         args.quantiles = [float(q) for q in args.quantiles.split(",")]
     except ValueError:
