@@ -133,6 +133,24 @@ def test_gpuscale_policy_runs_the_live_decision_loop(azure_window: Workload) -> 
     assert all(d.message for d in controller.decisions)
 
 
+def test_a_forecast_release_scales_down_before_the_window_ends(azure_window: Workload) -> None:
+    """On the real window's bursts, the window alone holds every scale-down; the forecast release lets
+    most of them go sooner and names what the window would have held."""
+    context = PolicyContext(PROFILE, azure_window, initial_replicas=3)
+    runs = {}
+    for release in (None, 0.9):
+        spec = profile_policy_spec(PROFILE, context).model_copy(update={"scale_down_forecast_quantile": release})
+        controller = GpuscaleController(context, spec)
+        result = replay(azure_window, PROFILE, controller, Slo())
+        released = [d for d in controller.decisions if any(n.startswith("the forecast released") for n in d.notes)]
+        runs[release] = (result.gpu_hours, {str(d.reason) for d in controller.decisions}, released)
+    (window_hours, window_reasons, window_released), (release_hours, release_reasons, released) = runs.values()
+    assert "hold_forecast" not in window_reasons and window_released == []
+    assert "hold_forecast" in release_reasons and released
+    assert all(d.reason in ("hold_forecast", "scale_down") for d in released)
+    assert release_hours < window_hours
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*GPUSCALE, "simulate", *args], capture_output=True, text=True, timeout=300, check=False)
 
