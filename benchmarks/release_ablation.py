@@ -20,10 +20,10 @@ from typing import Any
 
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
 from simulations.attribution import excess_over_oracle
-from simulations.compare import initial_replicas, search_oracle
-from simulations.policies import PolicyContext, create_controller
-from simulations.replay import ReplayResult, ReplaySettings, replay
+from simulations.compare import search_oracle
+from simulations.replay import ReplayResult, ReplaySettings
 from simulations.scenario import build_workload
+from simulations.tune_job import replay_params
 
 HOLDS = ("hold_stabilization", "hold_forecast")
 
@@ -64,16 +64,9 @@ def run(case: Case, params: dict[str, Any], quantiles: list[float], seed: int) -
     tokens = str(TRACES / case.tokens) if case.tokens else None
     workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
     settings = ReplaySettings(seed=seed)
-    context = PolicyContext(
-        profile=PROFILE,
-        workload=workload,
-        initial_replicas=initial_replicas(workload, PROFILE, 1),
-        rate_window_s=settings.rate_window_s,
-        seed=settings.seed,
-    )
 
     def simulate(name: str, p: dict[str, Any]) -> ReplayResult:
-        return replay(workload, PROFILE, create_controller(name, context, p), case.slo, settings)
+        return replay_params(name, p, workload, PROFILE, case.slo, settings)
 
     oracle = search_oracle(simulate, None)
     print(f"== {case.name}, cold-start draw {seed}: oracle {oracle.gpu_hours:.2f} GPU-h")
