@@ -134,8 +134,8 @@ def test_gpuscale_policy_runs_the_live_decision_loop(azure_window: Workload) -> 
 
 
 def test_a_forecast_release_scales_down_before_the_window_ends(azure_window: Workload) -> None:
-    """On the real window's bursts, the window alone holds every scale-down; the forecast release lets
-    most of them go sooner and names what the window would have held."""
+    """On the real window's bursts the window alone holds scale-downs for its full length; the forecast
+    release lets some go sooner and names what the window would have held."""
     context = PolicyContext(PROFILE, azure_window, initial_replicas=3)
     runs = {}
     for release in (None, 0.9):
