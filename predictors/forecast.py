@@ -44,12 +44,13 @@ class Forecast:
     def peak_quantile(self, q: float, horizon_s: float) -> float:
         """Highest value of quantile ``q`` over every step up to the horizon: the most a path may need
         before anything started now could be ready."""
-        last = self.index_for(horizon_s)
-        return max(self.quantile_at(q, (i + 1) * self.step_s) for i in range(last + 1))
+        return max(self._quantile_step(q, idx) for idx in range(self.index_for(horizon_s) + 1))
 
     def quantile_at(self, q: float, horizon_s: float) -> float:
         """Value of quantile ``q`` at the horizon; an unknown ``q`` is interpolated."""
-        idx = self.index_for(horizon_s)
+        return self._quantile_step(q, self.index_for(horizon_s))
+
+    def _quantile_step(self, q: float, idx: int) -> float:
         if q in self.quantiles:
             return float(self.quantiles[q][idx])
         probs = sorted(self.quantiles)

@@ -208,10 +208,10 @@ def decide(
         recent = ((now, min(max(previous, spec.min_replicas), spec.max_replicas)),)
     recent = (*recent, (now, raw))
     release_floor = _release_floor(forecast, spec, horizon_s)
-    replicas_out, reason, window_floor = _stabilize(raw, wanted, previous, recent, spec, partial, release_floor)
-    if window_floor is not None and previous is not None and replicas_out < min(previous, window_floor):
+    replicas_out, reason, window_held = _stabilize(raw, wanted, previous, recent, spec, partial, release_floor)
+    if window_held is not None:
         notes.append(
-            f"the forecast released pods the window would hold: {replicas_out} instead of {window_floor}"
+            f"the forecast released pods the window would hold: {replicas_out} instead of {window_held}"
             f" (q{spec.scale_down_forecast_quantile:g} needs {release_floor} within {horizon_s:.0f}s)"
         )
     decision = Decision(
@@ -246,11 +246,12 @@ def _stabilize(
     recent: tuple[tuple[float, int], ...],
     spec: PolicySpec,
     partial: bool,
-    release_floor: int | None = None,
+    release_floor: int | None,
 ) -> tuple[int, Reason, int | None]:
     """Apply the scale-down window (or the forecast's release below it), the scale-up step limit and the
-    partial-data floor. Returns the replicas, the reason and, on a scale-down, the window's floor."""
-    window_floor = None
+    partial-data floor. Returns the replicas, the reason and, when the forecast released pods, what the
+    window alone would have held."""
+    window_held = None
     if previous is None:
         out, reason = raw, Reason.STEADY
     elif raw > previous:
@@ -263,7 +264,7 @@ def _stabilize(
         floor, held = window_floor, Reason.HOLD_STABILIZATION
         if release_floor is not None and max(raw, release_floor) < window_floor:
             floor, held = max(raw, release_floor), Reason.HOLD_FORECAST
-        out = min(previous, floor)
+        out, window_held = min(previous, floor), min(previous, window_floor)
         reason = held if out > raw else Reason.SCALE_DOWN
     else:
         out, reason = raw, Reason.STEADY
@@ -274,7 +275,7 @@ def _stabilize(
             reason = Reason.AT_MAX
         elif wanted < spec.min_replicas and out == spec.min_replicas:
             reason = Reason.AT_MIN
-    return out, reason, window_floor
+    return out, reason, (window_held if window_held is not None and out < window_held else None)
 
 
 def _hold(
