@@ -1,0 +1,179 @@
+"""What the offline commands print: rich tables of backtests, replays and tuning runs.
+
+Kept apart from the command definitions so ``cli`` reads as the list of commands and their options, and
+the tables can change without touching how a command validates its input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def print_backtest(result: dict[str, Any]) -> None:
+    """Every model at every horizon, the best MASE per horizon in bold: the model to pick stands out."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['series']} — step {result['step_s']:g} s, {result['points']} points")
+    for column in ("model", "horizon", "MASE", "sMAPE %", "pinball", "p50 cov", "p90 cov", "p95 cov", "µs/update"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    best: dict[float, float] = {}
+    for row in result["results"]:
+        if row["mase"] is not None:
+            best[row["horizon_s"]] = min(best.get(row["horizon_s"], float("inf")), row["mase"])
+    for row in result["results"]:
+        mase = row["mase"]
+        shown = (
+            "-" if mase is None else (f"[bold]{mase:.3f}[/]" if mase == best.get(row["horizon_s"]) else f"{mase:.3f}")
+        )
+        cov = row["coverage"]
+        table.add_row(
+            row["model"],
+            f"{row['horizon_s']:g} s",
+            shown,
+            _fmt(row["smape"], "{:.1f}"),
+            _fmt(row["pinball"], "{:.3f}"),
+            _fmt(cov.get("0.5"), "{:.2f}"),
+            _fmt(cov.get("0.9"), "{:.2f}"),
+            _fmt(cov.get("0.95"), "{:.2f}"),
+            f"{row['update_us']:.0f}",
+        )
+    Console().print(table)
+    notes = {row["model"]: row["notes"] for row in result["results"] if row["notes"]}
+    for name, lines in notes.items():
+        Console().print(f"[dim]{name}: {'; '.join(lines)}[/]")
+    if result["skipped_horizons_s"]:
+        Console().print(f"skipped (longer than the series allows): {result['skipped_horizons_s']}")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def print_simulation(summary: dict[str, Any], span_s: float) -> None:
+    """One row per policy, then where gpuscale's hours above the oracle went, then an unreachable SLO's warning."""
+    from rich.console import Console
+    from rich.table import Table
+
+    slo = summary["slo"]
+    title = (
+        f"{summary['trace']} on {summary['profile']}: {summary['requests']} requests over {span_s / 60:.0f} min; "
+        f"SLO: TTFT <= {slo['ttft_s']:g} s for {slo['attainment']:.1%}"
+    )
+    table = Table(title=title)
+    headers = ("policy", "GPU-h", "×oracle", "in SLO", "TTFT p50", "p95", "p99", "events", "flaps", "SLO met")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "policy" else "right", no_wrap=True)
+    for row in summary["policies"]:
+        ratio = row["gpu_hours_vs_oracle"]
+        table.add_row(
+            row["name"],
+            f"{row['gpu_hours']:.1f}",
+            "-" if ratio is None else f"{ratio:.2f}",
+            f"{row['slo_attainment']:.1%}",
+            _seconds(row["ttft_p50_s"]),
+            _seconds(row["ttft_p95_s"]),
+            _seconds(row["ttft_p99_s"]),
+            str(row["scale_events"]),
+            str(row["flaps"]),
+            "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
+        )
+    wide_console().print(table)
+    for row in summary["policies"]:
+        line = excess_line(row)
+        if line:
+            wide_console().print(line)
+    if summary["best_possible_attainment"] < slo["attainment"]:
+        Console().print(
+            f"[yellow]This SLO is out of reach on this profile: only {summary['best_possible_attainment']:.2%} of "
+            f"requests can get a first token within {slo['ttft_s']:g} s even alone on an idle replica.[/]"
+        )
+
+
+def excess_line(row: dict[str, Any]) -> str | None:
+    """gpuscale's GPU-hours above the oracle, by the decision and the signal that held them."""
+    excess = row.get("excess_over_oracle")
+    if row["name"] != "gpuscale" or not excess or excess["over_gpu_hours"] <= 0:
+        return None
+
+    def shares(by: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in by.items())
+
+    return (
+        f"gpuscale paid {excess['over_gpu_hours']:.2f} GPU-h above the oracle ({excess['under_gpu_hours']:.2f} below). "
+        f"By decision: {shares(excess['by_reason'])}. By the signal that won: {shares(excess['by_signal'])}."
+    )
+
+
+def wide_console() -> Any:
+    """A console that does not squeeze tables to 80 columns when output is piped to a file."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
+def _seconds(value: float | None) -> str:
+    return "∞" if value is None else f"{value:.2f}s"
+
+
+def print_tuning(summary: dict[str, Any]) -> None:
+    """Each tuned policy on every window next to the references, then the conditions and the settings."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"tuned for the fewest GPU-hours at TTFT <= {summary['slo']['ttft_s']:g} s "
+        f"for {summary['slo']['attainment']:.1%} of requests"
+    )
+    for header in ("policy", "window", "GPU-h", "x oracle", "SLO att.", "meets"):
+        table.add_column(header, justify="left" if header in ("policy", "window") else "right")
+    for policy_name, tuned in summary["policies"].items():
+        for row in tuned["scores"]:
+            ratio = row["gpu_hours_vs_oracle"]
+            table.add_row(
+                policy_name,
+                f"{row['trace']} [{row['kind']}]",
+                f"{row['gpu_hours']:.2f}",
+                "-" if ratio is None else f"{ratio:.2f}",
+                f"{row['slo_attainment']:.2%}",
+                "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
+            )
+    for window, refs in summary["references"].items():
+        for ref_name, label in (("fixed", "fixed, in hindsight"), ("oracle", "oracle")):
+            row = refs[ref_name]
+            table.add_row(
+                label,
+                window,
+                f"{row['gpu_hours']:.2f}",
+                f"{row['gpu_hours_vs_oracle']:.2f}",
+                f"{row['slo_attainment']:.2%}",
+                "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
+            )
+    Console().print(table)
+    Console().print(tuning_conditions(summary))
+    for policy_name, tuned in summary["policies"].items():
+        d = tuned["degradation"]
+        Console().print(
+            f"{policy_name}: {tuned['params']}; x oracle in sample {d['in_sample_vs_oracle']}, "
+            f"out of sample {d['out_of_sample_vs_oracle']}"
+        )
+
+
+def tuning_conditions(summary: dict[str, Any]) -> str:
+    """What every trial had to survive, so a reader can judge the table's margins."""
+    from simulations.perturb import Perturbation
+
+    trained = sum(1 for w in summary["windows"] if w["kind"] == "train")
+    recorded = {k: v for k, v in summary.get("perturbation", {}).items() if k != "tuned_on"}
+    perturbation = Perturbation(**recorded)
+    line = f"tuned on {trained} training window{'s' if trained != 1 else ''}"
+    if perturbation.copies:
+        plural = "ies" if perturbation.copies != 1 else "y"
+        line += f" and {perturbation.copies} perturbed cop{plural} of each ({perturbation.describe()})"
+    return (
+        f"{line}; {summary['draws']} cold-start draw{'s' if summary['draws'] != 1 else ''} per trial, "
+        f"each to meet {summary['required_attainment']:.2%}; "
+        f"scored on draw {summary['scoring_seed']}"
+    )
