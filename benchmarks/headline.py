@@ -1,8 +1,9 @@
 """The headline: tuned gpuscale against the oracle and the best tuned baseline, on the real traces.
 
-Run: python -m benchmarks.headline [--budget N] [--seed N] [--draws N] [--perturbed-copies N]
-[CASE-NAME-PART ...] (from the project root). ``--seed`` changes the search's and the cold starts' random
-draws (not the traces): running a few seeds shows how much of a result is the tuner's luck. ``--draws``
+Run: python -m benchmarks.headline [--budget N] [--seed N] [--search de|tpe] [--draws N]
+[--perturbed-copies N] [CASE-NAME-PART ...] (from the project root). ``--seed`` changes the search's and
+the cold starts' random draws (not the traces): running a few seeds shows how much of a result is the
+tuner's luck; ``--search`` picks the tuner's global search (``gpuscale tune --search``). ``--draws``
 is how many cold-start draws every tuning trial is replayed with (all must meet the SLO); the scores
 come from the next draw, one the tuner never saw. ``--perturbed-copies`` also tunes every policy on
 copies of the training window with the rate moved block by block (``gpuscale tune --perturbed-copies``).
@@ -32,6 +33,7 @@ from simulations.policies import POLICY_ORDER
 from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
+from simulations.search import DEFAULT_SEARCH, SEARCHES
 from simulations.slo import Slo
 from simulations.tune_job import default_workers, run_tuning, split
 from simulations.tuning import DEFAULT_DRAWS, TUNABLE
@@ -98,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=int, default=80, help="tuning trials per policy (day-long cases: half)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search and the cold-start draws")
     parser.add_argument(
+        "--search", choices=sorted(SEARCHES), default=DEFAULT_SEARCH, help="the tuner's global search (gpuscale tune)"
+    )
+    parser.add_argument(
         "--draws", type=int, default=DEFAULT_DRAWS, help="cold-start draws every tuning trial is replayed with"
     )
     parser.add_argument(
@@ -125,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     budget, draws, settings = args.budget, args.draws, ReplaySettings(seed=args.seed)
     cases = [c for c in CASES if not args.cases or any(a in c.name for a in args.cases)]
     workers = default_workers()
-    print(f"budget {budget} trials per policy, {draws} cold-start draws per trial, seed {settings.seed}, ", end="")
+    print(f"budget {budget} trials per policy ({args.search}), {draws} cold-start draws per trial, ", end="")
+    print(f"seed {settings.seed}, ", end="")
     copies = args.perturbation.copies
     print(f"{workers} workers" + (f", {copies} perturbed copies ({args.perturbation.describe()})" if copies else ""))
     print()
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             workers,
             draws=draws,
             perturbation=args.perturbation,
+            search=args.search,
         )
         params = {name: t["params"] for name, t in tuned["policies"].items()}
         print(f"== {case.name}: {workload.requests} requests, SLO TTFT <= {case.slo.ttft_s:g} s for 99 %")

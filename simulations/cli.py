@@ -261,6 +261,12 @@ def tune(
     budget: Annotated[
         int, typer.Option(min=8, max=100_000, help="trials per policy with 3 searched parameters (more for more)")
     ] = 120,
+    search: Annotated[
+        str,
+        typer.Option(
+            help="global search: de (scipy's differential evolution) or tpe (optuna's TPE; pip install 'gpuscale[tpe]')"
+        ),
+    ] = "de",
     workers: Annotated[int | None, typer.Option(min=1, help="parallel trials [default: all local cores]")] = None,
     ray_address: Annotated[
         str | None, typer.Option(help="run trials on a Ray cluster (e.g. ray://head:10001, or 'auto')")
@@ -314,6 +320,7 @@ def tune(
     from simulations.profiles import ProfileError, load_profile
     from simulations.replay import ReplaySettings
     from simulations.scenario import build_workload
+    from simulations.search import get_search
     from simulations.slo import Slo
     from simulations.traces import TraceError
     from simulations.tune_job import default_workers, planned_trials, run_tuning, split, tuned_policy_file
@@ -327,6 +334,7 @@ def tune(
         untunable = [n for n in names if n not in TUNABLE]
         if untunable:
             raise ValueError(f"--policy {untunable[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
+        get_search(search)
         replica_profile = load_profile(profile)
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
@@ -362,6 +370,7 @@ def tune(
                 margin=margin,
                 draws=draws,
                 perturbation=Perturbation(perturbed_copies, perturb_spread, perturb_block),
+                search=search,
             )
     except (TraceError, ProfileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -25,6 +25,7 @@ from simulations.perturb import Perturbation, perturbed_copies
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
+from simulations.search import DEFAULT_SEARCH, get_search
 from simulations.slo import Slo
 from simulations.tuning import (
     BISECTED,
@@ -161,12 +162,14 @@ def run_tuning(
     margin: float = DEFAULT_MARGIN,
     draws: int = DEFAULT_DRAWS,
     perturbation: Perturbation | None = None,
+    search: str = DEFAULT_SEARCH,
 ) -> dict[str, Any]:
-    """Tune ``policies`` on the training windows (and ``perturbation``'s copies of them); score the
-    winners on the real windows. JSON-ready."""
+    """Tune ``policies`` on the training windows (and ``perturbation``'s copies of them) with the global
+    ``search``; score the winners on the real windows. JSON-ready."""
     unknown = [p for p in policies if p not in TUNABLE]
     if unknown:
         raise ValueError(f"--policy {unknown[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
+    get_search(search)  # an unknown name or a missing optuna fails before any replay
     train = [s.train for s in splits]
     held_out = [(s.trace, "validation", s.validation) for s in splits if s.validation is not None]
     held_out += [(w.name, "other trace", w) for w in extra_validation]
@@ -188,6 +191,7 @@ def run_tuning(
         "seed": settings.seed,
         "scoring_seed": scoring.seed,
         "budget_per_policy": budget,
+        "search": search,
         "margin": margin,
         "required_attainment": required_attainment(slo, margin),
         "draws": draws,
@@ -224,7 +228,17 @@ def run_tuning(
             fleet = int(tuned_params.get("fixed", {}).get("replicas", max_floor))  # type: ignore[call-overload]
             starts = gpuscale_starts(tuned_params, profile, fleet) if policy == "gpuscale" else None
             trials = trials_for(budget, len(space))
-            result = tune(policy, ctx, mapper, trials, settings.seed, start=starts or None, on_trials=report)
+            result = tune(
+                policy,
+                ctx,
+                mapper,
+                trials,
+                settings.seed,
+                start=starts or None,
+                on_trials=report,
+                search=search,
+                batch=max(1, workers),
+            )
         tuned_params[policy] = result.best.params
         if policy == "fixed" and result.best.feasible:
             max_floor = max(max_floor, int(result.best.params["replicas"]))  # type: ignore[call-overload]
@@ -300,6 +314,7 @@ def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfil
             "profile": profile.name,
             "slo": summary["slo"],
             "budget": summary["budget_per_policy"],
+            "search": summary.get("search", DEFAULT_SEARCH),
             "margin": summary.get("margin", 0.0),
             "draws": summary.get("draws", 1),
             "perturbed_copies": summary.get("perturbation", {}).get("copies", 0),

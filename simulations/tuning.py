@@ -1,9 +1,10 @@
 """The tuner: choose each policy's parameters for the fewest GPU-hours that meet the SLO.
 
-Every policy, gpuscale and the reactive baselines alike, is tuned by the same search:
-scipy's differential evolution over the policy's search space (floors are integers),
-minimising GPU-hours summed over the training workloads, with a penalty that grows with the
-shortfall so infeasible settings lose to any feasible one (feasible: the SLO met with a margin),
+Every policy, gpuscale and the reactive baselines alike, is tuned by the same search: a global
+search over the policy's search space (floors are integers; scipy's differential evolution by
+default, optuna's TPE with ``--search tpe``: ``simulations.search``), minimising GPU-hours summed over
+the training workloads, with a penalty that grows with the shortfall so infeasible settings lose to
+any feasible one (feasible: the SLO met with a margin),
 then a short line search from the best setting to the SLO's boundary and a walk that spends any
 slack left one knob at a time. Trials run in parallel through
 any ``map`` (a local process pool by default, a Ray pool with ``--ray-address``). The chosen
@@ -18,12 +19,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.optimize import differential_evolution  # type: ignore[import-untyped]
 
 from simulations.compare import initial_replicas
 from simulations.policies import PolicyContext, create_controller
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplaySettings, replay
+from simulations.search import DEFAULT_SEARCH, Outcome, SearchTask, get_search
 from simulations.slo import Slo
 from simulations.workload import Workload
 
@@ -213,6 +214,11 @@ class Trial:
     cost: float
     #: meets the SLO with the tuner's margin to spare: what the search treats as feasible
     feasible: bool = False
+    #: share of the SLO's error budget the worst replay missed the required attainment by (0 if feasible)
+    shortfall: float = 0.0
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.cost, self.gpu_hours, 0.0 if self.feasible else max(self.shortfall, 1e-9))
 
 
 def required_attainment(slo: Slo, margin: float) -> float:
@@ -279,7 +285,7 @@ def evaluate(ctx: EvalContext, params: dict[str, float]) -> Trial:
     feasible = worst >= required - 1e-12
     shortfall = max(0.0, required - worst) / max(1e-9, 1.0 - ctx.slo.attainment)
     cost = gpu_hours if feasible else max(gpu_hours, ctx.penalty_base) * (2.0 + shortfall)
-    return Trial(params, gpu_hours, worst, meets, cost, feasible)
+    return Trial(params, gpu_hours, worst, meets, cost, feasible, shortfall)
 
 
 _WORKER: EvalContext | None = None
@@ -317,12 +323,15 @@ def tune(
     seed: int,
     start: dict[str, float] | Sequence[dict[str, float]] | None = None,
     on_trials: Callable[[int], None] | None = None,
+    search: str = DEFAULT_SEARCH,
+    batch: int = 1,
 ) -> TuneResult:
-    """Differential evolution in the unit cube of the search space, then a line search to the SLO's
-    boundary and a coordinate walk along it; about ``budget`` trials in all. A policy in BISECTED
-    is bisected instead (``budget`` and ``start`` do not apply).
+    """A global search (``search``, see ``simulations.search``) in the unit cube of the search space,
+    then a line search to the SLO's boundary and a coordinate walk along it; about ``budget`` trials in
+    all. A policy in BISECTED is bisected instead (``budget``, ``start`` and ``search`` do not apply).
 
-    ``start`` puts known settings (one or several) into the first generation: a warm start.
+    ``start`` puts known settings (one or several) first: a warm start. ``batch`` is how many settings
+    a search may replay at once.
     """
     space = list(ctx.space)
     trials: list[Trial] = []
@@ -338,27 +347,24 @@ def tune(
     if policy in BISECTED:
         bisect_smallest_feasible(space, run_trials)
         return TuneResult(policy, min(trials, key=lambda t: (t.cost, t.gpu_hours)), trials)
-    dims = len(space)
+    global_search = get_search(search)
     local = budget >= 3 * LINE_TRIALS  # tiny budgets go to the global search
     line = LINE_TRIALS if local else 0
     walk = WALK_ROUNDS * len(walk_knobs(policy, space)) if local else 0
-    budget = max(1, budget - line - walk)
-    popsize = max(4, min(10, budget // (3 * dims) or 1))  # DE's population is popsize x dims
-    generations = max(1, budget // (popsize * dims) - 1)
-
-    def run_batch(vectors: Iterable[Sequence[float]]) -> list[float]:
-        return [t.cost for t in run_trials(vectors)]
-
-    init: np.ndarray | str = "latinhypercube"
+    starts = None
     if start is not None:
-        starts = [start] if isinstance(start, dict) else list(start)
-        rng = np.random.default_rng(seed)
-        population = rng.random((max(popsize * dims, len(starts) + 1), dims))
-        for row, point in enumerate(starts):
-            population[row] = [p.to_unit(point.get(p.name, p.low)) for p in space]
-        init = np.clip(population, 0.0, 1.0)
-
-    _de_vectorized(run_batch, dims, popsize, generations, init, seed)
+        points = [start] if isinstance(start, dict) else list(start)
+        starts = np.array([[p.to_unit(point.get(p.name, p.low)) for p in space] for point in points])
+    global_search(
+        SearchTask(
+            run_batch=lambda vectors: [t.outcome() for t in run_trials(vectors)],
+            dims=len(space),
+            budget=max(1, budget - line - walk),
+            starts=starts,
+            seed=seed,
+            batch=batch,
+        )
+    )
     best = min(trials, key=lambda t: (t.cost, t.gpu_hours))
     if line:
         boundary_search(policy, space, best, run_trials)
@@ -477,30 +483,3 @@ def boundary_search(
         high = min((d for d, ok in met.items() if ok), default=far + LINE_STEPS[-1])
         low = max((d for d, ok in met.items() if not ok and d < high), default=0.0)
     run(list(np.linspace(low, high, len(LINE_STEPS) + 2)[1:-1]))
-
-
-def _de_vectorized(
-    run_batch: Callable[[Iterable[Sequence[float]]], list[float]],
-    dims: int,
-    popsize: int,
-    generations: int,
-    init: np.ndarray | str,
-    seed: int,
-) -> None:
-    """scipy's differential evolution, evaluating each generation as one parallel batch."""
-
-    def population_cost(x: np.ndarray) -> np.ndarray:  # x: (dims, S) when vectorized
-        return np.asarray(run_batch(list(x.T)), dtype=float)
-
-    differential_evolution(
-        population_cost,
-        bounds=[(0.0, 1.0)] * dims,
-        maxiter=generations,
-        popsize=popsize,
-        init=init,
-        seed=seed,
-        polish=False,
-        updating="deferred",
-        vectorized=True,
-        tol=0.0,
-    )

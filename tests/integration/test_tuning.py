@@ -47,14 +47,15 @@ def context(policy: str, workload: Workload) -> EvalContext:
     return EvalContext(policy, space, (workload,), PROFILE, Slo(), ReplaySettings(), 100, penalty_base=10.0)
 
 
-def test_tuner_improves_a_deliberately_bad_policy(window: Workload) -> None:
+@pytest.mark.parametrize("search", ["de", "tpe"])
+def test_tuner_improves_a_deliberately_bad_policy(window: Workload, search: str) -> None:
     """Start: queue scaling at one waiting request per replica with a floor of 40 (meets the SLO, wastes GPUs)."""
     ctx = context("keda-queue", window)
     bad = {"target": 1.0, "scale_down_window_s": 900.0, "min_replicas": 40.0}
     start = evaluate(ctx, bad)
     with open_pool(ctx, workers=2, ray_address=None) as mapper:
-        result = tune("keda-queue", ctx, mapper, budget=24, seed=0, start=bad)
-    assert start.params == bad and start in result.trials  # the bad policy was in the first generation
+        result = tune("keda-queue", ctx, mapper, budget=24, seed=0, start=bad, search=search, batch=2)
+    assert start.params == bad and start in result.trials  # the bad policy was among the first trials
     assert result.best.meets_slo
     assert result.best.gpu_hours < 0.8 * start.gpu_hours
     assert len(result.trials) >= 24
@@ -271,6 +272,8 @@ def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None
             "8",
             "--workers",
             "2",
+            "--search",
+            "tpe",
             "--name",
             "llama-tuned",
             "--out",
@@ -286,8 +289,10 @@ def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None
     summary = json.loads(proc.stdout)
     assert summary == json.loads((tmp_path / "tuning.json").read_text())
     assert summary["executor"] == "local processes (2)"
+    assert summary["search"] == "tpe"
     policy = load_policy_file(tmp_path / "llama-tuned.yaml")
     assert policy.name == "llama-tuned" and policy.kind == "Policy"
+    assert policy.tuned_for["search"] == "tpe"
     assert policy.scores["windows"] == summary["policies"]["gpuscale"]["scores"]
 
 
@@ -346,16 +351,27 @@ def test_tune_rejects_bad_perturbation_flags(case: str, flag: str, value: str, m
     assert message in lines, case
 
 
-def test_tune_rejects_an_untunable_policy() -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        pytest.param(
+            "--policy",
+            "oracle",
+            "--policy 'oracle' cannot be tuned; tunable: gpuscale, hpa-gpu, keda-queue, keda-kv, knative, fixed, all",
+            id="untunable policy",
+        ),
+        pytest.param(
+            "--search", "grid", "--search 'grid' is not a search; choose one of: de, tpe", id="unknown search"
+        ),
+    ],
+)
+def test_tune_rejects_a_bad_choice(option: str, value: str, message: str) -> None:
     proc = subprocess.run(
-        [*GPUSCALE, "tune", "--trace", str(TRACES / "azure2023_code.csv"), "--policy", "oracle"],
+        [*GPUSCALE, "tune", "--trace", str(TRACES / "azure2023_code.csv"), option, value],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode == 2
-    assert (
-        "--policy 'oracle' cannot be tuned; tunable: gpuscale, hpa-gpu, keda-queue, keda-kv, knative, fixed, all"
-        in proc.stderr
-    )
+    assert f"error: {message}" in proc.stderr.splitlines()
