@@ -8,7 +8,8 @@ one knob at a time (``tuning.coordinate_walk``). Two are built in:
   population of at least 4 x dims and a few generations is most of a budget of a few hundred trials.
 - ``tpe``: optuna's multivariate tree-structured Parzen estimator with the SLO as a constraint, asked for
   ``batch`` settings at a time (a constant liar keeps a batch apart). It models which settings were good
-  after a dozen trials, so it suits replays that cost seconds each. Needs ``pip install 'gpuscale[tpe]'``.
+  from every trial so far instead of a generation's; at the headline's budgets it found nothing cheaper
+  than ``de`` (docs/headline.md). Needs ``pip install 'gpuscale[tpe]'``.
 """
 
 from __future__ import annotations
