@@ -337,8 +337,8 @@ def tune(
     trials: list[Trial] = []
 
     def run_trials(vectors: Iterable[Sequence[float]]) -> list[Trial]:
-        batch = [vector_to_params(space, x) for x in vectors]
-        done = list(mapper(_run_trial, batch))
+        settings = [vector_to_params(space, x) for x in vectors]
+        done = list(mapper(_run_trial, settings))
         trials.extend(done)
         if on_trials is not None:
             on_trials(len(done))
