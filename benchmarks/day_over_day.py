@@ -5,7 +5,9 @@ Run: python -m benchmarks.day_over_day (from the project root).
 For each day-long headline case (benchmarks/headline.py), from the aggregated trace it replays: the
 correlation between the replayed day's hourly request rates and the previous day's (levels, and
 hour-to-hour changes), the same at the trace's own resolution, and how often the rate steps by more
-than 20 % from one of the trace's windows to the next. The two cases are each other's baseline: where
+than 20 % from one of the trace's windows to the next. A second table asks the same of every day of the
+whole trace (hourly levels against the day before and against the same day a week before), so the
+replayed day can be told from the trace's habit. The two cases are each other's baseline: where
 yesterday's shape returns (BurstGPT), the forecast can provision for a step before it comes; where it
 does not (ServeGen), only reacting to it is left, a cold start late.
 """
@@ -44,6 +46,35 @@ def day_over_day(series: RateSeries, day_start_s: float) -> dict[str, float]:
     }
 
 
+def _hourly_days(series: RateSeries) -> np.ndarray:
+    """The series as whole days of hourly mean rates, shape (days, 24); a trailing part day is dropped."""
+    per_day = round(DAY_S / series.step_s)
+    per_hour = max(1, round(3600.0 / series.step_s))
+    days = len(series.requests_per_s) // per_day
+    whole = series.requests_per_s[: days * per_day]
+    return np.asarray(whole.reshape(days, 24, per_hour).mean(axis=2))
+
+
+def lagged_correlations(series: RateSeries, lag_days: int) -> list[float]:
+    """Hourly-level correlation of every day with the day ``lag_days`` before it, over the whole series.
+
+    A day with a constant rate (a data gap) has no correlation and is left out.
+    """
+    days = _hourly_days(series)
+    out = []
+    for i in range(lag_days, len(days)):
+        today, before = days[i], days[i - lag_days]
+        if np.ptp(today) > 0 and np.ptp(before) > 0:
+            out.append(_corr(today, before))
+    return out
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>20s}"
+    return f"{np.median(values):6.2f} ({min(values):5.2f} to {max(values):4.2f})"
+
+
 def main() -> None:
     print(
         f"{'case':32s} {'step':>6s} {'hourly levels':>14s} {'hourly changes':>15s} {'levels':>7s} {'changes':>8s}"
@@ -58,6 +89,19 @@ def main() -> None:
         print(
             f"{case.name:32s} {series.step_s:5.0f}s {figures['hourly_levels']:14.2f} {figures['hourly_changes']:15.2f}"
             f" {figures['levels']:7.2f} {figures['changes']:8.2f} {figures['big_steps']:12.0f}"
+        )
+    print()
+    print("every day of the trace, hourly levels: median (lowest to highest) correlation")
+    print(f"{'trace column':32s} {'days':>5s} {'with the day before':>24s} {'with a week before':>24s}")
+    for case in CASES:
+        if case.column is None or case.reshape.start_s < DAY_S:
+            continue
+        series = load_trace(TRACES / case.trace, column=case.column)
+        assert isinstance(series, RateSeries)
+        days = len(_hourly_days(series))
+        print(
+            f"{case.column:32s} {days:5d} {_spread(lagged_correlations(series, 1)):>24s}"
+            f" {_spread(lagged_correlations(series, 7)):>24s}"
         )
 
 
