@@ -9,6 +9,7 @@ quantiles (scaled like MASE), and the empirical coverage of each quantile.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ def rolling_origin(
     preds: dict[int, list[tuple[float, float, dict[float, float]]]] = {h: [] for h in horizons}
     update_time = forecast_time = 0.0
     forecasts = 0
-    notes: set[str] = set()
+    notes: list[tuple[str, ...]] = []
     for t in range(n - 1):
         t0 = timer()
         model.update(float(y[t]))
@@ -90,7 +91,7 @@ def rolling_origin(
         f = model.forecast(hmax)
         forecast_time += timer() - t0
         forecasts += 1
-        notes.update(f.notes)
+        notes.append(f.notes)
         for h in horizons:
             actual = y[t + h]
             if math.isfinite(actual):
@@ -103,8 +104,29 @@ def rolling_origin(
         scores=scores,
         update_us=update_time / max(n - 1, 1) * 1e6,
         forecast_us=forecast_time / max(forecasts, 1) * 1e6,
-        notes=tuple(sorted(n for n in notes if not n.startswith("few scored errors"))),
+        notes=summarize_notes(notes),
     )
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def summarize_notes(per_forecast: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """One line per kind of fallback: its last note and how many forecasts took it.
+
+    A fallback's note carries its counts ("short history (98 < 8640 steps of one season)"), so listing
+    each distinct note would print one per origin. Notes that differ only in their numbers are one
+    kind. "few scored errors" (the quantile band's own warm-up) is left out: every backtest starts so.
+    """
+    taken: dict[str, int] = {}
+    last: dict[str, str] = {}
+    for notes in per_forecast:
+        kinds = {_NUMBER.sub("#", n): n for n in notes if not n.startswith("few scored errors")}
+        for kind, note in kinds.items():
+            taken[kind] = taken.get(kind, 0) + 1
+            last[kind] = note
+    total = len(per_forecast)
+    return tuple(sorted(f"{last[kind]} (in {count} of {total} forecasts)" for kind, count in taken.items()))
 
 
 def _score(

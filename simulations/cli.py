@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import threading
 from pathlib import Path
@@ -96,6 +97,13 @@ def live_demo(
     console.print(f"{rows} KEDA polls. Every decision is explained at /decisions while `gpuscale serve` runs.")
 
 
+def _require_positive_seconds(option: str, values: list[float]) -> None:
+    """Reject a duration that is not a finite number of seconds above 0, naming the option and the value."""
+    for value in values:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{option} has invalid value {value:g}; allowed: a finite number of seconds above 0")
+
+
 @app.command()
 def backtest(
     trace: Annotated[Path, typer.Option(help="trace file (Azure, BurstGPT, Mooncake, ServeGen or generic CSV)")],
@@ -121,16 +129,17 @@ def backtest(
 
     console = Console(stderr=True)
     models = model or list(DEFAULT_MODELS)
+    horizons = horizon or list(DEFAULT_HORIZONS_S)
     try:
+        _require_positive_seconds("--step", [] if step is None else [step])
+        _require_positive_seconds("--horizon", horizons)
         with Progress(console=console, transient=True, disable=json_output) as bar:
             task = bar.add_task("backtesting", total=len(models))
 
             def advance(name: str) -> None:
                 bar.update(task, advance=1, description=f"backtesting {name}")
 
-            result = run_backtest(
-                str(trace), step, horizon or list(DEFAULT_HORIZONS_S), models, series, column=column, progress=advance
-            )
+            result = run_backtest(str(trace), step, horizons, models, series, column=column, progress=advance)
     except (TraceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

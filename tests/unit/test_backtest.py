@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from predictors import create_predictor
-from predictors.backtest import naive_scale, ratio_interval, rolling_origin
+from predictors.backtest import naive_scale, ratio_interval, rolling_origin, summarize_notes
 from simulations.backtesting import horizon_steps
 from tests.conftest import TRACES
 
@@ -45,6 +45,82 @@ def test_too_short_a_series_is_refused() -> None:
     with pytest.raises(ValueError) as err:
         rolling_origin(np.ones(12), 10.0, lambda: create_predictor("last_value", 10.0, max_horizon=5), [5])
     assert str(err.value) == "series of 12 steps is too short for warm-up 10 and horizon 5"
+
+
+def test_a_fallback_is_noted_once_with_how_many_forecasts_took_it() -> None:
+    """A season longer than the series: every forecast falls back, and says so in one line, not one per origin."""
+    ramp = np.arange(200, dtype=float)
+    result = rolling_origin(
+        ramp, 10.0, lambda: create_predictor("seasonal_daily", 10.0, max_horizon=5), [1, 5], warmup=20
+    )
+    assert result.notes == (
+        "short history (195 < 8640 steps of one season): using damped trend (in 176 of 176 forecasts)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "per_forecast", "expected"),
+    [
+        ("no notes", [(), ()], ()),
+        (
+            "notes differing only in numbers are one kind, the last one shown",
+            [
+                ("short history (3 < 10 points): using last value",),
+                ("short history (4 < 10 points): using last value",),
+                (),
+            ],
+            ("short history (4 < 10 points): using last value (in 2 of 3 forecasts)",),
+        ),
+        (
+            "two kinds, sorted",
+            [("no history: forecasting 0",), ("short history (1 < 10 points): using last value",)],
+            (
+                "no history: forecasting 0 (in 1 of 2 forecasts)",
+                "short history (1 < 10 points): using last value (in 1 of 2 forecasts)",
+            ),
+        ),
+        (
+            "the quantile band's warm-up is left out",
+            [("few scored errors (3): quantile band is a Gaussian guess",)],
+            (),
+        ),
+    ],
+)
+def test_summarize_notes(case: str, per_forecast: list[tuple[str, ...]], expected: tuple[str, ...]) -> None:
+    assert summarize_notes(per_forecast) == expected, case
+
+
+@pytest.mark.parametrize(
+    ("case", "option", "message"),
+    [
+        (
+            "a negative step",
+            ["--step", "-3"],
+            "error: --step has invalid value -3; allowed: a finite number of seconds above 0",
+        ),
+        (
+            "a zero horizon",
+            ["--horizon", "0"],
+            "error: --horizon has invalid value 0; allowed: a finite number of seconds above 0",
+        ),
+        (
+            "an infinite horizon after a good one",
+            ["--horizon", "60", "--horizon", "inf"],
+            "error: --horizon has invalid value inf; allowed: a finite number of seconds above 0",
+        ),
+    ],
+)
+def test_backtest_command_rejects_a_bad_duration(tmp_path: Path, case: str, option: list[str], message: str) -> None:
+    trace = tmp_path / "ok.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n0,1,1\n1,1,1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulations.cli", "backtest", "--trace", str(trace), *option],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (2, message), case
 
 
 @pytest.mark.parametrize(
