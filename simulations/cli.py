@@ -484,7 +484,7 @@ def report_command(
 
     try:
         path = write_report(directory, out)
-    except (ReportError, OSError, KeyError, json.JSONDecodeError) as exc:
+    except (ReportError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")

@@ -303,17 +303,47 @@ def _img(path: Path, alt: str) -> str:
     return f'<figure><img id="{path.stem}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
+#: Top-level keys the report reads, and the command that writes each file.
+_SUMMARY = (("trace", "requests", "profile", "slo", "seed", "policies"), "gpuscale simulate --out")
+_TUNING = (("references", "policies"), "gpuscale tune --out")
+
+
+def _load(path: Path, required: tuple[str, ...], written_by: str) -> dict[str, Any] | None:
+    """The results file at ``path`` (None when absent); refused, naming the file and what is wrong, when it is not
+    what ``written_by`` writes."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ReportError(f"{path}: expected the JSON object {written_by} writes, got a {type(doc).__name__}")
+    missing = [key for key in required if key not in doc]
+    if missing:
+        raise ReportError(f"{path}: missing key {missing[0]!r}; expected the results {written_by} writes")
+    return doc
+
+
 def write_report(directory: Path, out: Path | None = None) -> Path:
     """``report.html`` and its PNGs from a ``simulate --out`` (and/or ``tune``) directory."""
-    out = out or directory
-    out.mkdir(parents=True, exist_ok=True)
-    summary_path, tuning_path = directory / "summary.json", directory / "tuning.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
-    tuning = json.loads(tuning_path.read_text()) if tuning_path.is_file() else None
+    summary = _load(directory / "summary.json", *_SUMMARY)
+    tuning = _load(directory / "tuning.json", *_TUNING)
     if summary is None and tuning is None:
         raise ReportError(
             f"{directory}: neither summary.json (gpuscale simulate --out) nor tuning.json (gpuscale tune)"
         )
+    out = out or directory
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _render(directory, out, summary, tuning)
+    except (KeyError, TypeError) as exc:
+        raise ReportError(
+            f"{directory}: the results are not what gpuscale simulate or tune write ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _render(directory: Path, out: Path, summary: dict[str, Any] | None, tuning: dict[str, Any] | None) -> Path:
     parts = ["<h1>gpuscale report</h1>"]
     if summary is not None:
         slo = summary["slo"]

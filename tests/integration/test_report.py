@@ -91,6 +91,61 @@ def test_pareto_front(name: str, points: list[tuple[float, float]], front: list[
     assert pareto_front(points) == front
 
 
+@pytest.mark.parametrize(
+    ("case", "files", "problem"),
+    [
+        (
+            "no results at all",
+            {},
+            "{d}: neither summary.json (gpuscale simulate --out) nor tuning.json (gpuscale tune)",
+        ),
+        (
+            "a summary that is not JSON",
+            {"summary.json": "policies: []"},
+            "{d}/summary.json: not JSON (Expecting value: line 1 column 1 (char 0))",
+        ),
+        (
+            "a summary that is a list",
+            {"summary.json": "[]"},
+            "{d}/summary.json: expected the JSON object gpuscale simulate --out writes, got a list",
+        ),
+        (
+            "a tuning file without its references",
+            {"tuning.json": '{"policies": {}}'},
+            "{d}/tuning.json: missing key 'references'; expected the results gpuscale tune --out writes",
+        ),
+        (
+            "a policy row without its figures",
+            {
+                "summary.json": json.dumps(
+                    {
+                        "trace": "t",
+                        "requests": 1,
+                        "profile": "p",
+                        "slo": {"ttft_s": 2.0, "attainment": 0.99},
+                        "seed": 0,
+                        "policies": [{"name": "gpuscale"}],
+                    }
+                )
+            },
+            "{d}: the results are not what gpuscale simulate or tune write (KeyError: 'gpu_hours_vs_oracle')",
+        ),
+    ],
+)
+def test_report_refuses_results_it_cannot_read(case: str, files: dict[str, str], problem: str, tmp_path: Path) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    proc = subprocess.run(
+        [*GPUSCALE, "report", str(tmp_path), "--out", str(tmp_path / "out")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (2, "error: " + problem.format(d=tmp_path)), case
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
