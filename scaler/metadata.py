@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from predictors import predictor_names
 from scaler.engines import ENGINES
 from scaler.policy import PolicySpec
+from scaler.policy_file import POLICY_NAME
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
 
 #: Keys KEDA itself reads from the same map; accepted and ignored.
 KEDA_KEYS = frozenset({"scalerAddress", "enableTLS", "unsafeSsl"})
@@ -196,7 +196,7 @@ class TriggerMetadata(BaseModel):
     @field_validator("policy")
     @classmethod
     def _policy_name(cls, value: str | None) -> str | None:
-        if value is not None and not _POLICY_NAME.match(value):
+        if value is not None and not POLICY_NAME.match(value):
             raise ValueError("not a policy name")
         return value
 

@@ -6,6 +6,7 @@ simulator and tuner use, so a file that loads here replays identically there.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scaler.policy import PolicySpec
 
 API_VERSION = "gpuscale.dev/v1"
+#: A policy's name is its file's stem in the policy directory: no path, nothing hidden.
+POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
+POLICY_NAME_RULE = "lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 
 
 class PolicyFileError(ValueError):
@@ -27,7 +31,7 @@ class PolicyFile(BaseModel):
 
     apiVersion: Literal["gpuscale.dev/v1"] = "gpuscale.dev/v1"
     kind: Literal["Policy"] = "Policy"
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=POLICY_NAME.pattern)
     policy: PolicySpec
     tuned_for: dict[str, Any] = Field(default_factory=dict, description="traces, SLO and search settings")
     scores: dict[str, Any] = Field(default_factory=dict, description="what the tuner measured")
@@ -72,6 +76,8 @@ class PolicyStore:
     def get(self, name: str) -> PolicyFile:
         if self.directory is None:
             raise PolicyFileError("no policy directory is configured on the scaler (--policy-dir)")
+        if not POLICY_NAME.match(name):
+            raise PolicyFileError(f"{name!r} is not a policy name; allowed: {POLICY_NAME_RULE}")
         path = self.directory / f"{name}.yaml"
         try:
             mtime = path.stat().st_mtime

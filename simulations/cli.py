@@ -324,7 +324,7 @@ def tune(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from scaler.policy_file import dump_policy_file
+    from scaler.policy_file import POLICY_NAME, POLICY_NAME_RULE, dump_policy_file
     from simulations.perturb import Perturbation
     from simulations.profiles import ProfileError, load_profile
     from simulations.replay import ReplaySettings
@@ -332,7 +332,14 @@ def tune(
     from simulations.search import get_search
     from simulations.slo import Slo
     from simulations.traces import TraceError
-    from simulations.tune_job import default_workers, planned_trials, run_tuning, split, tuned_policy_file
+    from simulations.tune_job import (
+        check_ray_address,
+        default_workers,
+        planned_trials,
+        run_tuning,
+        split,
+        tuned_policy_file,
+    )
     from simulations.tuning import TUNABLE, search_space
     from simulations.workload import Reshape
 
@@ -344,6 +351,10 @@ def tune(
         if untunable:
             raise ValueError(f"--policy {untunable[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
         get_search(search)
+        if ray_address is not None:
+            check_ray_address(ray_address)
+        if not POLICY_NAME.match(name):
+            raise ValueError(f"--name {name!r} is not a policy name; allowed: {POLICY_NAME_RULE}")
         replica_profile = load_profile(profile)
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,34 @@ def split(workload: Workload, train_fraction: float) -> Split:
         before = workload.history or TokenHistory(HISTORY_STEP_S, np.zeros(0), np.zeros(0))
         validation = part(rest, cut, "(validation)", before.then(workload, cut))
     return Split(workload.name, train, validation)
+
+
+#: Ray's default ports: the client server (ray://) and the GCS of a head.
+_RAY_PORTS = {"ray://": 10001, "": 6379}
+
+
+def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, naming the address, when nothing listens where it points.
+
+    Ray itself retries an address with no head behind it for minutes before it gives up, after the
+    traces are loaded. ``auto`` (a head on this machine, found by Ray) is left to Ray.
+    """
+    if address == "auto":
+        return
+    scheme = "ray://" if address.startswith("ray://") else ""
+    target = address.removeprefix(scheme)
+    host, colon, port = target.rpartition(":")
+    if not colon:
+        host, port = target, str(_RAY_PORTS[scheme])
+    if not host or "/" in target or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r} is not an address; allowed: host:port, ray://host:port or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"--ray-address {address!r}: nothing answers at {host}:{port} ({exc.strerror or exc})"
+        ) from None
 
 
 @contextlib.contextmanager

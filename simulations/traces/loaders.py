@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import inspect
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -271,4 +272,11 @@ def load_trace(path: Path | str, fmt: str | None = None, **options: str) -> Trac
     name = fmt or detect_format(path)
     if name not in LOADERS:
         raise TraceError(path, f"unknown trace format {name!r}; valid: {', '.join(sorted(LOADERS))}")
+    for key, value in options.items():
+        takers = sorted(n for n, loader in LOADERS.items() if key in inspect.signature(loader).parameters)
+        if name not in takers:
+            raise TraceError(
+                path,
+                f"{key} {value!r} does not apply: the {name} format has no {key} option; only {', '.join(takers)} do",
+            )
     return LOADERS[name](path, **options)

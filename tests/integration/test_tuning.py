@@ -206,13 +206,56 @@ def test_tuned_policy_file_round_trips_through_the_scalers_loader(
     assert policy.tuned_for["margin"] == 0.1
 
 
-def test_malformed_tuned_policy_file_is_rejected_naming_the_field(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("case", "name", "body", "problem"),
+    [
+        (
+            "a quantile out of range",
+            "bad",
+            "policy:\n  forecast_quantile: 2\n",
+            "field 'policy.forecast_quantile': Input should be less than or equal to 0.99 (got 2)",
+        ),
+        (
+            "a name with a path in it",
+            "../bad",
+            "policy: {}\n",
+            "field 'name': String should match pattern '^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$' (got '../bad')",
+        ),
+    ],
+)
+def test_malformed_tuned_policy_file_is_rejected_naming_the_field(
+    tmp_path: Path, case: str, name: str, body: str, problem: str
+) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("apiVersion: gpuscale.dev/v1\nkind: Policy\nname: bad\npolicy:\n  forecast_quantile: 2\n")
+    path.write_text(f"apiVersion: gpuscale.dev/v1\nkind: Policy\nname: {name}\n{body}")
     with pytest.raises(PolicyFileError) as err:
         load_policy_file(path)
+    assert str(err.value) == f"policy file {path}: {problem}", case
+
+
+def test_the_policy_store_looks_up_names_only(tmp_path: Path) -> None:
+    """The store builds a path from the name: one that is not a policy name never reaches the filesystem."""
+    with pytest.raises(PolicyFileError) as err:
+        PolicyStore(tmp_path).get("../etc/passwd")
     assert str(err.value) == (
-        f"policy file {path}: field 'policy.forecast_quantile': Input should be less than or equal to 0.99 (got 2)"
+        "'../etc/passwd' is not a policy name; allowed: lowercase letters, digits, '-', '_' and '.', "
+        "starting and ending with a letter or digit"
+    )
+
+
+def test_tune_refuses_a_ray_address_with_no_head_at_once() -> None:
+    """Ray would retry a dead address for minutes; the tuner says so before it loads a trace."""
+    port = free_port()
+    proc = subprocess.run(
+        [*GPUSCALE, "tune", "--trace", str(TRACES / "azure2023_code.csv"), "--ray-address", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr.splitlines()) == (
+        2,
+        [f"error: --ray-address '127.0.0.1:{port}': nothing answers at 127.0.0.1:{port} (Connection refused)"],
     )
 
 
@@ -362,6 +405,26 @@ def test_tune_rejects_bad_perturbation_flags(case: str, flag: str, value: str, m
         ),
         pytest.param(
             "--search", "grid", "--search 'grid' is not a search; choose one of: de, tpe", id="unknown search"
+        ),
+        pytest.param(
+            "--name",
+            "../elsewhere",
+            "--name '../elsewhere' is not a policy name; allowed: lowercase letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit",
+            id="a policy name with a path",
+        ),
+        pytest.param(
+            "--column",
+            "conversation",
+            f"{TRACES / 'azure2023_code.csv'}: column 'conversation' does not apply: the azure format has no column "
+            "option; only burstgpt_hourly, servegen_rate do",
+            id="a column of a per-request trace",
+        ),
+        pytest.param(
+            "--ray-address",
+            "http://head/",
+            "--ray-address 'http://head/' is not an address; allowed: host:port, ray://host:port or auto",
+            id="a Ray address that is a URL",
         ),
     ],
 )

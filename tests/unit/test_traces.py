@@ -132,3 +132,14 @@ def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
         f"{path}: unknown trace format 'parquet'; valid: azure, burstgpt, burstgpt_hourly, generic, mooncake, "
         "servegen_rate"
     )
+
+
+def test_an_option_the_format_does_not_take_is_refused(tmp_path: Path) -> None:
+    """A column names a series of an aggregated trace; a per-request trace has none to choose."""
+    path = _write(tmp_path, "t.csv", "arrival_s,prompt_tokens,output_tokens\n0,1,1\n")
+    with pytest.raises(TraceError) as err:
+        load_trace(path, column="conversation")
+    assert str(err.value) == (
+        f"{path}: column 'conversation' does not apply: the generic format has no column option; "
+        "only burstgpt_hourly, servegen_rate do"
+    )
