@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from scaler.config import ConfigError, load_config
+from scaler.config import ConfigError, check_paths, load_config
 from scaler.logs import setup_logging
 
 app = typer.Typer(
@@ -72,6 +72,7 @@ def serve(
                 "log_level": log_level,
             },
         )
+        check_paths(cfg)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

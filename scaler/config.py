@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from scaler.policy import PolicySpec
 
 #: Prometheus' limit on the points of one series in a range query.
 PROMETHEUS_MAX_POINTS = 11_000
+#: A Prometheus base URL: the server's default and a trigger's ``prometheusAddress`` alike.
+HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
 class ConfigError(ValueError):
@@ -57,6 +67,13 @@ class ServerConfig(BaseModel):
         """A decision older than this means collection has stopped: RPCs then fail (for fallback)."""
         return 3 * self.refresh_interval_s + 30.0
 
+    @field_validator("prometheus_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not HTTP_URL.match(value):
+            raise ValueError("not an http:// or https:// URL")
+        return value
+
     @model_validator(mode="after")
     def _tls_pairs(self) -> ServerConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -98,4 +115,26 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
         if not first["loc"]:  # a rule across fields: the message names them
             raise ConfigError(f"invalid server config: {message}") from None
         loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid server config: {loc}: {message} (got {first.get('input')!r})") from None
+        got = first.get("input")
+        got = str(got) if isinstance(got, Path) else got  # a CLI path reads as the user typed it
+        raise ConfigError(f"invalid server config: {loc}: {message} (got {got!r})") from None
+
+
+def check_paths(config: ServerConfig) -> None:
+    """The files and folders the server will open, checked before it starts.
+
+    Kept out of the schema so a deployment's config validates on a machine without its mounts
+    (tests/deploy). Without this, a missing certificate is a traceback at start and a decision log in a
+    missing folder crashes the collector's worker process in a loop.
+    """
+    files = {"tls_cert": config.tls_cert, "tls_key": config.tls_key, "tls_client_ca": config.tls_client_ca}
+    for field, path in files.items():
+        if path is not None and not path.is_file():
+            raise ConfigError(f"invalid server config: {field}: no such file (got {str(path)!r})")
+    if config.policy_dir is not None and not config.policy_dir.is_dir():
+        raise ConfigError(f"invalid server config: policy_dir: no such directory (got {str(config.policy_dir)!r})")
+    log = config.decision_log
+    if log is not None and log != "-" and not Path(log).parent.is_dir():
+        raise ConfigError(
+            f"invalid server config: decision_log: its directory {Path(log).parent} does not exist (got {log!r})"
+        )

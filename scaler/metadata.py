@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from predictors import predictor_names
+from scaler.config import HTTP_URL
 from scaler.engines import ENGINES
 from scaler.policy import PolicySpec
 from scaler.policy_file import POLICY_NAME
@@ -42,6 +43,11 @@ class MetadataError(ValueError):
 def _allowed(text: str) -> dict[str, Any]:
     """What a key accepts, in words; quoted back to the user on rejection."""
     return {"allowed": text}
+
+
+def is_dns_label(value: str) -> bool:
+    """A Kubernetes namespace or Deployment name as gpuscale matches pods by it (RFC 1123 label)."""
+    return len(value) <= 63 and bool(_DNS_LABEL.match(value))
 
 
 class TriggerMetadata(BaseModel):
@@ -149,7 +155,7 @@ class TriggerMetadata(BaseModel):
     @field_validator("deployment")
     @classmethod
     def _dns_label(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 63 or not _DNS_LABEL.match(value)):
+        if value is not None and not is_dns_label(value):
             raise ValueError("not a DNS label")
         return value
 
@@ -163,7 +169,7 @@ class TriggerMetadata(BaseModel):
     @field_validator("prometheus_address")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        if value is not None and not HTTP_URL.match(value):
             raise ValueError("not an http(s) URL")
         return value
 

@@ -515,11 +515,21 @@ def profile_fit(
 
     import yaml
 
+    from scaler.config import HTTP_URL
+    from scaler.metadata import is_dns_label
     from scaler.prometheus import PrometheusError, PrometheusSource
     from simulations.profile_fit import FitError, fit_from_prometheus
     from simulations.profiles import ProfileError, load_profile
 
     try:
+        if not HTTP_URL.match(prometheus):
+            raise FitError(f"--prometheus {prometheus!r} is not an http:// or https:// URL")
+        for option, value in (("--namespace", namespace), ("--deployment", deployment)):
+            if not is_dns_label(value):
+                raise FitError(
+                    f"{option} {value!r} is not a Kubernetes name; allowed: a lower-case DNS label, "
+                    "at most 63 characters"
+                )
         report = fit_from_prometheus(
             PrometheusSource(prometheus, timeout_s=30.0), namespace, deployment, load_profile(base), time.time(), hours
         )

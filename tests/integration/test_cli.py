@@ -105,35 +105,58 @@ def test_serve_logs_decisions_and_drains_on_sigterm(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (
+        pytest.param(
             ["--tls-cert", "server.crt"],
-            "error: invalid server config: tls_cert and tls_key must be given together\n",
+            "invalid server config: tls_cert and tls_key must be given together",
+            id="tls cert without key",
         ),
-        (
+        pytest.param(
+            ["--tls-cert", "missing.crt", "--tls-key", "server.key"],
+            "invalid server config: tls_cert: no such file (got 'missing.crt')",
+            id="a certificate that is not there",
+        ),
+        pytest.param(
             ["--kubernetes", "sometimes"],
-            "error: invalid server config: kubernetes: Input should be 'auto', 'off', "
-            "'incluster' or 'kubeconfig' (got 'sometimes')",
+            "invalid server config: kubernetes: Input should be 'auto', 'off', 'incluster' or 'kubeconfig' "
+            "(got 'sometimes')",
+            id="unknown kubernetes mode",
         ),
-        (
+        pytest.param(
             ["--refresh-interval", "0"],
-            "error: invalid server config: refresh_interval_s: Input should be greater than 0 (got 0.0)",
+            "invalid server config: refresh_interval_s: Input should be greater than 0 (got 0.0)",
+            id="zero refresh interval",
         ),
-        (
-            ["--config", "HISTORY"],
-            "error: invalid server config: history_s (172800) / refresh_interval_s (10) is 17280 points;"
-            " Prometheus allows 11000 per range query\n",
+        pytest.param(
+            ["--config", "server.yaml"],
+            "invalid server config: history_s (172800) / refresh_interval_s (10) is 17280 points;"
+            " Prometheus allows 11000 per range query",
+            id="history over one range query",
+        ),
+        pytest.param(
+            ["--prometheus-url", "prometheus:9090"],
+            "invalid server config: prometheus_url: not an http:// or https:// URL (got 'prometheus:9090')",
+            id="a Prometheus address that is not a URL",
+        ),
+        pytest.param(
+            ["--policy-dir", "policies"],
+            "invalid server config: policy_dir: no such directory (got 'policies')",
+            id="a policy directory that is not there",
+        ),
+        pytest.param(
+            ["--decision-log", "logs/decisions.jsonl"],
+            "invalid server config: decision_log: its directory logs does not exist (got 'logs/decisions.jsonl')",
+            id="a decision log in a missing directory",
         ),
     ],
-    ids=["tls cert without key", "unknown kubernetes mode", "zero refresh interval", "history over one range query"],
 )
 def test_serve_rejects_bad_config_before_starting(args: list[str], message: str, tmp_path: Path) -> None:
-    if "HISTORY" in args:
-        config = tmp_path / "server.yaml"
-        config.write_text("history_s: 172800\n")
-        args = [str(config) if a == "HISTORY" else a for a in args]
-    proc = subprocess.run([*GPUSCALE, "serve", *args], check=False, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
-    assert message in proc.stderr
+    (tmp_path / "server.yaml").write_text("history_s: 172800\n")
+    (tmp_path / "server.crt").write_text("not used: the config is refused first\n")
+    (tmp_path / "server.key").write_text("not used: the config is refused first\n")
+    proc = subprocess.run(
+        [*GPUSCALE, "serve", *args], check=False, capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"error: {message}")
 
 
 def test_config_file_errors_name_the_field(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +96,34 @@ def test_fit_recovers_exact_parameters_from_clean_points() -> None:
     base, per_seq, rmse = fit_decode_step(batch, 0.007 + 0.0001 * batch)
     assert (base, per_seq) == (pytest.approx(0.007), pytest.approx(0.0001))
     assert rmse < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["--prometheus", "prometheus:9090", "--namespace", "llm", "--deployment", "llama"],
+            "--prometheus 'prometheus:9090' is not an http:// or https:// URL",
+            id="an address without a scheme",
+        ),
+        pytest.param(
+            ["--prometheus", "http://127.0.0.1:9", "--namespace", 'llm"}', "--deployment", "llama"],
+            "--namespace 'llm\"}' is not a Kubernetes name; allowed: a lower-case DNS label, at most 63 characters",
+            id="a namespace that would break the query",
+        ),
+        pytest.param(
+            ["--prometheus", "http://127.0.0.1:9", "--namespace", "llm", "--deployment", "Llama"],
+            "--deployment 'Llama' is not a Kubernetes name; allowed: a lower-case DNS label, at most 63 characters",
+            id="an upper-case Deployment",
+        ),
+    ],
+)
+def test_profile_fit_refuses_bad_options_before_querying(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulations.cli", "profile-fit", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (2, f"error: {message}")
