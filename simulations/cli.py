@@ -97,6 +97,19 @@ def live_demo(
     console.print(f"{rows} KEDA polls. Every decision is explained at /decisions while `gpuscale serve` runs.")
 
 
+def _output_dir(option: str, path: Path | None) -> None:
+    """Make an output folder before the work that fills it: a long replay or tuning run must not end on a
+    path it cannot write."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file; allowed: a directory (made when missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot make the directory ({exc.strerror or exc})") from None
+
+
 def _require_positive_seconds(option: str, values: list[float]) -> None:
     """Reject a duration that is not a finite number of seconds above 0, naming the option and the value."""
     for value in values:
@@ -221,6 +234,8 @@ def simulate(
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
         workload = build_workload(trace, reshape, seed, tokens=tokens, column=column, history_s=history)
+        _output_dir("--out", out)  # after the inputs are known good, before the replay
+        _output_dir("--report", report)
         settings = ReplaySettings(tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
@@ -355,11 +370,14 @@ def tune(
             check_ray_address(ray_address)
         if not POLICY_NAME.match(name):
             raise ValueError(f"--name {name!r} is not a policy name; allowed: {POLICY_NAME_RULE}")
+
         replica_profile = load_profile(profile)
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
         splits = [split(build_workload(t, reshape, seed, tokens, column, history), train_fraction) for t in trace]
         others = [build_workload(t, reshape, seed, tokens, column, history) for t in validate_trace or []]
+        _output_dir("--out", out)  # after the inputs are known good, before the search
+        _output_dir("--report", report)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -440,6 +458,11 @@ def demo(
     from simulations.workload import Reshape
 
     console = Console(stderr=True)
+    try:
+        _output_dir("--out", out)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     profile = load_profile("llama3-8b-h100")
     workload = build_workload(demo_trace_path(), Reshape(rate_scale=DEMO_RATE_SCALE), seed)
     with Progress(
@@ -494,8 +517,9 @@ def report_command(
     from simulations.report import ReportError, write_report
 
     try:
+        _output_dir("--out", out)
         path = write_report(directory, out)
-    except (ReportError, OSError) as exc:
+    except (ReportError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")

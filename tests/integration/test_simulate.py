@@ -254,3 +254,29 @@ def test_simulate_accepts_history() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert [p["name"] for p in json.loads(proc.stdout)["policies"]] == ["gpuscale"]
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        pytest.param(["simulate", "--policy", "fixed"], ["--out", "FILE"], id="simulate --out"),
+        pytest.param(["simulate", "--policy", "fixed"], ["--report", "FILE"], id="simulate --report"),
+        pytest.param(["tune"], ["--out", "FILE"], id="tune --out"),
+        pytest.param(["demo"], ["--out", "FILE"], id="demo --out"),
+    ],
+)
+def test_an_output_folder_that_is_a_file_is_refused_before_the_work(
+    command: list[str], args: list[str], tmp_path: Path
+) -> None:
+    """A long replay or tuning run must not end on a folder it cannot write: the check comes first."""
+    in_the_way = tmp_path / "results"
+    in_the_way.write_text("a file where the results would go\n")
+    trace = [] if command == ["demo"] else ["--trace", str(TRACES / "azure2023_code.csv")]
+    options = [str(in_the_way) if a == "FILE" else a for a in args]
+    proc = subprocess.run(
+        [*GPUSCALE, *command, *trace, *options], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        f"error: {args[0]} {in_the_way} is a file; allowed: a directory (made when missing)",
+    )
