@@ -11,39 +11,51 @@ from typing import Any
 
 def print_backtest(result: dict[str, Any]) -> None:
     """Every model at every horizon, the best MASE per horizon in bold: the model to pick stands out."""
-    from rich.console import Console
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{result['series']} — step {result['step_s']:g} s, {result['points']} points")
-    for column in ("model", "horizon", "MASE", "sMAPE %", "pinball", "p50 cov", "p90 cov", "p95 cov", "µs/update"):
-        table.add_column(column, justify="left" if column == "model" else "right")
     best: dict[float, float] = {}
     for row in result["results"]:
         if row["mase"] is not None:
             best[row["horizon_s"]] = min(best.get(row["horizon_s"], float("inf")), row["mase"])
+    rows = []
     for row in result["results"]:
-        mase = row["mase"]
-        shown = (
-            "-" if mase is None else (f"[bold]{mase:.3f}[/]" if mase == best.get(row["horizon_s"]) else f"{mase:.3f}")
-        )
         cov = row["coverage"]
-        table.add_row(
-            row["model"],
-            f"{row['horizon_s']:g} s",
-            shown,
-            _fmt(row["smape"], "{:.1f}"),
-            _fmt(row["pinball"], "{:.3f}"),
-            _fmt(cov.get("0.5"), "{:.2f}"),
-            _fmt(cov.get("0.9"), "{:.2f}"),
-            _fmt(cov.get("0.95"), "{:.2f}"),
-            f"{row['update_us']:.0f}",
+        rows.append(
+            [
+                row["model"],
+                f"{row['horizon_s']:g} s",
+                _fmt(row["mase"], "{:.3f}"),
+                _fmt(row["smape"], "{:.1f}"),
+                _fmt(row["pinball"], "{:.3f}"),
+                _fmt(cov.get("0.5"), "{:.2f}"),
+                _fmt(cov.get("0.9"), "{:.2f}"),
+                _fmt(cov.get("0.95"), "{:.2f}"),
+                f"{row['update_us']:.0f}",
+            ]
         )
-    Console().print(table)
+    # Nine columns fit 80 characters with short headers (the caption spells them out) and no vertical rules.
+    # Model names share prefixes (seasonal_daily, seasonal_naive_daily): their column is never cut short.
+    table = Table(
+        title=f"{result['series']} — step {result['step_s']:g} s, {result['points']} points",
+        caption="sMAPE in %; p50, p90, p95: share of actuals at or below that forecast quantile; µs: one update",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for i, header in enumerate(("model", "ahead", "MASE", "sMAPE", "pinball", "p50", "p90", "p95", "µs")):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row, cells in zip(result["results"], rows, strict=True):
+        if row["mase"] is not None and row["mase"] == best.get(row["horizon_s"]):
+            cells[2] = f"[bold]{cells[2]}[/]"
+        table.add_row(*cells)
+    console = wide_console()
+    console.print(table)
     notes = {row["model"]: row["notes"] for row in result["results"] if row["notes"]}
     for name, lines in notes.items():
-        Console().print(f"[dim]{name}: {'; '.join(lines)}[/]")
+        console.print(f"[dim]{name}: {'; '.join(lines)}[/]")
     if result["skipped_horizons_s"]:
-        Console().print(f"skipped (longer than the series allows): {result['skipped_horizons_s']}")
+        console.print(f"skipped (longer than the series allows): {result['skipped_horizons_s']}")
 
 
 def _fmt(value: float | None, pattern: str) -> str:
