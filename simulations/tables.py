@@ -9,10 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 
+def _table(title: str, caption: str) -> Any:
+    """A table that fits an 80-column terminal without cutting a cell: no vertical rules, short headers
+    (the caption spells them out). Names share prefixes (seasonal_daily, seasonal_naive_daily; keda-queue,
+    keda-kv) and figures lose digits, so a cell cut short misleads."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    # A title names a trace file, and "[...]" in a file name would read as markup and vanish.
+    return Table(title=escape(title), caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+
+
 def print_backtest(result: dict[str, Any]) -> None:
     """Every model at every horizon, the best MASE per horizon in bold: the model to pick stands out."""
-    from rich import box
-    from rich.table import Table
+    from rich.markup import escape
 
     best: dict[float, float] = {}
     for row in result["results"]:
@@ -34,14 +45,9 @@ def print_backtest(result: dict[str, Any]) -> None:
                 f"{row['update_us']:.0f}",
             ]
         )
-    # Nine columns fit 80 characters with short headers (the caption spells them out) and no vertical rules.
-    # Model names share prefixes (seasonal_daily, seasonal_naive_daily): their column is never cut short.
-    table = Table(
-        title=f"{result['series']} — step {result['step_s']:g} s, {result['points']} points",
-        caption="sMAPE in %; p50, p90, p95: share of actuals at or below that forecast quantile; µs: one update",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
+    table = _table(
+        f"{result['series']} — step {result['step_s']:g} s, {result['points']} points",
+        "sMAPE in %; p50, p90, p95: share of actuals at or below that forecast quantile; µs: one update",
     )
     for i, header in enumerate(("model", "ahead", "MASE", "sMAPE", "pinball", "p50", "p90", "p95", "µs")):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
@@ -53,7 +59,7 @@ def print_backtest(result: dict[str, Any]) -> None:
     console.print(table)
     notes = {row["model"]: row["notes"] for row in result["results"] if row["notes"]}
     for name, lines in notes.items():
-        console.print(f"[dim]{name}: {'; '.join(lines)}[/]")
+        console.print(f"[dim]{name}: {escape('; '.join(lines))}[/]")
     if result["skipped_horizons_s"]:
         console.print(f"skipped (longer than the series allows): {result['skipped_horizons_s']}")
 
@@ -64,18 +70,19 @@ def _fmt(value: float | None, pattern: str) -> str:
 
 def print_simulation(summary: dict[str, Any], span_s: float) -> None:
     """One row per policy, then where gpuscale's hours above the oracle went, then an unreachable SLO's warning."""
-    from rich.console import Console
-    from rich.table import Table
-
     slo = summary["slo"]
     title = (
         f"{summary['trace']} on {summary['profile']}: {summary['requests']} requests over {span_s / 60:.0f} min; "
         f"SLO: TTFT <= {slo['ttft_s']:g} s for {slo['attainment']:.1%}"
     )
-    table = Table(title=title)
-    headers = ("policy", "GPU-h", "×oracle", "in SLO", "TTFT p50", "p95", "p99", "events", "flaps", "SLO met")
+    table = _table(
+        title,
+        "in SLO: requests within the TTFT target; p50, p95, p99: TTFT; events: scale events; "
+        "flaps: reversals; met: the SLO is met",
+    )
+    headers = ("policy", "GPU-h", "×oracle", "in SLO", "p50", "p95", "p99", "events", "flaps", "met")
     for header in headers:
-        table.add_column(header, justify="left" if header == "policy" else "right", no_wrap=True)
+        table.add_column(header, justify="left" if header == "policy" else "right", no_wrap=header == "policy")
     for row in summary["policies"]:
         ratio = row["gpu_hours_vs_oracle"]
         table.add_row(
@@ -90,13 +97,14 @@ def print_simulation(summary: dict[str, Any], span_s: float) -> None:
             str(row["flaps"]),
             "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
         )
-    wide_console().print(table)
+    console = wide_console()
+    console.print(table)
     for row in summary["policies"]:
         line = excess_line(row)
         if line:
-            wide_console().print(line)
+            console.print(line)
     if summary["best_possible_attainment"] < slo["attainment"]:
-        Console().print(
+        console.print(
             f"[yellow]This SLO is out of reach on this profile: only {summary['best_possible_attainment']:.2%} of "
             f"requests can get a first token within {slo['ttft_s']:g} s even alone on an idle replica.[/]"
         )
@@ -132,21 +140,21 @@ def _seconds(value: float | None) -> str:
 
 def print_tuning(summary: dict[str, Any]) -> None:
     """Each tuned policy on every window next to the references, then the conditions and the settings."""
-    from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(
-        title=f"tuned for the fewest GPU-hours at TTFT <= {summary['slo']['ttft_s']:g} s "
-        f"for {summary['slo']['attainment']:.1%} of requests"
+    table = _table(
+        f"tuned for the fewest GPU-hours at TTFT <= {summary['slo']['ttft_s']:g} s "
+        f"for {summary['slo']['attainment']:.1%} of requests",
+        "in SLO: requests within the TTFT target; met: the SLO is met",
     )
-    for header in ("policy", "window", "GPU-h", "x oracle", "SLO att.", "meets"):
-        table.add_column(header, justify="left" if header in ("policy", "window") else "right")
+    for header in ("policy", "window", "GPU-h", "×oracle", "in SLO", "met"):
+        table.add_column(header, justify="left" if header in ("policy", "window") else "right", no_wrap=True)
     for policy_name, tuned in summary["policies"].items():
         for row in tuned["scores"]:
             ratio = row["gpu_hours_vs_oracle"]
             table.add_row(
                 policy_name,
-                f"{row['trace']} [{row['kind']}]",
+                escape(f"{row['trace']} [{row['kind']}]"),  # brackets are rich markup otherwise
                 f"{row['gpu_hours']:.2f}",
                 "-" if ratio is None else f"{ratio:.2f}",
                 f"{row['slo_attainment']:.2%}",
@@ -157,17 +165,18 @@ def print_tuning(summary: dict[str, Any]) -> None:
             row = refs[ref_name]
             table.add_row(
                 label,
-                window,
+                escape(window),
                 f"{row['gpu_hours']:.2f}",
                 f"{row['gpu_hours_vs_oracle']:.2f}",
                 f"{row['slo_attainment']:.2%}",
                 "[green]yes[/]" if row["meets_slo"] else "[red]no[/]",
             )
-    Console().print(table)
-    Console().print(tuning_conditions(summary))
+    console = wide_console()
+    console.print(table)
+    console.print(tuning_conditions(summary))
     for policy_name, tuned in summary["policies"].items():
         d = tuned["degradation"]
-        Console().print(
+        console.print(
             f"{policy_name}: {tuned['params']}; x oracle in sample {d['in_sample_vs_oracle']}, "
             f"out of sample {d['out_of_sample_vs_oracle']}"
         )

@@ -47,7 +47,104 @@ def test_tuning_conditions_without_copies() -> None:
     )
 
 
-def test_a_backtest_table_fits_80_columns_without_cutting_a_name_or_a_digit(monkeypatch: pytest.MonkeyPatch) -> None:
+BACKTEST_ROW = {
+    "model": "seasonal_naive_daily",
+    "horizon_s": 1800.0,
+    "mase": 1.511,
+    "smape": 138.2,
+    "pinball": 0.512,
+    "coverage": {"0.5": 0.56, "0.9": 0.91, "0.95": 0.98},
+    "update_us": 140.0,
+    "notes": [],
+}
+BACKTEST = {
+    "series": "trace requests per second",
+    "step_s": 10.0,
+    "points": 344,
+    "skipped_horizons_s": [],
+    "results": [BACKTEST_ROW, {**BACKTEST_ROW, "model": "seasonal_daily", "horizon_s": 60.0}],
+}
+POLICY_ROW = {
+    "name": "keda-queue",
+    "gpu_hours": 27.7,
+    "gpu_hours_vs_oracle": 1.63,
+    "slo_attainment": 0.9942,
+    "ttft_p50_s": 0.07,
+    "ttft_p95_s": 0.43,
+    "ttft_p99_s": 1.73,
+    "scale_events": 130,
+    "flaps": 23,
+    "meets_slo": True,
+    "excess_over_oracle": None,
+}
+SIMULATION = {
+    "trace": "azure2023_code",
+    "profile": "llama3-8b-h100",
+    "requests": 88190,
+    "slo": {"ttft_s": 2.0, "attainment": 0.99},
+    "best_possible_attainment": 1.0,
+    "policies": [POLICY_ROW, {**POLICY_ROW, "name": "keda-kv"}],
+}
+SCORE = {
+    "trace": "azure2023_code",
+    "kind": "validation",
+    "gpu_hours": 4.3063,
+    "gpu_hours_vs_oracle": 1.1428,
+    "slo_attainment": 0.99616,
+    "meets_slo": True,
+}
+TUNING = {
+    "slo": {"ttft_s": 2.0, "attainment": 0.99},
+    "windows": [{"kind": "train"}, {"kind": "validation"}],
+    "draws": 2,
+    "required_attainment": 0.991,
+    "scoring_seed": 2,
+    "policies": {
+        "keda-queue": {
+            "scores": [SCORE],
+            "params": {"target": 1.57},
+            "degradation": {"in_sample_vs_oracle": 1.4, "out_of_sample_vs_oracle": 1.1428},
+        }
+    },
+    "references": {"azure2023_code [validation]": {"fixed": SCORE, "oracle": SCORE}},
+}
+
+
+@pytest.mark.parametrize(
+    ("printer", "document", "rows"),
+    [
+        pytest.param(
+            "print_backtest",
+            BACKTEST,
+            [
+                "seasonal_naive_daily 1800 s 1.511 138.2 0.512 0.56 0.91 0.98 140",
+                "seasonal_daily 60 s 1.511 138.2 0.512 0.56 0.91 0.98 140",
+            ],
+            id="backtest: names sharing a prefix",
+        ),
+        pytest.param(
+            "print_simulation",
+            SIMULATION,
+            [
+                "keda-queue 27.7 1.63 99.4% 0.07s 0.43s 1.73s 130 23 yes",
+                "keda-kv 27.7 1.63 99.4% 0.07s 0.43s 1.73s 130 23 yes",
+            ],
+            id="simulate: keda-queue and keda-kv",
+        ),
+        pytest.param(
+            "print_tuning",
+            TUNING,
+            [
+                "keda-queue azure2023_code [validation] 4.31 1.14 99.62% yes",
+                "fixed, in hindsight azure2023_code [validation] 4.31 1.14 99.62% yes",
+            ],
+            id="tune: the longest window label",
+        ),
+    ],
+)
+def test_a_table_fits_80_columns_without_cutting_a_name_or_a_digit(
+    monkeypatch: pytest.MonkeyPatch, printer: str, document: dict[str, Any], rows: list[str]
+) -> None:
     """seasonal_daily and seasonal_naive_daily read alike once cut short; so do 1.511 and 1.5…."""
     from rich.console import Console
 
@@ -55,22 +152,12 @@ def test_a_backtest_table_fits_80_columns_without_cutting_a_name_or_a_digit(monk
 
     console = Console(width=80, record=True, file=io.StringIO())
     monkeypatch.setattr(tables, "wide_console", lambda: console)
-    row = {
-        "model": "seasonal_naive_daily",
-        "horizon_s": 1800.0,
-        "mase": 1.511,
-        "smape": 138.2,
-        "pinball": 0.512,
-        "coverage": {"0.5": 0.56, "0.9": 0.91, "0.95": 0.98},
-        "update_us": 140.0,
-        "notes": [],
-    }
-    result = {"series": "trace requests per second", "step_s": 10.0, "points": 344, "skipped_horizons_s": []}
-    tables.print_backtest({**result, "results": [row, {**row, "model": "seasonal_daily", "horizon_s": 60.0}]})
+    if printer == "print_simulation":
+        tables.print_simulation(document, span_s=3420.0)
+    else:
+        getattr(tables, printer)(document)
     lines = console.export_text().splitlines()
     assert max(len(line) for line in lines) <= 80
-    cells = [line.split() for line in lines if line.startswith(" seasonal") or line.startswith("seasonal")]
-    assert cells == [
-        ["seasonal_naive_daily", "1800", "s", "1.511", "138.2", "0.512", "0.56", "0.91", "0.98", "140"],
-        ["seasonal_daily", "60", "s", "1.511", "138.2", "0.512", "0.56", "0.91", "0.98", "140"],
-    ]
+    table_rows = [" ".join(line.split()) for line in lines]
+    for row in rows:
+        assert row in table_rows
