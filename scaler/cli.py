@@ -76,6 +76,10 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    from scaler.server import run_server
+    from scaler.server import BindError, run_server
 
-    asyncio.run(run_server(cfg))
+    try:
+        asyncio.run(run_server(cfg))
+    except BindError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -38,6 +38,10 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
+class BindError(RuntimeError):
+    """A port the server needs cannot be bound; the message names the address and the option."""
+
+
 @dataclass
 class ScalerServer:
     """All parts of a running scaler; ``start`` binds, ``stop`` drains."""
@@ -57,6 +61,15 @@ class ScalerServer:
         self._expiry_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Bind both ports first, so a port in use fails with a clear error before anything has started."""
+        metrics = [self.telemetry.exposition, self.engine.metrics_text]
+        try:
+            self.http = HttpEndpoint(self.config.host, self.config.metrics_port, metrics, self.registry)
+        except OSError as exc:
+            raise BindError(
+                f"cannot listen for HTTP on {self.config.host}:{self.config.metrics_port} (--metrics-port):"
+                f" {exc.strerror or exc}"
+            ) from None
         self.server = grpc.aio.server()
         pb_grpc.add_ExternalScalerServicer_to_server(self.service, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -66,14 +79,19 @@ class ScalerServer:
         )
         address = f"{self.config.host}:{self.config.port}"
         creds = server_credentials(self.config)
-        if creds is None:
-            self.grpc_port = self.server.add_insecure_port(address)
-        else:
-            self.grpc_port = self.server.add_secure_port(address, creds)
+        try:
+            if creds is None:
+                self.grpc_port = self.server.add_insecure_port(address)
+            else:
+                self.grpc_port = self.server.add_secure_port(address, creds)
+        except RuntimeError:  # gRPC says only "Failed to bind"
+            self.http.stop()
+            await self.server.stop(None)
+            raise BindError(
+                f"cannot listen for gRPC on {address} (--port): the address is in use or not available"
+            ) from None
         await self.engine.start(self.stopping)
         await self.server.start()
-        metrics = [self.telemetry.exposition, self.engine.metrics_text]
-        self.http = HttpEndpoint(self.config.host, self.config.metrics_port, metrics, self.registry)
         self.http.start()
         self.metrics_port = self.http.port
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -48,7 +48,11 @@ def emulate(
         request_rate=generation_tps / 200.0,
         gpu_utilization=0.6,
     )
-    server = EmulatorServer(emulator, host, port, openmetrics).start()
+    try:
+        server = EmulatorServer(emulator, host, port, openmetrics).start()
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port} (--port): {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"fleet emulator on http://{host}:{server.port}/metrics (POST /control to change load)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

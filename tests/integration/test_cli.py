@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -157,6 +158,38 @@ def test_serve_rejects_bad_config_before_starting(args: list[str], message: str,
         [*GPUSCALE, "serve", *args], check=False, capture_output=True, text=True, timeout=30, cwd=tmp_path
     )
     assert (proc.returncode, proc.stderr.strip()) == (2, f"error: {message}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["serve", "--host", "127.0.0.1", "--port", "{busy}", "--metrics-port", "0"],
+            "cannot listen for gRPC on 127.0.0.1:{busy} (--port): the address is in use or not available",
+            id="serve: gRPC port in use",
+        ),
+        pytest.param(
+            ["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "{busy}"],
+            "cannot listen for HTTP on 127.0.0.1:{busy} (--metrics-port): Address already in use",
+            id="serve: metrics port in use",
+        ),
+        pytest.param(
+            ["emulate", "--port", "{busy}"],
+            "cannot listen on 127.0.0.1:{busy} (--port): Address already in use",
+            id="emulate: port in use",
+        ),
+    ],
+)
+def test_a_port_in_use_is_a_clear_error(args: list[str], message: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        command = [a.format(busy=busy) for a in args]
+        proc = subprocess.run([*GPUSCALE, *command], check=False, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == "error: " + message.format(busy=busy)
+    assert "Traceback" not in proc.stderr
 
 
 def test_config_file_errors_name_the_field(tmp_path: Path) -> None:
