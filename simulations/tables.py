@@ -126,12 +126,14 @@ def excess_line(row: dict[str, Any]) -> str | None:
 
 
 def wide_console() -> Any:
-    """A console that does not squeeze tables to 80 columns when output is piped to a file."""
+    """A console that does not squeeze tables to 80 columns when output is piped to a file (a terminal's
+    width, or COLUMNS when set, still rules)."""
+    import os
     import sys
 
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=140)
+    return Console() if sys.stdout.isatty() or "COLUMNS" in os.environ else Console(width=140)
 
 
 def _seconds(value: float | None) -> str:
