@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -11,14 +13,22 @@ from typing import IO
 from scaler.decision import Decision
 from scaler.snapshot import Snapshot
 
+log = logging.getLogger(__name__)
+
 
 class DecisionLog:
-    """Appends one JSON object per decision; ``"-"`` writes to stdout."""
+    """Appends one JSON object per decision; ``"-"`` writes to stdout.
+
+    The log is a record, not the control path: a write that fails (a full disk) is counted and warned
+    about, never raised into the collector, so scaling goes on while the log cannot keep up.
+    """
 
     def __init__(self, target: str) -> None:
         self._lock = threading.Lock()
         self._owned = target != "-"
+        self._target = target
         self._stream: IO[str] = sys.stdout if target == "-" else Path(target).open("a", encoding="utf-8")
+        self.failed_writes = 0
 
     def write(self, workload: str, snapshot: Snapshot, decision: Decision, policy: dict[str, object]) -> None:
         record = {
@@ -31,9 +41,20 @@ class DecisionLog:
         }
         line = json.dumps(record, separators=(",", ":"), default=str)
         with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except OSError as exc:
+                self.failed_writes += 1
+                if self.failed_writes == 1 or self.failed_writes % 1000 == 0:
+                    log.warning(
+                        "decision log %s: %d decisions not written (%s); scaling goes on",
+                        self._target,
+                        self.failed_writes,
+                        exc.strerror or exc,
+                    )
 
     def close(self) -> None:
         if self._owned:
-            self._stream.close()
+            with contextlib.suppress(OSError):  # what a full disk refused is already counted
+                self._stream.close()
