@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 
@@ -129,6 +130,15 @@ def test_decisions_and_metrics_endpoints(
     assert latest["asks"]["throughput"] == 4 and latest["asks"]["queue"] == 0 and latest["asks"]["kv_cache"] == 2
     assert latest["replicas"] == max(latest["asks"].values())
     assert latest["asks"][latest["dominant"]] == latest["replicas"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/decisions/{ns}/qwen-so?limit=1") as resp:
+        assert [len(w["decisions"]) for w in json.load(resp)] == [1]
+    for bad in ("0", "-2", "ten"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/decisions/{ns}/qwen-so?limit={bad}")
+        assert err.value.code == 400
+        assert json.load(err.value) == {
+            "error": f"limit has invalid value '{bad}'; allowed: a whole number of at least 1"
+        }
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
         text = resp.read().decode()
     labels = {"namespace": ns, "scaledobject": "qwen-so", "workload": "gpuscale-qwen"}
