@@ -72,11 +72,15 @@ class PrometheusSource:
     def instant(self, query: str, at: float | None = None) -> list[Sample]:
         params = {} if at is None else {"time": f"{at:.3f}"}
         raw = self._run("instant", lambda: self._client.custom_query(query, params=params, timeout=self.timeout_s))
-        out = []
-        for item in raw:
-            ts, value = item["value"]
-            out.append(Sample(labels=dict(item["metric"]), value=_to_float(value), timestamp=float(ts)))
-        return out
+        try:
+            return [
+                Sample(
+                    labels=dict(item["metric"]), value=_to_float(item["value"][1]), timestamp=float(item["value"][0])
+                )
+                for item in raw
+            ]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise self._unexpected("instant", exc) from exc
 
     def range(self, query: str, start: float, end: float, step_s: float) -> list[RangeSeries]:
         raw = self._run(
@@ -89,10 +93,19 @@ class PrometheusSource:
                 timeout=self.timeout_s * 2,
             ),
         )
-        return [
-            RangeSeries(
-                labels=dict(item["metric"]),
-                points=[(float(ts), _to_float(v)) for ts, v in item["values"]],
-            )
-            for item in raw
-        ]
+        try:
+            return [
+                RangeSeries(
+                    labels=dict(item["metric"]),
+                    points=[(float(ts), _to_float(v)) for ts, v in item["values"]],
+                )
+                for item in raw
+            ]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise self._unexpected("range", exc) from exc
+
+    def _unexpected(self, kind: str, exc: Exception) -> PrometheusError:
+        """A reply that is not Prometheus' (a proxy's page, another API): one query fails, not the whole cycle."""
+        return PrometheusError(
+            f"Prometheus {kind} query to {self.url} returned an unexpected result: {type(exc).__name__}: {exc}"
+        )
