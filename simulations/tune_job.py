@@ -100,8 +100,7 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
     if not host or "/" in target or not port.isdigit():
         raise ValueError(f"--ray-address {address!r} is not an address; allowed: host:port, ray://host:port or auto")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-            pass
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise ValueError(
             f"--ray-address {address!r}: nothing answers at {host}:{port} ({exc.strerror or exc})"
