@@ -114,6 +114,25 @@ def _output_dir(option: str, path: Path | None) -> None:
         raise ValueError(f"{option} {path}: cannot make the directory ({exc.strerror or exc})") from None
 
 
+def _check_tokens(tokens: Path | None, traces: list[Path]) -> None:
+    """``--tokens`` feeds rate series only: given with per-request traces alone it would be ignored, so a
+    user who meant to replace their token lengths learns that it does not."""
+    from simulations.traces import is_rate_series
+
+    if tokens is None or any(is_rate_series(t) for t in traces):
+        return
+    names = ", ".join(str(t) for t in traces)
+    raise ValueError(
+        f"--tokens {tokens} does not apply: {names} "
+        + (
+            "is a per-request trace with token lengths of its own"
+            if len(traces) == 1
+            else "are per-request traces with token lengths of their own"
+        )
+        + "; --tokens is for aggregated rate series (hourly BurstGPT, ServeGen)"
+    )
+
+
 def _require_positive_seconds(option: str, values: list[float]) -> None:
     """Reject a duration that is not a finite number of seconds above 0, naming the option and the value."""
     for value in values:
@@ -238,6 +257,7 @@ def simulate(
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
         workload = build_workload(trace, reshape, seed, tokens=tokens, column=column, history_s=history)
+        _check_tokens(tokens, [trace])
         _output_dir("--out", out)  # after the inputs are known good, before the replay
         _output_dir("--report", report)
         settings = ReplaySettings(tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed)
@@ -380,6 +400,7 @@ def tune(
         reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
         splits = [split(build_workload(t, reshape, seed, tokens, column, history), train_fraction) for t in trace]
         others = [build_workload(t, reshape, seed, tokens, column, history) for t in validate_trace or []]
+        _check_tokens(tokens, [*trace, *(validate_trace or [])])
         _output_dir("--out", out)  # after the inputs are known good, before the search
         _output_dir("--report", report)
         with Progress(

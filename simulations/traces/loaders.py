@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, get_type_hints
 
 import numpy as np
 
@@ -262,6 +262,15 @@ def detect_format(path: Path) -> str:
         "(model,window_start_s,...); or a .jsonl Mooncake trace",
         line=1,
     )
+
+
+def is_rate_series(path: Path | str) -> bool:
+    """Whether ``path``'s format loads as an aggregated rate series (which needs token lengths from elsewhere),
+    known from the loader's declared return type without reading the whole file."""
+    path = Path(path)
+    if not path.exists():
+        raise TraceError(path, "no such file")
+    return get_type_hints(LOADERS[detect_format(path)]).get("return") is RateSeries
 
 
 def load_trace(path: Path | str, fmt: str | None = None, **options: str) -> Trace:

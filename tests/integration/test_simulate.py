@@ -196,6 +196,13 @@ def test_simulate_json_and_out_dir(tmp_path: Path) -> None:
         ),
         ("unknown profile", ["--profile", "tpu-v9"], "error: unknown profile 'tpu-v9'; shipped: llama3-70b-4xh100"),
         ("empty window", ["--start", "100000"], "no requests in the selected window"),
+        (
+            "token lengths for a per-request trace",
+            ["--tokens", str(TRACES / "mooncake_conversation.jsonl")],
+            f"error: --tokens {TRACES / 'mooncake_conversation.jsonl'} does not apply: "
+            f"{TRACES / 'azure2023_code.csv'} is a per-request trace with token lengths of its own; "
+            "--tokens is for aggregated rate series (hourly BurstGPT, ServeGen)",
+        ),
     ],
 )
 def test_simulate_rejects_bad_input(name: str, args: list[str], message: str) -> None:

@@ -421,6 +421,14 @@ def test_tune_rejects_bad_perturbation_flags(case: str, flag: str, value: str, m
             id="a column of a per-request trace",
         ),
         pytest.param(
+            "--tokens",
+            str(TRACES / "mooncake_conversation.jsonl"),
+            f"--tokens {TRACES / 'mooncake_conversation.jsonl'} does not apply: {TRACES / 'azure2023_code.csv'} is a "
+            "per-request trace with token lengths of its own; --tokens is for aggregated rate series (hourly "
+            "BurstGPT, ServeGen)",
+            id="token lengths for a per-request trace",
+        ),
+        pytest.param(
             "--ray-address",
             "http://head/",
             "--ray-address 'http://head/' is not an address; allowed: host:port, ray://host:port or auto",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulations.demand import demand_series
-from simulations.traces import RateSeries, RequestTrace, TraceError, detect_format, load_trace
+from simulations.traces import RateSeries, RequestTrace, TraceError, detect_format, is_rate_series, load_trace
 from tests.conftest import TRACES
 
 needs_traces = pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}")
@@ -32,6 +32,22 @@ def test_per_request_traces(name: str, fmt: str, requests: int, span_s: float) -
     assert trace.span_s == pytest.approx(span_s, abs=0.1)
     assert trace.arrival_s[0] == 0.0 and np.all(np.diff(trace.arrival_s) >= 0)
     assert trace.prompt_tokens.min() >= 0 and trace.output_tokens.min() >= 0
+
+
+@needs_traces
+@pytest.mark.parametrize(
+    ("name", "rate_series"),
+    [
+        pytest.param("azure2023_code.csv", False, id="azure"),
+        pytest.param("mooncake_conversation.jsonl", False, id="mooncake"),
+        pytest.param("burstgpt1_hourly_61d.csv", True, id="burstgpt hourly"),
+        pytest.param("servegen_rate_10min_14d.csv", True, id="servegen"),
+    ],
+)
+def test_is_rate_series_agrees_with_what_the_loader_returns(name: str, rate_series: bool) -> None:
+    path = TRACES / name
+    assert is_rate_series(path) is rate_series
+    assert isinstance(load_trace(path), RateSeries) is rate_series
 
 
 @needs_traces
