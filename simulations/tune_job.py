@@ -32,6 +32,7 @@ from simulations.tuning import (
     BISECTED,
     DEFAULT_DRAWS,
     DEFAULT_MARGIN,
+    FLEET_CANDIDATES,
     TUNABLE,
     EvalContext,
     Mapper,
@@ -266,6 +267,7 @@ def run_tuning(
                 on_trials=report,
                 search=search,
                 batch=max(1, workers),
+                fleet=fleet,
             )
         tuned_params[policy] = result.best.params
         if policy == "fixed" and result.best.feasible:
@@ -297,7 +299,9 @@ def trials_for(budget: int, dimensions: int) -> int:
 
 def planned_trials(policy: str, budget: int, space: Sequence[Param]) -> int:
     """Trials tuning ``policy`` takes (for a progress bar): a bisection's few or the search's budget."""
-    return bisection_trials(space) if policy in BISECTED else trials_for(budget, len(space))
+    if policy in BISECTED:
+        return bisection_trials(space)
+    return trials_for(budget, len(space)) + (1 if policy in FLEET_CANDIDATES else 0)
 
 
 def _trial(t: Trial) -> dict[str, Any]:

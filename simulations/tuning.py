@@ -141,6 +141,24 @@ WALK_ROUNDS = 3
 WALK_STEP = 0.1
 
 
+#: Policies tried, after their global search, as a fixed fleet: gpuscale's warm starts already hold one.
+FLEET_CANDIDATES = frozenset({"hpa-gpu", "keda-queue", "keda-kv", "knative"})
+
+
+def fleet_equivalent(policy: str, space: Sequence[Param], fleet: int) -> dict[str, float]:
+    """``policy``'s knobs set so that it acts as a fixed fleet of ``fleet`` replicas: the floor there and
+    every capacity knob at its leanest end, so that no signal asks for more (a GPU-utilization target of
+    0.95 would need more than 100 % to pass the HPA's 10 % tolerance). A fixed fleet of that size met the
+    SLO, so a baseline tuned with this candidate never costs more than the fixed fleet on the training
+    windows: a signal that is a poor guide to capacity (GPU utilization is near 100 % with one request
+    running) can then only save GPU-hours, as an operator would find by setting the floor by hand."""
+    signs = LEANER.get(policy, {})
+    return {
+        p.name: float(fleet) if p.name == "min_replicas" else (p.high if signs.get(p.name, 0) > 0 else p.low)
+        for p in space
+    }
+
+
 #: (utilization, forecast quantile) of the throughput-led starts, each with a floor of half the fixed fleet.
 #: The lowest utilization sizes for four times the load now with the forecast quiet: on Azure's bursty
 #: code trace a setting like it (found by a budget-150 search) cost 21 GPU-h where the searches at budget
@@ -325,13 +343,16 @@ def tune(
     on_trials: Callable[[int], None] | None = None,
     search: str = DEFAULT_SEARCH,
     batch: int = 1,
+    fleet: int | None = None,
 ) -> TuneResult:
     """A global search (``search``, see ``simulations.search``) in the unit cube of the search space,
     then a line search to the SLO's boundary and a coordinate walk along it; about ``budget`` trials in
     all. A policy in BISECTED is bisected instead (``budget``, ``start`` and ``search`` do not apply).
 
     ``start`` puts known settings (one or several) first: a warm start. ``batch`` is how many settings
-    a search may replay at once.
+    a search may replay at once. ``fleet`` (the fixed fleet's size) adds, for a policy in
+    FLEET_CANDIDATES, one trial after the global search: the policy set to act as that fixed fleet (see
+    ``fleet_equivalent``); after the search, so the search's own course does not change.
     """
     space = list(ctx.space)
     trials: list[Trial] = []
@@ -365,6 +386,9 @@ def tune(
             batch=batch,
         )
     )
+    if fleet is not None and policy in FLEET_CANDIDATES:
+        point = fleet_equivalent(policy, space, fleet)
+        run_trials([[p.to_unit(point[p.name]) for p in space]])
     best = min(trials, key=lambda t: (t.cost, t.gpu_hours))
     if line:
         boundary_search(policy, space, best, run_trials)

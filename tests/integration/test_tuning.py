@@ -24,7 +24,7 @@ from simulations.report import write_tuning_report
 from simulations.scenario import build_workload
 from simulations.slo import Slo
 from simulations.tune_job import open_pool, run_tuning, split, tuned_policy_file
-from simulations.tuning import EvalContext, evaluate, search_space, tune
+from simulations.tuning import FLEET_CANDIDATES, EvalContext, evaluate, fleet_equivalent, search_space, tune
 from simulations.workload import Reshape, Workload
 from tests.conftest import TRACES
 from tests.support.net import free_port
@@ -99,6 +99,30 @@ def test_fixed_fleet_is_sized_on_the_training_window_and_replayed_as_tuned(windo
     assert rows["fixed"].params["replicas"] == replicas
     assert hindsight.results[0].params["replicas"] != replicas  # the held-out window alone needs another size
     assert rows["oracle"].gpu_hours <= hindsight.results[0].gpu_hours
+
+
+@pytest.mark.parametrize("policy", sorted(FLEET_CANDIDATES))
+def test_a_baseline_set_as_a_fixed_fleet_replays_as_that_fleet(window: Workload, policy: str) -> None:
+    """The candidate every baseline's search is given: its floor at the fleet and its threshold where no
+    signal asks for more. It replays tick for tick as the fixed fleet, so a tuned baseline never costs more."""
+    fleet = evaluate(context("fixed", window), {"replicas": 31.0})
+    point = fleet_equivalent(policy, search_space(policy, PROFILE, 40), 31)
+    assert point["min_replicas"] == 31.0
+    as_fleet = evaluate(context(policy, window), point)
+    assert (as_fleet.gpu_hours, as_fleet.attainment) == (fleet.gpu_hours, fleet.attainment)
+
+
+def test_the_fleet_candidate_is_tried_after_the_search(window: Workload) -> None:
+    ctx = context("hpa-gpu", window)
+    point = fleet_equivalent("hpa-gpu", ctx.space, 31)
+    with open_pool(ctx, workers=2, ray_address=None) as mapper:
+        without = tune("hpa-gpu", ctx, mapper, budget=9, seed=0, batch=2)
+        with_fleet = tune("hpa-gpu", ctx, mapper, budget=9, seed=0, batch=2, fleet=31)
+    assert point not in [t.params for t in without.trials]
+    assert [t.params for t in with_fleet.trials].count(point) == 1
+    # the search's own trials are the same; the candidate comes after them
+    assert [t.params for t in with_fleet.trials if t.params != point] == [t.params for t in without.trials]
+    assert with_fleet.best.gpu_hours <= evaluate(ctx, point).gpu_hours
 
 
 @pytest.mark.parametrize(
