@@ -27,8 +27,8 @@ class Outcome:
     """What a search learns from one trial: the cost to minimise and how far it missed the SLO.
 
     ``violation`` is 0 for a setting that meets the SLO (with the margin) and the share of the error
-    budget it missed by otherwise; ``cost`` already charges an infeasible setting more than any feasible
-    one, for searches that have no notion of a constraint."""
+    budget it missed by otherwise; ``cost`` already charges an infeasible setting at least twice the fixed
+    fleet, for searches that have no notion of a constraint."""
 
     cost: float
     gpu_hours: float

@@ -210,7 +210,7 @@ def run_tuning(
         progress("references", 0)
     perturbation = perturbation or Perturbation()
     copies = [c for i, w in enumerate(train) for c in perturbed_copies(w, perturbation, settings.seed, i)]
-    # Trials that miss the SLO are charged at least the fixed fleets' GPU-hours, so any feasible one wins;
+    # Trials that miss the SLO are charged at least twice the fixed fleets' GPU-hours, to steer the search;
     # a perturbed copy spans its window, so the same fleet costs the same there.
     penalty = sum(refs[id(w)][0].gpu_hours for w in train) * (1 + perturbation.copies)
     max_floor = max(refs[id(w)][0].params.get("replicas", 1) for w in train)  # type: ignore[type-var]

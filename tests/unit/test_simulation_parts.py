@@ -15,6 +15,7 @@ from simulations.profiles import ProfileError, load_profile, shipped_profiles
 from simulations.replay import count_flaps
 from simulations.slo import Slo, score
 from simulations.traces.base import RateSeries, RequestTrace
+from simulations.tuning import Trial, ranking
 from simulations.workload import Reshape, Workload, from_rate, from_requests
 
 TRACE = RequestTrace(
@@ -394,3 +395,25 @@ def test_bisection_finds_the_smallest_feasible_fleet(
     assert [int(t.params["replicas"]) for t in trials] == tried, case
     assert min(trials, key=lambda t: (t.cost, t.gpu_hours)).params["replicas"] == chosen, case
     assert len(trials) <= bisection_trials(space) == 8, case
+
+
+def _trial(gpu_hours: float, cost: float, feasible: bool) -> Trial:
+    return Trial({"gpu_hours": gpu_hours}, gpu_hours, 0.995 if feasible else 0.95, feasible, cost, feasible)
+
+
+@pytest.mark.parametrize(
+    ("trials", "best"),
+    [
+        pytest.param(
+            [_trial(300.0, 470.0, False), _trial(480.0, 480.0, True), _trial(500.0, 500.0, True)],
+            480.0,
+            id="a feasible trial costlier than a penalised one",
+        ),
+        pytest.param([_trial(20.0, 20.0, True), _trial(10.0, 10.0, True)], 10.0, id="the cheaper of two feasible"),
+        pytest.param(
+            [_trial(5.0, 50.0, False), _trial(8.0, 40.0, False)], 8.0, id="nothing feasible: the smallest penalty"
+        ),
+    ],
+)
+def test_the_tuned_setting_is_the_cheapest_feasible_trial(trials: list[Trial], best: float) -> None:
+    assert min(trials, key=ranking).gpu_hours == best
