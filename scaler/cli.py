@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 
+from scaler.cli_errors import ExplainingGroup
 from scaler.config import ConfigError, check_paths, load_config
 from scaler.logs import setup_logging
 
 app = typer.Typer(
     name="gpuscale",
+    cls=ExplainingGroup,
     help="KEDA external scaler for GPU LLM inference, and the simulator that tunes it.",
     no_args_is_help=True,
     add_completion=False,

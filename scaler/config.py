@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from scaler.policy import PolicySpec
+from scaler.validation import first_error
 
 #: Prometheus' limit on the points of one series in a range query.
 PROMETHEUS_MAX_POINTS = 11_000
@@ -110,13 +111,9 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if not first["loc"]:  # a rule across fields: the message names them
+        loc, message, got = first_error(exc)
+        if not loc:  # a rule across fields: the message names them
             raise ConfigError(f"invalid server config: {message}") from None
-        loc = ".".join(str(p) for p in first["loc"])
-        got = first.get("input")
-        got = str(got) if isinstance(got, Path) else got  # a CLI path reads as the user typed it
         raise ConfigError(f"invalid server config: {loc}: {message} (got {got!r})") from None
 
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaler.policy import PolicySpec
+from scaler.validation import first_error
 
 API_VERSION = "gpuscale.dev/v1"
 #: A policy's name is its file's stem in the policy directory: no path, nothing hidden.
@@ -49,11 +50,8 @@ def load_policy_file(path: Path) -> PolicyFile:
     try:
         return PolicyFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise PolicyFileError(
-            f"policy file {path}: field '{loc}': {first['msg']} (got {first.get('input')!r})"
-        ) from None
+        loc, message, got = first_error(exc)
+        raise PolicyFileError(f"policy file {path}: field '{loc}': {message} (got {got!r})") from None
 
 
 def dump_policy_file(policy: PolicyFile) -> str:

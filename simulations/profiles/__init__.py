@@ -14,6 +14,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scaler.validation import first_error
+
 _HERE = Path(__file__).parent
 _Z90 = 1.2815515655446004  # standard normal quantile at 0.9
 
@@ -129,6 +131,5 @@ def load_profile(name_or_path: str | Path) -> ReplicaProfile:
     try:
         return ReplicaProfile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ProfileError(f"{path}: {where}: {first['msg']}") from None
+        where, message, got = first_error(exc)
+        raise ProfileError(f"{path}: {where or '(top level)'}: {message} (got {got!r})") from None

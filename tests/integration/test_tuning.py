@@ -388,19 +388,19 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
             "too many copies",
             "--perturbed-copies",
             "9",
-            "Invalid value for '--perturbed-copies': Input should be less than or equal to 8",
+            "Invalid value for '--perturbed-copies': '9'; allowed: an integer from 0 to 8",
         ),
         (
             "spread too wide",
             "--perturb-spread",
             "0.95",
-            "Invalid value for '--perturb-spread': Input should be less than or equal to 0.9",
+            "Invalid value for '--perturb-spread': '0.95'; allowed: a number from 0.01 to 0.9",
         ),
         (
             "block too short",
             "--perturb-block",
             "5",
-            "Invalid value for '--perturb-block': Input should be greater than or equal to 10",
+            "Invalid value for '--perturb-block': '5'; allowed: a number of at least 10",
         ),
     ],
 )

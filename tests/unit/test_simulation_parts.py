@@ -114,7 +114,7 @@ def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
     )
     with pytest.raises(ProfileError) as err:
         load_profile(bad)
-    assert str(err.value) == f"{bad}: max_num_seqs: Input should be greater than or equal to 1"
+    assert str(err.value) == f"{bad}: max_num_seqs: Input should be greater than or equal to 1 (got 0)"
 
 
 @pytest.mark.parametrize(

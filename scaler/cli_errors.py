@@ -1,0 +1,70 @@
+"""Option errors that name the value and what is allowed.
+
+Recent Typer validates option values with pydantic, whose messages ("Input should be greater than or
+equal to 8") name neither the value given nor the whole range, so a user cannot tell which of several
+numbers was wrong. The CLI's group rewrites those into "'6'; allowed: an integer from 8 to 100000".
+Older Typer (Click's own range types) already names both and is left as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from typer.core import TyperGroup
+
+_BOUND_KEYS = ("ge", "gt", "le", "lt")
+
+
+def _kind(error: dict[str, Any]) -> str:
+    """'an integer' or 'a number', from the error's type or the type of the bound it broke."""
+    kind = str(error.get("type", ""))
+    if kind.startswith("int_"):
+        return "an integer"
+    if kind.startswith("float_"):
+        return "a number"
+    bounds = [v for k, v in (error.get("ctx") or {}).items() if k in _BOUND_KEYS]
+    return "an integer" if bounds and all(isinstance(b, int) for b in bounds) else "a number"
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _range(kind: str, low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f"{kind} from {_number(low)} to {_number(high)}"
+    if low is not None:
+        return f"{kind} of at least {_number(low)}"
+    if high is not None:
+        return f"{kind} of at most {_number(high)}"
+    return kind
+
+
+def explain_bad_parameter(exc: typer.BadParameter) -> str | None:
+    """The value and what is allowed, for an error pydantic raised; ``None`` to keep the message."""
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError) or not cause.errors():
+        return None
+    error: dict[str, Any] = dict(cause.errors(include_url=False)[0])
+    bounds: dict[str, Any] = error.get("ctx") or {}
+    # The option's declared range when Typer keeps it (min/max), else the bound that was broken.
+    low = getattr(exc.param, "min", None)
+    high = getattr(exc.param, "max", None)
+    low = low if low is not None else bounds.get("ge", bounds.get("gt"))
+    high = high if high is not None else bounds.get("le", bounds.get("lt"))
+    return f"{error.get('input')!r}; allowed: {_range(_kind(error), low, high)}"
+
+
+class ExplainingGroup(TyperGroup):
+    """The CLI's command group: a subcommand's bad option value is reported with the value and the range."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            better = explain_bad_parameter(exc)
+            if better is None:
+                raise
+            raise typer.BadParameter(better, ctx=exc.ctx, param=exc.param) from exc

@@ -1,0 +1,51 @@
+"""Option values the CLI refuses are named with the value and the allowed range, whatever Typer's version."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from scaler.cli_errors import explain_bad_parameter
+from simulations.cli import app
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["tune", "--budget", "6"],
+            "Invalid value for '--budget': '6'; allowed: an integer from 8 to 100000",
+            id="an integer below its range",
+        ),
+        pytest.param(
+            ["tune", "--budget", "many"],
+            "Invalid value for '--budget': 'many'; allowed: an integer from 8 to 100000",
+            id="not an integer",
+        ),
+        pytest.param(
+            ["tune", "--margin", "2"],
+            "Invalid value for '--margin': '2'; allowed: a number from 0 to 0.9",
+            id="a number above its range",
+        ),
+        pytest.param(
+            ["simulate", "--ttft-slo", "0"],
+            "Invalid value for '--ttft-slo': '0'; allowed: a number of at least 0.001",
+            id="a number with a lower bound only",
+        ),
+        pytest.param(
+            ["simulate", "--seed", "x"],
+            "Invalid value for '--seed': 'x'; allowed: an integer",
+            id="an unbounded integer",
+        ),
+    ],
+)
+def test_a_bad_option_value_is_named_with_what_is_allowed(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, [*args, "--trace", "unused.csv"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 2
+    lines = [line.strip("│ ") for line in result.output.splitlines()]
+    assert message in lines
+
+
+def test_an_error_pydantic_did_not_raise_keeps_its_message() -> None:
+    assert explain_bad_parameter(typer.BadParameter("'x' is not one of 'a', 'b'")) is None
