@@ -58,7 +58,7 @@ def _plt() -> Any:
 def plot_timeline(directory: Path, summary: dict[str, Any], out: Path) -> None:
     """Demand and gpuscale's forecast band against each policy's ready replicas."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(12, 4.8), dpi=100)
+    fig, ax = plt.subplots(figsize=(12, 5.4), dpi=100)
     names = [p["name"] for p in summary["policies"]]
     demand = None
     for name in names:
@@ -78,25 +78,47 @@ def plot_timeline(directory: Path, summary: dict[str, Any], out: Path) -> None:
             ax.fill_between(
                 at, 0, f["forecast_quantile"], color="#17becf", alpha=0.2, label="forecast up to its quantile"
             )
+    axes = [ax]
     if demand is not None:
         ax2 = ax.twinx()
         ax2.plot(demand[0], demand[1], color="black", lw=0.6, alpha=0.45, label="arrivals (req/s)")
         ax2.set_ylabel("arrivals, requests/s")
-        ax2.legend(loc="upper right", fontsize=8)
+        axes.append(ax2)
     ax.set_xlabel("minutes")
     ax.set_ylabel("replicas (forecast: replicas of load)")
     ax.set_title("Demand, forecast and ready capacity per policy")
-    ax.legend(loc="upper left", fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _legend_below(fig, axes)
     fig.savefig(out)
     plt.close(fig)
+
+
+def _plain_log_labels(axis: Any) -> None:
+    """Label a log axis that spans about a decade at 0.2, 0.5, 1, 2, 5 as plain numbers: by default
+    every minor tick is labelled in scientific notation, and the labels overlap."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _legend_below(fig: Any, axes: Sequence[Any], columns: int = 5) -> None:
+    """One legend for all ``axes``, under the plot, where it hides no line."""
+    handles, labels = [], []
+    for axis in axes:
+        h, lab = axis.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    rows = math.ceil(len(labels) / columns)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0.0, 0.045 * rows + 0.02, 1.0, 1.0))
 
 
 def plot_ttft(directory: Path, summary: dict[str, Any], out: Path, bin_s: float = 60.0) -> None:
     """p99 TTFT per minute for each policy against the SLO target."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(12, 4.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(12, 4.6), dpi=100)
     target = summary["slo"]["ttft_s"]
     for p in summary["policies"]:
         requests = _read_csv(directory / f"{p['name']}.requests.csv")
@@ -112,12 +134,12 @@ def plot_ttft(directory: Path, summary: dict[str, Any], out: Path, bin_s: float 
         ax.plot(xs, ys, color=COLORS.get(p["name"], "black"), lw=1.2, label=p["name"])
     ax.axhline(target, color="black", ls="--", lw=1, label=f"SLO {target:g} s")
     ax.set_yscale("log")
+    _plain_log_labels(ax.yaxis)
     ax.set_xlabel("minutes")
     ax.set_ylabel("TTFT p99 per minute, s")
     ax.set_title("Time to first token over time against the SLO")
-    ax.legend(fontsize=8, ncol=4)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
+    _legend_below(fig, [ax], columns=8)
     fig.savefig(out)
     plt.close(fig)
 
@@ -173,6 +195,7 @@ def plot_pareto(summary: dict[str, Any] | None, tuning: dict[str, Any] | None, o
             )
     ax.axhline(_miss(target), color="black", ls="--", lw=1, label=f"SLO: at most {1 - target:.0%} missed")
     ax.set_xscale("log")
+    _plain_log_labels(ax.xaxis)
     ax.set_yscale("log")
     ax.set_xlabel("GPU-hours relative to the oracle (the oracle is 1)")
     ax.set_ylabel("share of requests missing the target (1 - SLO attainment)")
