@@ -11,25 +11,28 @@ import math
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from scaler.cli import app
 from simulations.tables import print_backtest, print_simulation, print_tuning
 
+if TYPE_CHECKING:
+    from simulations.workload import Reshape
+
 
 @app.command()
 def emulate(
-    port: Annotated[int, typer.Option(help="HTTP port of /metrics and POST /control")] = 9400,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port of /metrics and POST /control")] = 9400,
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     namespace: Annotated[str, typer.Option(help="namespace of the emulated Deployment")] = "llm",
     deployment: Annotated[str, typer.Option(help="name of the emulated Deployment")] = "llama",
-    replicas: Annotated[int, typer.Option(help="emulated ready pods")] = 2,
-    queue: Annotated[float, typer.Option(help="waiting requests over all pods")] = 0.0,
-    generation_tps: Annotated[float, typer.Option(help="generated tokens/s over all pods")] = 500.0,
-    prompt_tps: Annotated[float, typer.Option(help="prompt tokens/s over all pods")] = 2000.0,
-    kv_cache_usage: Annotated[float, typer.Option(help="KV-cache usage per pod, 0-1")] = 0.3,
+    replicas: Annotated[int, typer.Option(min=0, help="emulated ready pods")] = 2,
+    queue: Annotated[float, typer.Option(min=0, help="waiting requests over all pods")] = 0.0,
+    generation_tps: Annotated[float, typer.Option(min=0, help="generated tokens/s over all pods")] = 500.0,
+    prompt_tps: Annotated[float, typer.Option(min=0, help="prompt tokens/s over all pods")] = 2000.0,
+    kv_cache_usage: Annotated[float, typer.Option(min=0, max=1, help="KV-cache usage per pod, 0-1")] = 0.3,
     openmetrics: Annotated[bool, typer.Option(help="serve OpenMetrics (colons become underscores)")] = False,
 ) -> None:
     """Serve vLLM- and DCGM-shaped metrics of an emulated GPU fleet (no GPU needed)."""
@@ -133,6 +136,22 @@ def _check_tokens(tokens: Path | None, traces: list[Path]) -> None:
     )
 
 
+def _reshape(start: float, end: float | None, time_scale: float, rate_scale: float) -> Reshape:
+    """The trace window and rescaling, with a mistake named by its options (not the fields behind them)."""
+    from simulations.workload import Reshape
+
+    if end is not None and end <= start:
+        raise ValueError(f"--end {end:g} is not after --start {start:g}; allowed: an end after the start")
+    return Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
+
+
+def _replica_range(min_replicas: int, max_replicas: int) -> None:
+    if min_replicas > max_replicas:
+        raise ValueError(
+            f"--min-replicas {min_replicas} is above --max-replicas {max_replicas}; allowed: at most --max-replicas"
+        )
+
+
 def _require_positive_seconds(option: str, values: list[float]) -> None:
     """Reject a duration that is not a finite number of seconds above 0, naming the option and the value."""
     for value in values:
@@ -220,7 +239,7 @@ def simulate(
     ] = 0.0,
     min_replicas: Annotated[int, typer.Option(min=1, help="KEDA minReplicaCount for every policy")] = 1,
     max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
-    seed: Annotated[int, typer.Option(help="random seed (cold starts, rescaling, rate-series arrivals)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="random seed (cold starts, rescaling, rate-series arrivals)")] = 0,
     tick: Annotated[float, typer.Option(min=0.05, max=5.0, help="simulation tick, seconds")] = 0.5,
     scrape_interval: Annotated[float, typer.Option(min=1, help="Prometheus scrape interval, seconds")] = 15.0,
     rate_window: Annotated[float, typer.Option(min=1, help="rate() window, seconds")] = 60.0,
@@ -241,7 +260,6 @@ def simulate(
     from simulations.scenario import build_workload
     from simulations.slo import Slo
     from simulations.traces import TraceError
-    from simulations.workload import Reshape
 
     console = Console(stderr=True)
     chosen = policy or ["all"]
@@ -255,7 +273,8 @@ def simulate(
         if policy_file is not None:
             params["gpuscale"] = {"spec": load_policy_file(policy_file).policy}
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
-        reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
+        _replica_range(min_replicas, max_replicas)
+        reshape = _reshape(start, end, time_scale, rate_scale)
         workload = build_workload(trace, reshape, seed, tokens=tokens, column=column, history_s=history)
         _check_tokens(tokens, [trace])
         _output_dir("--out", out)  # after the inputs are known good, before the replay
@@ -355,7 +374,7 @@ def tune(
         float, typer.Option(min=0, help="seconds before --start gpuscale's forecaster has already seen")
     ] = 0.0,
     max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="random seed")] = 0,
     report: Annotated[Path | None, typer.Option(help="also write the HTML report and plots here")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print tuning.json instead of a table")] = False,
 ) -> None:
@@ -380,7 +399,6 @@ def tune(
         tuned_policy_file,
     )
     from simulations.tuning import TUNABLE, search_space
-    from simulations.workload import Reshape
 
     console = Console(stderr=True)
     chosen = policy or ["gpuscale"]
@@ -397,7 +415,7 @@ def tune(
 
         replica_profile = load_profile(profile)
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
-        reshape = Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
+        reshape = _reshape(start, end, time_scale, rate_scale)
         splits = [split(build_workload(t, reshape, seed, tokens, column, history), train_fraction) for t in trace]
         others = [build_workload(t, reshape, seed, tokens, column, history) for t in validate_trace or []]
         _check_tokens(tokens, [*trace, *(validate_trace or [])])
@@ -459,7 +477,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="where to write report.html, its plots and summary.json")] = Path(
         "gpuscale-demo"
     ),
-    seed: Annotated[int, typer.Option(help="random seed (cold starts)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="random seed (cold starts)")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="print summary.json instead of a table")] = False,
 ) -> None:
     """The main job on a built-in default: a real trace through gpuscale, the baselines and the oracle.

@@ -197,6 +197,16 @@ def test_simulate_json_and_out_dir(tmp_path: Path) -> None:
         ("unknown profile", ["--profile", "tpu-v9"], "error: unknown profile 'tpu-v9'; shipped: llama3-70b-4xh100"),
         ("empty window", ["--start", "100000"], "no requests in the selected window"),
         (
+            "window ends before it starts",
+            ["--start", "100", "--end", "50"],
+            "error: --end 50 is not after --start 100; allowed: an end after the start",
+        ),
+        (
+            "floor above the ceiling",
+            ["--min-replicas", "5", "--max-replicas", "2"],
+            "error: --min-replicas 5 is above --max-replicas 2; allowed: at most --max-replicas",
+        ),
+        (
             "token lengths for a per-request trace",
             ["--tokens", str(TRACES / "mooncake_conversation.jsonl")],
             f"error: --tokens {TRACES / 'mooncake_conversation.jsonl'} does not apply: "

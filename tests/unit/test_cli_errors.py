@@ -14,34 +14,44 @@ from simulations.cli import app
     ("args", "message"),
     [
         pytest.param(
-            ["tune", "--budget", "6"],
+            ["tune", "--trace", "t.csv", "--budget", "6"],
             "Invalid value for '--budget': '6'; allowed: an integer from 8 to 100000",
             id="an integer below its range",
         ),
         pytest.param(
-            ["tune", "--budget", "many"],
+            ["tune", "--trace", "t.csv", "--budget", "many"],
             "Invalid value for '--budget': 'many'; allowed: an integer from 8 to 100000",
             id="not an integer",
         ),
         pytest.param(
-            ["tune", "--margin", "2"],
+            ["tune", "--trace", "t.csv", "--margin", "2"],
             "Invalid value for '--margin': '2'; allowed: a number from 0 to 0.9",
             id="a number above its range",
         ),
         pytest.param(
-            ["simulate", "--ttft-slo", "0"],
+            ["simulate", "--trace", "t.csv", "--ttft-slo", "0"],
             "Invalid value for '--ttft-slo': '0'; allowed: a number of at least 0.001",
             id="a number with a lower bound only",
         ),
         pytest.param(
-            ["simulate", "--seed", "x"],
-            "Invalid value for '--seed': 'x'; allowed: an integer",
+            ["simulate", "--trace", "t.csv", "--seed", "-1"],
+            "Invalid value for '--seed': '-1'; allowed: an integer of at least 0",
+            id="a negative seed",
+        ),
+        pytest.param(
+            ["emulate", "--kv-cache-usage", "2"],
+            "Invalid value for '--kv-cache-usage': '2'; allowed: a number from 0 to 1",
+            id="a share above 1",
+        ),
+        pytest.param(
+            ["serve", "--port", "x"],
+            "Invalid value for '--port': 'x'; allowed: an integer",
             id="an unbounded integer",
         ),
     ],
 )
 def test_a_bad_option_value_is_named_with_what_is_allowed(args: list[str], message: str) -> None:
-    result = CliRunner().invoke(app, [*args, "--trace", "unused.csv"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 2
     lines = [line.strip("│ ") for line in result.output.splitlines()]
     assert message in lines
