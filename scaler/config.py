@@ -114,7 +114,7 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:
         loc, message, got = first_error(exc)
         if not loc:  # a rule across fields: the message names them
             raise ConfigError(f"invalid server config: {message}") from None
-        raise ConfigError(f"invalid server config: {loc}: {message} (got {got!r})") from None
+        raise ConfigError(f"invalid server config: {loc}: {message} (got {got})") from None
 
 
 def check_paths(config: ServerConfig) -> None:

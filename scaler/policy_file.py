@@ -51,7 +51,7 @@ def load_policy_file(path: Path) -> PolicyFile:
         return PolicyFile.model_validate(data)
     except ValidationError as exc:
         loc, message, got = first_error(exc)
-        raise PolicyFileError(f"policy file {path}: field '{loc}': {message} (got {got!r})") from None
+        raise PolicyFileError(f"policy file {path}: field '{loc}': {message} (got {got})") from None
 
 
 def dump_policy_file(policy: PolicyFile) -> str:

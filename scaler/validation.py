@@ -7,12 +7,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
+#: Characters of a value quoted in a message: enough to recognise it, not a whole file that was not YAML.
+SHOWN_CHARS = 80
 
-def first_error(exc: ValidationError) -> tuple[str, str, Any]:
-    """(dotted field path, message, the value given) of the first error. The path is empty for a rule
-    across fields, whose message names them; a path given as a value reads as the user typed it."""
+
+def shown(value: Any) -> str:
+    """``repr`` of a value for a message, cut to SHOWN_CHARS; a path reads as the user typed it."""
+    text = repr(str(value) if isinstance(value, Path) else value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def first_error(exc: ValidationError) -> tuple[str, str, str]:
+    """(dotted field path, message, the value given as ``shown``) of the first error. The path is empty
+    for a rule across fields, whose message names them."""
     first = exc.errors()[0]
     message = str(first["msg"]).removeprefix("Value error, ")
     where = ".".join(str(p) for p in first["loc"])
-    got = first.get("input")
-    return where, message, str(got) if isinstance(got, Path) else got
+    return where, message, shown(first.get("input"))

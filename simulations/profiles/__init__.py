@@ -118,10 +118,13 @@ def shipped_profiles() -> list[str]:
 def load_profile(name_or_path: str | Path) -> ReplicaProfile:
     """A shipped profile by name, or a profile YAML file by path."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not path.suffix and not path.is_file():
         path = _HERE / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise ProfileError(f"unknown profile {str(name_or_path)!r}; shipped: {', '.join(shipped_profiles())}")
+            raise ProfileError(
+                f"unknown profile {str(name_or_path)!r}; allowed: a profile YAML file, or a shipped profile: "
+                + ", ".join(shipped_profiles())
+            )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -132,4 +135,4 @@ def load_profile(name_or_path: str | Path) -> ReplicaProfile:
         return ReplicaProfile.model_validate(data)
     except ValidationError as exc:
         where, message, got = first_error(exc)
-        raise ProfileError(f"{path}: {where or '(top level)'}: {message} (got {got!r})") from None
+        raise ProfileError(f"{path}: {where or '(top level)'}: {message} (got {got})") from None

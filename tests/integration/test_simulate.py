@@ -194,7 +194,11 @@ def test_simulate_json_and_out_dir(tmp_path: Path) -> None:
             ["--trace", "SERVEGEN"],
             "is an aggregated rate series; give --tokens FILE, a per-request trace to draw token lengths from",
         ),
-        ("unknown profile", ["--profile", "tpu-v9"], "error: unknown profile 'tpu-v9'; shipped: llama3-70b-4xh100"),
+        (
+            "unknown profile",
+            ["--profile", "tpu-v9"],
+            "error: unknown profile 'tpu-v9'; allowed: a profile YAML file, or a shipped profile: llama3-70b-4xh100",
+        ),
         ("empty window", ["--start", "100000"], "no requests in the selected window"),
         (
             "window ends before it starts",

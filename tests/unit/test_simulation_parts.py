@@ -105,7 +105,23 @@ def test_shipped_profiles_load() -> None:
 def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as err:
         load_profile("h200-mystery")
-    assert str(err.value) == "unknown profile 'h200-mystery'; shipped: llama3-70b-4xh100, llama3-8b-h100"
+    assert str(err.value) == (
+        "unknown profile 'h200-mystery'; allowed: a profile YAML file, or a shipped profile: "
+        "llama3-70b-4xh100, llama3-8b-h100"
+    )
+    no_extension = tmp_path / "mine"  # a file is a file, with or without an extension
+    no_extension.write_text("just: [a, list\n")
+    with pytest.raises(ProfileError) as err:
+        load_profile(no_extension)
+    assert str(err.value).startswith(f"{no_extension}: not valid YAML: ")
+    not_a_mapping = tmp_path / "words.yaml"  # the value is quoted, but not a whole file of it
+    not_a_mapping.write_text("x" * 200 + "\n")
+    with pytest.raises(ProfileError) as err:
+        load_profile(not_a_mapping)
+    assert str(err.value) == (
+        f"{not_a_mapping}: (top level): Input should be a valid dictionary or instance of ReplicaProfile "
+        f"(got '{'x' * 76}...)"
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         (Path(load_profile.__code__.co_filename).parent / "llama3-8b-h100.yaml")
