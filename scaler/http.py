@@ -51,8 +51,14 @@ class _Handler(BaseHTTPRequestHandler):
         if limit < 1:  # 0 would slice to every decision ([-0:]), a negative one from the wrong end
             self._json(400, {"error": f"limit has invalid value {raw!r}; allowed: a whole number of at least 1"})
             return
+        if len(parts) not in (0, 2):  # a namespace alone, or more after the name, would be quietly dropped
+            path = "/".join(["", "decisions", *parts])
+            self._json(
+                404, {"error": f"no such path {path!r}; try /decisions or /decisions/<namespace>/<scaledobject>"}
+            )
+            return
         workloads = self.server.registry.all()
-        if len(parts) >= 2:
+        if len(parts) == 2:
             namespace, name = parts[0], parts[1]
             chosen = [w for w in workloads if w.key.namespace == namespace and w.key.scaled_object == name]
             if not chosen:

@@ -139,6 +139,21 @@ def test_decisions_and_metrics_endpoints(
         assert json.load(err.value) == {
             "error": f"limit has invalid value '{bad}'; allowed: a whole number of at least 1"
         }
+    for path, message in (
+        (f"/decisions/{ns}/other-so", f"no workload for ScaledObject {ns}/other-so"),
+        (
+            f"/decisions/{ns}",
+            f"no such path '/decisions/{ns}'; try /decisions or /decisions/<namespace>/<scaledobject>",
+        ),
+        (
+            f"/decisions/{ns}/qwen-so/extra",
+            f"no such path '/decisions/{ns}/qwen-so/extra'; try /decisions or /decisions/<namespace>/<scaledobject>",
+        ),
+        ("/decision", "no such path '/decision'; try /metrics or /decisions"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}")
+        assert (err.value.code, json.load(err.value)) == (404, {"error": message})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
         text = resp.read().decode()
     labels = {"namespace": ns, "scaledobject": "qwen-so", "workload": "gpuscale-qwen"}
