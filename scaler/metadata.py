@@ -18,6 +18,7 @@ from scaler.config import HTTP_URL
 from scaler.engines import ENGINES
 from scaler.policy import PolicySpec
 from scaler.policy_file import POLICY_NAME
+from scaler.validation import shown
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -36,8 +37,8 @@ class MetadataError(ValueError):
 
     def __init__(self, key: str, value: str | None, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
-        shown = "(missing)" if value is None else repr(value)
-        super().__init__(f"trigger metadata key {key!r} has invalid value {shown}; allowed: {allowed}")
+        quoted = "(missing)" if value is None else shown(value)
+        super().__init__(f"trigger metadata key {key!r} has invalid value {quoted}; allowed: {allowed}")
 
 
 def _allowed(text: str) -> dict[str, Any]:

@@ -170,6 +170,11 @@ REJECTIONS = [
         "invalid value 'prophet'; allowed: one of autoregressive, daily_profile, damped_trend, default, ensemble, "
         "last_value, profile_guarded, seasonal_daily, seasonal_naive_daily, seasonal_naive_weekly, seasonal_weekly",
     ),
+    (
+        "a long value is quoted, not all of it",
+        {"deployment": "a", "engine": "v" * 500},
+        f"trigger metadata key 'engine' has invalid value '{'v' * 76}...; allowed: one of vllm, sglang, tgi, triton",
+    ),
 ]
 
 
