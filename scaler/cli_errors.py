@@ -14,6 +14,8 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
+from scaler.validation import shown
+
 _BOUND_KEYS = ("ge", "gt", "le", "lt")
 
 
@@ -54,7 +56,7 @@ def explain_bad_parameter(exc: typer.BadParameter) -> str | None:
     high = getattr(exc.param, "max", None)
     low = low if low is not None else bounds.get("ge", bounds.get("gt"))
     high = high if high is not None else bounds.get("le", bounds.get("lt"))
-    return f"{error.get('input')!r}; allowed: {_range(_kind(error), low, high)}"
+    return f"{shown(error.get('input'))}; allowed: {_range(_kind(error), low, high)}"
 
 
 class ExplainingGroup(TyperGroup):
