@@ -18,6 +18,7 @@ import numpy as np
 
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW
 
 #: Largest root modulus the forecast map may use: an explosive fit is shrunk to this, so a
 #: 30-step path never runs away on a burst the coefficients have not yet absorbed.
@@ -34,7 +35,7 @@ class OnlineAutoregressive(Predictor):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
         order: int = 3,
         forgetting: float = 0.999,
         refresh_every: int = 32,

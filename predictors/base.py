@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from predictors.forecast import FloatArray, Forecast
-from predictors.residuals import ResidualBands
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW, ResidualBands
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95)
 
@@ -33,7 +33,7 @@ class Predictor(ABC):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
     ) -> None:
         if step_s <= 0:
             raise ValueError(f"step_s must be > 0, got {step_s}")

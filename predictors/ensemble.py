@@ -20,7 +20,7 @@ from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
 from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
 from predictors.profile import DailyProfile
-from predictors.residuals import MemberErrors
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW, MemberErrors
 
 #: Refresh member weights every this many updates (they move slowly).
 REWEIGHT_EVERY = 8
@@ -39,7 +39,7 @@ class OnlineEnsemble(Predictor):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
         seasons_s: Sequence[float] = (86_400.0, 7 * 86_400.0),
         max_season_steps: int = 2_000,
     ) -> None:

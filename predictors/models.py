@@ -9,6 +9,7 @@ import numpy as np
 
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW
 
 
 def season_steps(season_s: float, step_s: float) -> int:
@@ -79,7 +80,7 @@ class DampedTrend(Predictor):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
         alpha: float = 0.3,
         beta: float = 0.05,
         phi: float = 0.9,
@@ -114,7 +115,7 @@ class SeasonalNaive(Predictor):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
         season_s: float = 86_400.0,
     ) -> None:
         self.period = season_steps(season_s, step_s)
@@ -159,7 +160,7 @@ class SeasonalSmoothing(Predictor):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
         season_s: float = 86_400.0,
         alpha: float = 0.2,
         beta: float = 0.02,

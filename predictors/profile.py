@@ -18,6 +18,7 @@ import numpy as np
 
 from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW
 
 #: The level ratio is bounded: a day twice as busy is scaled, a profile slot near zero is not
 #: allowed to turn noise into a hundredfold forecast.
@@ -35,7 +36,7 @@ class DailyProfile(Predictor):
         step_s: float,
         max_horizon: int = 60,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        residual_window: int = 256,
+        residual_window: int = DEFAULT_RESIDUAL_WINDOW,
         season_s: float = 86_400.0,
         slot_s: float = 300.0,
         day_weight: float = 0.5,

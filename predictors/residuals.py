@@ -5,7 +5,7 @@ observation, so the quantile band of horizon ``h`` is learned from the model's
 own ``h``-step errors (an online split-conformal band). Memory is a fixed ring
 per horizon; an update is O(H), independent of the history length. Quantiles
 are recomputed lazily, at most once every ``refresh_every`` scored updates,
-because one new error barely moves a 256-sample quantile; the assembled bands
+because one new error barely moves a quantile of a hundred-odd samples; the assembled bands
 are cached until then, so a forecast costs a dictionary lookup.
 """
 
@@ -21,12 +21,14 @@ from predictors.forecast import FloatArray
 
 _STANDARD_NORMAL = NormalDist()
 MIN_ERRORS = 8
+#: Errors remembered per horizon, by every model's bands and by the combination's member weights.
+DEFAULT_RESIDUAL_WINDOW = 256
 
 
 class ResidualBands:
     """Ring buffers of signed errors ``actual - forecast`` for horizons 1..H."""
 
-    def __init__(self, max_horizon: int, window: int = 256, refresh_every: int = 32) -> None:
+    def __init__(self, max_horizon: int, window: int = DEFAULT_RESIDUAL_WINDOW, refresh_every: int = 32) -> None:
         if max_horizon < 1:
             raise ValueError(f"max_horizon must be >= 1, got {max_horizon}")
         self.max_horizon = max_horizon
@@ -130,7 +132,7 @@ class MemberErrors:
     scores all its members with one ``take`` instead of one call per member.
     """
 
-    def __init__(self, members: int, max_horizon: int, window: int = 256) -> None:
+    def __init__(self, members: int, max_horizon: int, window: int = DEFAULT_RESIDUAL_WINDOW) -> None:
         self.members, self.max_horizon, self.window = members, max_horizon, window
         self._abs = np.zeros((members, max_horizon, window))
         self._counts = np.zeros(max_horizon, dtype=np.int64)
