@@ -5,8 +5,8 @@ observation, so the quantile band of horizon ``h`` is learned from the model's
 own ``h``-step errors (an online split-conformal band). Memory is a fixed ring
 per horizon; an update is O(H), independent of the history length. Quantiles
 are recomputed lazily, at most once every ``refresh_every`` scored updates,
-because one new error barely moves a quantile of a hundred-odd samples; the assembled bands
-are cached until then, so a forecast costs a dictionary lookup.
+because one new error barely moves a quantile of the window's hundreds of samples; the
+assembled bands are cached until then, so a forecast costs a dictionary lookup.
 """
 
 from __future__ import annotations

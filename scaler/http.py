@@ -46,16 +46,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _decisions(self, parts: list[str], query: dict[str, list[str]]) -> None:
         """``/decisions`` lists workloads; ``/decisions/<namespace>/<scaledobject>`` returns recent decisions."""
-        raw = query.get("limit", ["50"])[0]
-        limit = int(raw) if raw.isdigit() else 0
-        if limit < 1:  # 0 would slice to every decision ([-0:]), a negative one from the wrong end
-            self._json(400, {"error": f"limit has invalid value {raw!r}; allowed: a whole number of at least 1"})
-            return
         if len(parts) not in (0, 2):  # a namespace alone, or more after the name, would be quietly dropped
             path = "/".join(["", "decisions", *parts])
             self._json(
                 404, {"error": f"no such path {path!r}; try /decisions or /decisions/<namespace>/<scaledobject>"}
             )
+            return
+        raw = query.get("limit", ["50"])[0]
+        limit = int(raw) if raw.isdigit() else 0
+        if limit < 1:  # 0 would slice to every decision ([-0:]), a negative one from the wrong end
+            self._json(400, {"error": f"limit has invalid value {raw!r}; allowed: a whole number of at least 1"})
             return
         workloads = self.server.registry.all()
         if len(parts) == 2:

@@ -149,6 +149,10 @@ def test_decisions_and_metrics_endpoints(
             f"/decisions/{ns}/qwen-so/extra",
             f"no such path '/decisions/{ns}/qwen-so/extra'; try /decisions or /decisions/<namespace>/<scaledobject>",
         ),
+        (
+            f"/decisions/{ns}?limit=0",  # the path is judged before the query
+            f"no such path '/decisions/{ns}'; try /decisions or /decisions/<namespace>/<scaledobject>",
+        ),
         ("/decision", "no such path '/decision'; try /metrics or /decisions"),
     ):
         with pytest.raises(urllib.error.HTTPError) as err:
