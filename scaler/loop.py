@@ -11,15 +11,25 @@ import math
 from collections.abc import Sequence
 
 from predictors import create_predictor
+from predictors.residuals import MIN_ERRORS
 from scaler.decide import decide, resolve_horizon
 from scaler.decision import Decision, DecisionState
 from scaler.policy import PolicySpec
 from scaler.snapshot import Snapshot, demand_load
 
+#: Fewest errors per horizon a band is learned from (a slow refresh with a short memory): twice the
+#: errors a band needs before it replaces the model's own spread.
+MIN_ERROR_WINDOW = 2 * MIN_ERRORS
+
 
 def _release_quantiles(spec: PolicySpec) -> set[float]:
     q = spec.scale_down_forecast_quantile
     return set() if q is None else {q}
+
+
+def error_window(spec: PolicySpec, step_s: float) -> int:
+    """Forecast errors remembered per horizon: the policy's memory in steps, never too few for a band."""
+    return max(MIN_ERROR_WINDOW, round(spec.forecast_error_memory_s / step_s))
 
 
 class DecisionLoop:
@@ -32,6 +42,7 @@ class DecisionLoop:
             step_s=step_s,
             max_horizon=max_horizon_steps,
             quantiles=sorted({0.5, 0.9, 0.95, spec.forecast_quantile} | _release_quantiles(spec)),
+            residual_window=error_window(spec, step_s),
         )
         self.max_horizon_steps = max_horizon_steps
         self.state = DecisionState()

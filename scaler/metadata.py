@@ -123,6 +123,9 @@ class TriggerMetadata(BaseModel):
     forecast_model: str | None = Field(
         None, alias="forecastModel", json_schema_extra=_allowed("one of " + ", ".join(predictor_names()))
     )
+    forecast_error_memory_seconds: float | None = Field(
+        None, alias="forecastErrorMemorySeconds", ge=300, le=14_400, json_schema_extra=_allowed("seconds 300-14400")
+    )
     scale_down_stabilization_seconds: float | None = Field(
         None, alias="scaleDownStabilizationSeconds", ge=0, le=3600, json_schema_extra=_allowed("seconds 0-3600")
     )
@@ -248,6 +251,7 @@ class TriggerMetadata(BaseModel):
             "target_kv_cache_usage": self.target_kv_cache_usage,
             "forecast_quantile": self.forecast_quantile,
             "forecast_model": self.forecast_model,
+            "forecast_error_memory_s": self.forecast_error_memory_seconds,
             "scale_down_stabilization_s": self.scale_down_stabilization_seconds,
             "scale_down_quantile": self.scale_down_quantile,
             "activation_queue_depth": self.activation_queue_depth,

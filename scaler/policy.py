@@ -10,6 +10,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_COLD_START_S = 180.0
+#: 256 errors per horizon at the default 10 s refresh (about 43 minutes).
+DEFAULT_FORECAST_ERROR_MEMORY_S = 2560.0
 
 
 class PolicySpec(BaseModel):
@@ -50,6 +52,13 @@ class PolicySpec(BaseModel):
     forecast_quantile: float = Field(0.9, ge=0.5, le=0.99, description="forecast quantile the fleet is sized for")
     forecast_horizon_s: float | None = Field(
         None, ge=0, le=3600, description="seconds ahead to provision for; None = observed cold start"
+    )
+    forecast_error_memory_s: float = Field(
+        DEFAULT_FORECAST_ERROR_MEMORY_S,
+        ge=300,
+        le=14_400,
+        description="seconds of recent forecast errors the quantile band and the default model's member weights"
+        " are learned from; shorter follows a change of regime sooner, longer is steadier",
     )
     default_cold_start_s: float = Field(
         DEFAULT_COLD_START_S, gt=0, le=3600, description="cold start assumed when none has been observed"

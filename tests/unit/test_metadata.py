@@ -39,6 +39,7 @@ def test_overrides_reach_the_policy() -> None:
             "forecastHorizonSeconds": "240",
             "forecastQuantile": "0.95",
             "forecastModel": "last_value",
+            "forecastErrorMemorySeconds": "1280",
             "scaleDownStabilizationSeconds": "600",
             "scaleDownQuantile": "0.75",
             "scaleDownForecastQuantile": "0.8",
@@ -56,6 +57,7 @@ def test_overrides_reach_the_policy() -> None:
         forecast_horizon_s=240,
         forecast_quantile=0.95,
         forecast_model="last_value",
+        forecast_error_memory_s=1280,
         scale_down_stabilization_s=600,
         scale_down_quantile=0.75,
         scale_down_forecast_quantile=0.8,
@@ -128,6 +130,11 @@ REJECTIONS = [
         {"deployment": "a", "forecastHorizonSeconds": "soon"},
         "trigger metadata key "
         "'forecastHorizonSeconds' has invalid value 'soon'; allowed: 'auto' (observed cold start) or seconds 0-3600",
+    ),
+    (
+        "error memory too short",
+        {"deployment": "a", "forecastErrorMemorySeconds": "60"},
+        "trigger metadata key 'forecastErrorMemorySeconds' has invalid value '60'; allowed: seconds 300-14400",
     ),
     (
         "release quantile of one",
