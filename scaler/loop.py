@@ -20,6 +20,9 @@ from scaler.snapshot import Snapshot, demand_load
 #: Fewest errors per horizon a band is learned from (a slow refresh with a short memory): twice the
 #: errors a band needs before it replaces the model's own spread.
 MIN_ERROR_WINDOW = 2 * MIN_ERRORS
+#: Most errors per horizon (a fast refresh with a long memory): every model keeps a ring of this many per
+#: horizon step, so memory and the bands' refresh grow with it.
+MAX_ERROR_WINDOW = 4096
 
 
 def _release_quantiles(spec: PolicySpec) -> set[float]:
@@ -28,8 +31,8 @@ def _release_quantiles(spec: PolicySpec) -> set[float]:
 
 
 def error_window(spec: PolicySpec, step_s: float) -> int:
-    """Forecast errors remembered per horizon: the policy's memory in steps, never too few for a band."""
-    return max(MIN_ERROR_WINDOW, round(spec.forecast_error_memory_s / step_s))
+    """Forecast errors remembered per horizon: the policy's memory in steps, bounded both ways."""
+    return min(MAX_ERROR_WINDOW, max(MIN_ERROR_WINDOW, round(spec.forecast_error_memory_s / step_s)))
 
 
 class DecisionLoop:
