@@ -124,7 +124,7 @@ class TriggerMetadata(BaseModel):
         None, alias="forecastModel", json_schema_extra=_allowed("one of " + ", ".join(predictor_names()))
     )
     forecast_error_memory_seconds: float | None = Field(
-        None, alias="forecastErrorMemorySeconds", ge=300, le=14_400, json_schema_extra=_allowed("seconds 300-14400")
+        None, alias="forecastErrorMemorySeconds", ge=300, le=7200, json_schema_extra=_allowed("seconds 300-7200")
     )
     scale_down_stabilization_seconds: float | None = Field(
         None, alias="scaleDownStabilizationSeconds", ge=0, le=3600, json_schema_extra=_allowed("seconds 0-3600")

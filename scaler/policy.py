@@ -56,7 +56,7 @@ class PolicySpec(BaseModel):
     forecast_error_memory_s: float = Field(
         DEFAULT_FORECAST_ERROR_MEMORY_S,
         ge=300,
-        le=14_400,
+        le=7200,
         description="seconds of recent forecast errors the quantile band and the default model's member weights"
         " are learned from; shorter follows a change of regime sooner, longer is steadier",
     )

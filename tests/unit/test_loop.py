@@ -41,7 +41,7 @@ ERROR_WINDOW_CASES = [
     ("a shorter memory", 640.0, 10.0, 64),
     ("a faster refresh remembers more errors for the same time", 2560.0, 1.0, 2560),
     ("a slow refresh with a short memory keeps the fewest a band needs", 300.0, 300.0, MIN_ERROR_WINDOW),
-    ("a fast refresh with a long memory is capped", 14_400.0, 1.0, MAX_ERROR_WINDOW),
+    ("a fast refresh with a long memory is capped", 7200.0, 1.0, MAX_ERROR_WINDOW),
 ]
 
 

@@ -134,7 +134,7 @@ REJECTIONS = [
     (
         "error memory too short",
         {"deployment": "a", "forecastErrorMemorySeconds": "60"},
-        "trigger metadata key 'forecastErrorMemorySeconds' has invalid value '60'; allowed: seconds 300-14400",
+        "trigger metadata key 'forecastErrorMemorySeconds' has invalid value '60'; allowed: seconds 300-7200",
     ),
     (
         "release quantile of one",
