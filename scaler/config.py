@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from scaler.policy import PolicySpec
+from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
 from scaler.validation import first_error
 
 #: Prometheus' limit on the points of one series in a range query.
@@ -38,7 +38,9 @@ class ServerConfig(BaseModel):
     prometheus_url: str = Field(
         "http://127.0.0.1:9090", description="default Prometheus for triggers without prometheusAddress"
     )
-    refresh_interval_s: float = Field(10.0, gt=0, le=300, description="collection and forecast step")
+    refresh_interval_s: float = Field(
+        DEFAULT_REFRESH_INTERVAL_S, gt=0, le=300, description="collection and forecast step"
+    )
     rate_window: str = Field("1m", pattern=r"^\d+[smh]$", description="PromQL rate() window")
     history_s: float = Field(
         3600.0, ge=0, le=7 * 86400, description="history bootstrapped from Prometheus per new workload"

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW
+
 DEFAULT_COLD_START_S = 180.0
-#: 256 errors per horizon at the default 10 s refresh (about 43 minutes).
-DEFAULT_FORECAST_ERROR_MEMORY_S = 2560.0
+#: The scaler's collection and forecast step (``ServerConfig.refresh_interval_s``) unless configured.
+DEFAULT_REFRESH_INTERVAL_S = 10.0
+#: The predictors' own error window at the default refresh (2560 s, about 43 minutes).
+DEFAULT_FORECAST_ERROR_MEMORY_S = DEFAULT_RESIDUAL_WINDOW * DEFAULT_REFRESH_INTERVAL_S
 
 
 class PolicySpec(BaseModel):

@@ -22,7 +22,7 @@ import numpy as np
 from scaler.decision import Decision
 from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
-from scaler.policy import PolicySpec
+from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
 from simulations.fleet import Fleet
 from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
@@ -40,7 +40,7 @@ class PolicyContext:
     min_replicas: int = 1
     max_replicas: int = 100
     initial_replicas: int = 1
-    refresh_interval_s: float = 10.0  # the scaler's collection step
+    refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S  # the scaler's collection step
     rate_window_s: float = 60.0  # the rate() window behind the token signals (shapes the history too)
     hpa: HpaConfig = field(default_factory=HpaConfig)  # timing and behavior; min/max come from above
     seed: int = 0
