@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
+from scaler.cli_help import hide_flag_types
 from scaler.validation import shown
 
 _BOUND_KEYS = ("ge", "gt", "le", "lt")
@@ -60,7 +61,19 @@ def explain_bad_parameter(exc: typer.BadParameter) -> str | None:
 
 
 class ExplainingGroup(TyperGroup):
-    """The CLI's command group: a subcommand's bad option value is reported with the value and the range."""
+    """The CLI's command group: a subcommand's bad option value is reported with the value and the range,
+    and no flag's help shows a type (``scaler.cli_help``)."""
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        hide_flag_types(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            hide_flag_types(command.get_params(ctx))
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -214,10 +215,41 @@ def test_the_help_tests_cover_every_command() -> None:
     assert list(typer.main.get_command(app).commands) == COMMANDS  # type: ignore[attr-defined]
 
 
+def _help_rows(args: list[str]) -> dict[str, str]:
+    """Option -> the rest of its first help row, from a wide, uncoloured ``--help``."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.run(
+        [*GPUSCALE, *args, "--help"], check=False, capture_output=True, text=True, timeout=30, env=env
+    )
+    assert proc.returncode == 0 and "Usage: " in proc.stdout, proc.stderr
+    rows = {}
+    for line in proc.stdout.splitlines():
+        cells = line.strip("│ ").lstrip("* ").split(maxsplit=1)
+        if cells and cells[0].startswith("--"):
+            rows[cells[0]] = cells[1] if len(cells) > 1 else ""
+    return rows
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str) -> None:
-    proc = subprocess.run([*GPUSCALE, command, "--help"], check=False, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 0 and "Usage: " in proc.stdout and "--help" in proc.stdout
+    rows = _help_rows([command])
+    assert rows["--help"] == "Show this message and exit."
+    assert [option for option, rest in rows.items() if "<bool>" in rest] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "shown"),
+    [
+        pytest.param([], "--help", "Show this message and exit.", id="the group's own help flag shows no type"),
+        pytest.param(
+            ["simulate"], "--json", "print machine-readable JSON instead of a table", id="a flag shows no type"
+        ),
+        pytest.param(["simulate"], "--report", "<path>", id="an option with a value keeps its type"),
+        pytest.param(["tune"], "--budget", "<int range> [8<=x<=100000]", id="and its range"),
+    ],
+)
+def test_help_shows_a_type_only_where_a_value_is_taken(args: list[str], option: str, shown: str) -> None:
+    assert _help_rows(args)[option].startswith(shown)
 
 
 def test_live_demo_scales_up_with_the_ramp() -> None:
