@@ -40,22 +40,65 @@ def resolve_horizon(spec: PolicySpec, snapshot: Snapshot | None) -> tuple[float,
     return spec.default_cold_start_s, "default"
 
 
-def _queue_ask(snapshot: Snapshot, spec: PolicySpec, ready: int, starting: int) -> int | None:
-    """Replicas the queue asks for, counting starting pods as capacity already in flight.
+def _queue_ask(
+    snapshot: Snapshot, spec: PolicySpec, ready: int, starting: int, growth: float
+) -> tuple[int | None, str | None]:
+    """Replicas the queue asks for, counting starting pods as capacity already in flight, and a note.
 
-    Each ready replica may hold ``target_queue_per_replica`` waiting requests;
-    only the excess asks for more, and pods still starting absorb their share
-    first. A queue within tolerance asks for nothing (0), so it never blocks a
-    scale-down that throughput justifies.
+    Each ready replica may hold ``target_queue_per_replica`` waiting requests; a queue within
+    that asks for nothing (0), so it never blocks a scale-down that throughput justifies. Beyond
+    it, KEDA's formula asks a replica per ``target_queue_per_replica`` of the excess (pods still
+    starting absorb their share first); with ``queue_drain_s`` set, the drain formula asks instead.
     """
     queue = snapshot.get(Signal.QUEUE)
     if queue is None:
-        return None
+        return None, None
     excess = queue - spec.target_queue_per_replica * ready
     if excess <= _EPS:
-        return 0
+        return 0, None
+    if spec.queue_drain_s is not None:
+        drained = _drain_ask(queue, snapshot.get(Signal.REQUEST_RATE), ready, growth, spec.queue_drain_s)
+        if drained is not None:
+            return drained
     needed = ceil_replicas(excess / spec.target_queue_per_replica)
-    return ready + max(starting, needed)
+    return ready + max(starting, needed), None
+
+
+def _drain_ask(
+    queue: float, completed_per_s: float | None, ready: int, growth: float, drain_s: float
+) -> tuple[int, str] | None:
+    """Replicas that keep up with a backlog's arrivals and drain it within ``drain_s``, or None (no rate).
+
+    Arrivals are what the fleet completes plus what the queue gains each second; replicas are counted
+    at the completion rate per ready replica. A backlog that the fleet drains before a new pod could
+    start asks for little, where KEDA's formula would buy pods that arrive after it is gone. It never
+    asks for fewer replicas than are serving the backlog.
+    """
+    if completed_per_s is None or completed_per_s <= _EPS or ready == 0:
+        return None
+    per_replica = completed_per_s / ready
+    needed = max(ready, ceil_replicas((completed_per_s + growth + queue / drain_s) / per_replica))
+    note = (
+        f"queue: {queue:.0f} waiting, {growth:+.1f}/s, {completed_per_s:.1f}/s completed by {ready} ready:"
+        f" {needed} keep up and drain it within {drain_s:.0f}s"
+    )
+    return needed, note
+
+
+def _queue_growth(
+    snapshot: Snapshot, spec: PolicySpec, state: DecisionState
+) -> tuple[tuple[float, float] | None, float]:
+    """The newest queue sample and how fast the queue grew since the one before (0 across a gap).
+
+    Measured between distinct samples, so a decision that sees the same scrape again keeps the last rate.
+    """
+    queue, at = snapshot.get(Signal.QUEUE), snapshot.observed_at
+    seen = state.queue_seen
+    if queue is None or at is None or (seen is not None and at <= seen[0]):
+        return seen, state.queue_growth
+    if seen is None or at - seen[0] > spec.stale_after_s:
+        return (at, queue), 0.0
+    return (at, queue), (queue - seen[1]) / (at - seen[0])
 
 
 def _starting(replicas: Replicas | None, state: DecisionState) -> int:
@@ -170,9 +213,12 @@ def decide(
     starting = _starting(replicas, state)
 
     asks: dict[Ask, int] = {}
-    queue_ask = _queue_ask(snapshot, spec, ready, starting)
+    queue_seen, queue_growth = _queue_growth(snapshot, spec, state)
+    queue_ask, queue_note = _queue_ask(snapshot, spec, ready, starting, queue_growth)
     if queue_ask is not None:
         asks[Ask.QUEUE] = queue_ask
+    if queue_note is not None:
+        notes.append(queue_note)
     inflight_ask, inflight_window = _inflight_ask(snapshot, spec, ready, state, now)
     if inflight_ask is not None:
         asks[Ask.INFLIGHT] = inflight_ask
@@ -235,6 +281,8 @@ def decide(
         last_published=replicas_out,
         last_fresh_at=now,
         inflight=inflight_window,
+        queue_seen=queue_seen,
+        queue_growth=queue_growth,
     )
     return decision, new_state
 

@@ -42,6 +42,8 @@ class DecisionState:
     last_published: int | None = None
     last_fresh_at: float | None = None  # time of the last decision made on fresh data (bounds a hold)
     inflight: tuple[tuple[float, float], ...] = ()  # (time, waiting + running) over the in-flight window
+    queue_seen: tuple[float, float] | None = None  # (sample time, waiting) of the newest sample seen
+    queue_growth: float = 0.0  # waiting requests gained per second between the last two samples
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,11 @@ class TriggerMetadata(BaseModel):
     target_queue_per_replica: float | None = Field(
         None, alias="targetQueuePerReplica", gt=0, le=1e6, json_schema_extra=_allowed("a number > 0")
     )
+    queue_drain_seconds: str | None = Field(
+        None,
+        alias="queueDrainSeconds",
+        json_schema_extra=_allowed("'off' (KEDA's queue formula) or seconds 5-3600"),
+    )
     target_tokens_per_second_per_replica: float | None = Field(
         None,
         alias="targetTokensPerSecondPerReplica",
@@ -196,6 +201,15 @@ class TriggerMetadata(BaseModel):
             raise ValueError("out of range")
         return value
 
+    @field_validator("queue_drain_seconds")
+    @classmethod
+    def _drain(cls, value: str | None) -> str | None:
+        if value is None or value == "off":
+            return value
+        if not 5 <= float(value) <= 3600:
+            raise ValueError("out of range")
+        return value
+
     @field_validator("forecast_model")
     @classmethod
     def _model(cls, value: str | None) -> str | None:
@@ -263,6 +277,9 @@ class TriggerMetadata(BaseModel):
         if self.scale_down_forecast_quantile is not None:
             release = self.scale_down_forecast_quantile
             out["scale_down_forecast_quantile"] = None if release == "off" else float(release)
+        if self.queue_drain_seconds is not None:
+            drain = self.queue_drain_seconds
+            out["queue_drain_s"] = None if drain == "off" else float(drain)
         return out
 
 

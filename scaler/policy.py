@@ -28,6 +28,15 @@ class PolicySpec(BaseModel):
     target_queue_per_replica: float = Field(
         4.0, gt=0, le=1e6, description="waiting requests one ready replica may hold before more are asked for"
     )
+    queue_drain_s: float | None = Field(
+        None,
+        ge=5,
+        le=3600,
+        description="when set, a queue beyond target_queue_per_replica asks for the replicas that keep up with its"
+        " arrivals (the completion rate plus the queue's growth) and drain it within this many seconds, at the"
+        " completion rate per ready replica observed; None = KEDA's queue trigger (one replica per"
+        " target_queue_per_replica waiting requests), which overshoots a backlog that drains before new pods start",
+    )
     target_generation_tps_per_replica: float = Field(
         1500.0, gt=0, le=1e9, description="generated tokens/s one replica should serve at target load"
     )

@@ -398,6 +398,7 @@ PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
 #: gpuscale's own tunables, by PolicySpec field; ``utilization`` sets both token targets.
 GPUSCALE_TUNABLES = (
     "target_queue_per_replica",
+    "queue_drain_s",
     "target_inflight_per_replica",
     "inflight_window_s",
     "target_kv_cache_usage",

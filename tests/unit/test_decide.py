@@ -453,3 +453,77 @@ def test_recommended_pods_not_yet_reporting_count_as_starting() -> None:
 )
 def test_window_quantile(case: str, values: list[int], quantile: float, expected: int) -> None:
     assert window_quantile(values, quantile) == expected, case
+
+
+DRAIN = PolicySpec(queue_drain_s=60)
+SEEN_AT = NOW - 1  # snap()'s sample time
+
+
+@pytest.mark.parametrize(
+    ("queue", "completed", "state", "spec", "ask", "growth"),
+    [
+        # 9 ready complete 10 requests/s (1.11 each); 180 waiting drain in 60 s at 3/s more: 13/s -> 11.7 -> 12.
+        pytest.param(180, 10, DecisionState(), DRAIN, 12, 0.0, id="a backlog asks to keep up and drain it"),
+        pytest.param(180, 10, DecisionState(), PolicySpec(), 45, 0.0, id="KEDA's formula: 9 + (180 - 36) / 4"),
+        pytest.param(
+            180,
+            10,
+            DecisionState(queue_seen=(SEEN_AT - 30, 0.0)),
+            DRAIN,
+            18,  # arrivals are 10 + 6 = 16/s, plus 3/s to drain: 19 / 1.11 = 17.1
+            6.0,
+            id="a growing backlog asks for its arrivals too",
+        ),
+        pytest.param(
+            180,
+            10,
+            DecisionState(queue_seen=(SEEN_AT - 30, 360.0)),
+            DRAIN,
+            9,  # (10 - 6 + 3) / 1.11 = 6.3: fewer than are serving it
+            -6.0,
+            id="a shrinking backlog asks for no fewer than are draining it",
+        ),
+        pytest.param(
+            180,
+            10,
+            DecisionState(queue_seen=(SEEN_AT, 150.0), queue_growth=6.0),
+            DRAIN,
+            18,
+            6.0,
+            id="the same scrape seen again keeps the last growth",
+        ),
+        pytest.param(
+            180,
+            10,
+            DecisionState(queue_seen=(SEEN_AT - 100, 0.0), queue_growth=9.0),
+            DRAIN,
+            12,
+            0.0,
+            id="no growth across a gap longer than stale_after_s",
+        ),
+        pytest.param(180, 0, DecisionState(), DRAIN, 45, 0.0, id="nothing completed falls back to KEDA's formula"),
+        pytest.param(30, 10, DecisionState(), DRAIN, 0, 0.0, id="a queue within target asks for nothing"),
+    ],
+)
+def test_queue_drain_ask(
+    queue: float, completed: float, state: DecisionState, spec: PolicySpec, ask: int, growth: float
+) -> None:
+    snapshot = snap(ready=9, queue=queue, request_rate=completed, generation_tps=100, kv_cache_usage=0.1)
+    decision, after = decide(snapshot, None, state, spec, NOW)
+    assert decision.asks[Ask.QUEUE] == ask
+    assert after.queue_growth == pytest.approx(growth)
+    seen_again = state.queue_seen is not None and state.queue_seen[0] == SEEN_AT
+    assert after.queue_seen == (state.queue_seen if seen_again else (SEEN_AT, queue))
+
+
+def test_a_drain_ask_says_how_it_counted() -> None:
+    decision, _ = decide(
+        snap(ready=9, queue=180, request_rate=10, generation_tps=100, kv_cache_usage=0.1),
+        None,
+        DecisionState(queue_seen=(SEEN_AT - 30, 0.0)),
+        DRAIN,
+        NOW,
+    )
+    assert decision.notes == (
+        "queue: 180 waiting, +6.0/s, 10.0/s completed by 9 ready: 18 keep up and drain it within 60s",
+    )

@@ -33,6 +33,7 @@ def test_overrides_reach_the_policy() -> None:
             "minReplicas": "1",
             "maxReplicas": "12",
             "targetQueuePerReplica": "2.5",
+            "queueDrainSeconds": "45",
             "targetTokensPerSecondPerReplica": "900",
             "targetPromptTokensPerSecondPerReplica": "12000",
             "targetKvCacheUsage": "0.7",
@@ -51,6 +52,7 @@ def test_overrides_reach_the_policy() -> None:
         min_replicas=1,
         max_replicas=12,
         target_queue_per_replica=2.5,
+        queue_drain_s=45,
         target_generation_tps_per_replica=900,
         target_prompt_tps_per_replica=12000,
         target_kv_cache_usage=0.7,
@@ -75,6 +77,12 @@ def test_overrides_reach_the_policy() -> None:
             parse_trigger_metadata({"deployment": "a", "scaleDownForecastQuantile": "off"}),
             PolicySpec(scale_down_forecast_quantile=0.9),
         ).scale_down_forecast_quantile
+        is None
+    )
+    assert (
+        resolve_policy(
+            parse_trigger_metadata({"deployment": "a", "queueDrainSeconds": "off"}), PolicySpec(queue_drain_s=30)
+        ).queue_drain_s
         is None
     )
 
@@ -135,6 +143,18 @@ REJECTIONS = [
         "error memory too short",
         {"deployment": "a", "forecastErrorMemorySeconds": "60"},
         "trigger metadata key 'forecastErrorMemorySeconds' has invalid value '60'; allowed: seconds 300-7200",
+    ),
+    (
+        "drain time too short",
+        {"deployment": "a", "queueDrainSeconds": "1"},
+        "trigger metadata key 'queueDrainSeconds' has invalid value '1'; "
+        "allowed: 'off' (KEDA's queue formula) or seconds 5-3600",
+    ),
+    (
+        "drain time a word",
+        {"deployment": "a", "queueDrainSeconds": "fast"},
+        "trigger metadata key 'queueDrainSeconds' has invalid value 'fast'; "
+        "allowed: 'off' (KEDA's queue formula) or seconds 5-3600",
     ),
     (
         "release quantile of one",
