@@ -22,7 +22,7 @@ def test_named_policy_is_loaded_and_metadata_overrides_it(
 ) -> None:
     tuned = PolicyFile(
         name="llama-tuned",
-        policy=PolicySpec(max_replicas=3, forecast_quantile=0.95, forecast_error_memory_s=1280),
+        policy=PolicySpec(max_replicas=3, forecast_quantile=0.95, forecast_error_memory_s=1280, queue_drain_s=45),
         tuned_for={"traces": ["azure2023_code.csv"]},
         scores={"gpu_hours": 12.5},
     )
@@ -37,7 +37,14 @@ def test_named_policy_is_loaded_and_metadata_overrides_it(
     assert spec_name.metricSpecs[0].metricName == "gpuscale-llama"
     service = running.server.service
     _, spec = service._parse(ref("so", "llm", deployment="llama", policy="llama-tuned", forecastQuantile="0.8"))
-    assert (spec.max_replicas, spec.forecast_quantile, spec.forecast_error_memory_s) == (3, 0.8, 1280)
+    assert (spec.max_replicas, spec.forecast_quantile, spec.forecast_error_memory_s, spec.queue_drain_s) == (
+        3,
+        0.8,
+        1280,
+        45,
+    )
+    _, spec = service._parse(ref("so", "llm", deployment="llama", policy="llama-tuned", queueDrainSeconds="off"))
+    assert spec.queue_drain_s is None
 
     with pytest.raises(grpc.RpcError) as err:
         stub.GetMetricSpec(ref("so", "llm", deployment="llama", policy="missing"), timeout=3)
