@@ -13,10 +13,10 @@ with one value is not the best setting with another: this isolates the knob, it 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
+from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
 from simulations.policies import GPUSCALE_TUNABLES
 from simulations.replay import ReplaySettings
@@ -36,18 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--values", required=True, help="comma-separated values, 'off' for None; the first is the base")
     parser.add_argument("--draws", default="1,2,3", help="cold-start draws, comma-separated (the headline scores on 2)")
     args = parser.parse_args(argv)
-    matches = [c for c in CASES if args.case in c.name]
-    if len(matches) != 1:
-        parser.error(f"CASE {args.case!r} must match exactly one of: " + ", ".join(repr(c.name) for c in CASES))
-    args.case = matches[0]
+    args.case = case_named(parser, args.case)
     if args.knob not in GPUSCALE_TUNABLES:
         parser.error(f"--knob {args.knob!r}: expected one of " + ", ".join(GPUSCALE_TUNABLES))
-    try:
-        args.params = json.loads(args.params.replace("'", '"'))
-    except json.JSONDecodeError as exc:
-        parser.error(f"--params is not a JSON dict: {exc}")
-    if not isinstance(args.params, dict):
-        parser.error(f"--params is not a JSON dict: {args.params!r}")
+    args.params = setting(parser, args.params)
     try:
         args.values = [_value(v) for v in args.values.split(",")]
         args.draws = [int(d) for d in args.draws.split(",")]

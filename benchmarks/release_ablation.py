@@ -14,10 +14,10 @@ release is not the best setting with it: this isolates the one knob, it does not
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
+from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
 from simulations.attribution import excess_over_oracle
 from simulations.compare import search_oracle
@@ -35,22 +35,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quantiles", default="0.8,0.9,0.95,0.99", help="release quantiles to try, comma-separated")
     parser.add_argument("--seed", type=int, default=2, help="the cold-start draw (the headline scores on seed + 2)")
     args = parser.parse_args(argv)
-    matches = [c for c in CASES if args.case in c.name]
-    if len(matches) != 1:
-        parser.error(f"CASE {args.case!r} must match exactly one of: " + ", ".join(repr(c.name) for c in CASES))
-    try:
-        args.params = json.loads(args.params.replace("'", '"'))
-    except json.JSONDecodeError as exc:
-        parser.error(f"--params is not a JSON dict: {exc}")
-    if not isinstance(args.params, dict):
-        parser.error(f"--params is not a JSON dict: {args.params!r}")
+    args.case = case_named(parser, args.case)
+    args.params = setting(parser, args.params)
     try:
         args.quantiles = [float(q) for q in args.quantiles.split(",")]
     except ValueError:
         parser.error(f"--quantiles {args.quantiles!r}: expected numbers such as 0.9,0.95")
     if any(not 0.5 <= q <= 0.99 for q in args.quantiles):
         parser.error(f"--quantiles {args.quantiles}: each must be from 0.5 to 0.99")
-    args.case = matches[0]
     return args
 
 
