@@ -72,7 +72,11 @@ def replay(
     settings: ReplaySettings | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> ReplayResult:
-    """Run ``controller`` against ``workload``; ``progress`` gets the simulated time now and then."""
+    """Run ``controller`` against ``workload``; ``progress`` gets the simulated time now and then.
+
+    Before ``workload.scored_from_s`` the replay is a warm-up: GPU time, scale events and the series
+    count from the first tick at or after it (and the score from the requests arriving then).
+    """
     s = settings or ReplaySettings()
     fleet = Fleet(profile, workload, np.random.default_rng(s.seed), s.tick_s, s.drain_grace_s)
     monitor = Monitor(s.scrape_interval_s, s.rate_window_s)
@@ -82,14 +86,20 @@ def replay(
     replicas_now = len(fleet.active_pods())
     replica_seconds = 0.0
     peak = replicas_now
+    warm_up_s = workload.scored_from_s
+    paid_before: float | None = None  # GPU-seconds of the warm-up, once it is over
+    scored_from = 0.0  # the first scored tick
     next_scrape = 0.0
-    next_series = 0.0
+    next_series = warm_up_s
     arrived_at_last_series = 0
     end_of_arrivals = workload.span_s
     t = 0.0
     step = 0
     scrapes = 0
     while True:
+        if paid_before is None and t >= warm_up_s:
+            paid_before, scored_from, peak = fleet.gpu_seconds(t), t, len(fleet.active_pods())
+        scoring = paid_before is not None
         if t >= next_scrape:
             monitor.scrape(fleet, t)
             next_scrape += s.scrape_interval_s
@@ -99,42 +109,43 @@ def replay(
         controller.control(t, fleet, monitor)
         active = len(fleet.active_pods())
         if active != replicas_now:
-            changes.append((t, active - replicas_now))
+            if scoring:
+                changes.append((t, active - replicas_now))
+                peak = max(peak, active)
             replicas_now = active
-            peak = max(peak, active)
         if t >= next_series:
             _record(series, fleet, t, (fleet.arrived - arrived_at_last_series) / s.series_step_s)
             arrived_at_last_series = fleet.arrived
             next_series += s.series_step_s
         fleet.step(t)
-        replica_seconds += active * s.tick_s
+        if scoring:
+            replica_seconds += active * s.tick_s
         t = (step := step + 1) * s.tick_s
         if progress is not None and step % 2000 == 0:
             progress(t)
         if t > end_of_arrivals and (fleet.idle() or t > end_of_arrivals + s.tail_cap_s):
             break
     log = fleet.request_log()
+    duration = t - scored_from
+    decided = [d for d in getattr(controller, "decisions", []) if d.at >= scored_from]
     return ReplayResult(
         policy=controller.name,
         score=score(workload, log, slo),
-        gpu_hours=fleet.gpu_seconds(t) / 3600.0,
+        gpu_hours=(fleet.gpu_seconds(t) - (paid_before or 0.0)) / 3600.0,
         scale_events=len(changes),
         flaps=count_flaps(changes, s.flap_window_s),
-        mean_replicas=replica_seconds / t if t > 0 else 0.0,
+        mean_replicas=replica_seconds / duration if duration > 0 else 0.0,
         peak_replicas=peak,
-        duration_s=t,
+        duration_s=duration,
         log=log,
         series={k: np.asarray(v) for k, v in series.items()},
-        recommendations=controller.recommendations(),
+        recommendations=[(at, r) for at, r in controller.recommendations() if at >= scored_from],
         forecasts=[
             (d.at, d.horizon_s, d.forecast_mean, d.forecast_quantile_value)
-            for d in getattr(controller, "decisions", [])
+            for d in decided
             if d.forecast_mean is not None and d.forecast_quantile_value is not None
         ],
-        decisions=[
-            (d.at, str(d.reason), "none" if d.dominant is None else str(d.dominant))
-            for d in getattr(controller, "decisions", [])
-        ],
+        decisions=[(d.at, str(d.reason), "none" if d.dominant is None else str(d.dominant)) for d in decided],
     )
 
 

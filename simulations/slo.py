@@ -50,16 +50,19 @@ def _pct(values: np.ndarray, q: float) -> float:
 
 def score(workload: Workload, log: RequestLog, slo: Slo) -> Score:
     """Per-request outcomes against ``slo``; misses (never served) count as infinite TTFT."""
-    n = workload.requests
-    ttft = np.where(np.isnan(log.first_token_at), np.inf, log.first_token_at - workload.arrival_s)
-    wait = np.where(np.isnan(log.admitted_at), np.inf, log.admitted_at - workload.arrival_s)
+    scored = workload.scored  # a warm-up before ``workload.scored_from_s`` is served, not scored
+    arrival, output = workload.arrival_s[scored], workload.output_tokens[scored]
+    admitted, first, finished = log.admitted_at[scored], log.first_token_at[scored], log.finished_at[scored]
+    n = int(arrival.shape[0])
+    ttft = np.where(np.isnan(first), np.inf, first - arrival)
+    wait = np.where(np.isnan(admitted), np.inf, admitted - arrival)
     good = ttft <= slo.ttft_s
     if slo.queue_wait_s is not None:
         good &= wait <= slo.queue_wait_s
     attainment = float(good.mean()) if n else 1.0
-    done = ~np.isnan(log.finished_at) & ~np.isnan(log.first_token_at)
-    decode_tokens = workload.output_tokens[done] - 1
-    tpot = (log.finished_at[done] - log.first_token_at[done])[decode_tokens > 0] / decode_tokens[decode_tokens > 0]
+    done = ~np.isnan(finished) & ~np.isnan(first)
+    decode_tokens = output[done] - 1
+    tpot = (finished[done] - first[done])[decode_tokens > 0] / decode_tokens[decode_tokens > 0]
     return Score(
         requests=n,
         slo_attainment=attainment,
@@ -69,7 +72,7 @@ def score(workload: Workload, log: RequestLog, slo: Slo) -> Score:
         ttft_p99_s=_pct(ttft, 99),
         queue_wait_p99_s=_pct(wait, 99),
         tpot_p50_s=_pct(tpot, 50),
-        e2e_p99_s=_pct(np.where(done, log.finished_at - workload.arrival_s, np.inf), 99),
-        unserved=int(np.isnan(log.first_token_at).sum()),
-        interrupted=int(log.interrupted.sum()),
+        e2e_p99_s=_pct(np.where(done, finished - arrival, np.inf), 99),
+        unserved=int(np.isnan(first).sum()),
+        interrupted=int(log.interrupted[scored].sum()),
     )

@@ -45,7 +45,7 @@ from simulations.tuning import (
     search_space,
     tune,
 )
-from simulations.workload import HISTORY_STEP_S, TokenHistory, Workload
+from simulations.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -56,28 +56,23 @@ class Split:
 
 
 def split(workload: Workload, train_fraction: float) -> Split:
-    """The first ``train_fraction`` of the span to tune on, the rest (re-based to 0) to validate."""
+    """The first ``train_fraction`` of the span to tune on, and the rest to validate: the whole trace
+    scored from the cut, so every policy reaches the held-out part as it would running (its fleet, its
+    windows, its forecaster's view of the training part), not from a fresh fleet."""
     if not 0.1 <= train_fraction <= 1.0:
         raise ValueError(f"--train-fraction must be between 0.1 and 1.0, got {train_fraction}")
     cut = workload.span_s * train_fraction
     head = workload.arrival_s < cut
-
-    def part(mask: np.ndarray, shift: float, suffix: str, history: TokenHistory | None) -> Workload:
-        return Workload(
-            f"{workload.name} {suffix}",
-            workload.arrival_s[mask] - shift,
-            workload.prompt_tokens[mask],
-            workload.output_tokens[mask],
-            history,
-        )
-
-    train = part(head, 0.0, "(train)", workload.history)
-    rest = ~head
+    train = Workload(
+        f"{workload.name} (train)",
+        workload.arrival_s[head],
+        workload.prompt_tokens[head],
+        workload.output_tokens[head],
+        workload.history,
+    )
     validation = None
-    if train_fraction < 1.0 and rest.any():
-        # the validation window follows the training one: a running scaler has seen both before it
-        before = workload.history or TokenHistory(HISTORY_STEP_S, np.zeros(0), np.zeros(0))
-        validation = part(rest, cut, "(validation)", before.then(workload, cut))
+    if train_fraction < 1.0 and not head.all():
+        validation = dataclasses.replace(workload, name=f"{workload.name} (validation)", scored_from_s=cut)
     return Split(workload.name, train, validation)
 
 
@@ -228,7 +223,13 @@ def run_tuning(
         | {"tuned_on": [{"name": c.name, "requests": c.requests} for c in copies]},
         "executor": f"ray ({ray_address})" if ray_address else f"local processes ({workers})",
         "windows": [
-            {"trace": trace, "kind": kind, "requests": w.requests, "span_s": round(w.span_s, 1)}
+            {
+                "trace": trace,
+                "kind": kind,
+                "requests": w.scored_requests,
+                "span_s": round(w.scored_span_s, 1),
+                "warm_up_s": round(w.scored_from_s, 1),
+            }
             for trace, kind, w in evaluation
         ],
         "references": {

@@ -48,25 +48,23 @@ class TokenHistory:
         # the value a refresh at the end of each step would read
         return [float(v) for v in smoothed[factor - 1 : usable : factor]]
 
-    def then(self, workload: Workload, span_s: float) -> TokenHistory:
-        """This history followed by the first ``span_s`` seconds of ``workload`` (for a later window)."""
-        later = token_history(workload, span_s, self.step_s)
-        return TokenHistory(
-            self.step_s,
-            np.concatenate([self.prompt_tps, later.prompt_tps]),
-            np.concatenate([self.output_tps, later.output_tps]),
-        )
-
 
 @dataclass(frozen=True)
 class Workload:
-    """Requests sorted by arrival (seconds from the start of the replay)."""
+    """Requests sorted by arrival (seconds from the start of the replay).
+
+    ``scored_from_s`` makes what comes before it a warm-up: replayed, so that the fleet, the scaler's
+    windows and its forecaster reach the scored part in the state a running service would be in, but
+    neither scored nor paid for. A later window replayed alone would start every policy from a fresh
+    fleet, which no running service does.
+    """
 
     name: str
     arrival_s: FloatArray
     prompt_tokens: IntArray
     output_tokens: IntArray
     history: TokenHistory | None = None  # the demand before arrival 0, when the trace has it
+    scored_from_s: float = 0.0
 
     @property
     def requests(self) -> int:
@@ -75,6 +73,19 @@ class Workload:
     @property
     def span_s(self) -> float:
         return float(self.arrival_s[-1]) if self.requests else 0.0
+
+    @property
+    def scored(self) -> np.ndarray:
+        """Which requests count: those arriving at or after ``scored_from_s``."""
+        return np.asarray(self.arrival_s >= self.scored_from_s)
+
+    @property
+    def scored_requests(self) -> int:
+        return int(np.count_nonzero(self.scored))
+
+    @property
+    def scored_span_s(self) -> float:
+        return max(0.0, self.span_s - self.scored_from_s)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ as a lower bound, determinism, and `gpuscale simulate` as a user runs it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from simulations.fleet import Fleet, RequestLog
 from simulations.policies import POLICY_ORDER, GpuscaleController, PolicyContext, profile_policy_spec
 from simulations.profiles import load_profile
 from simulations.reference import percentile_gap, simulate_reference
-from simulations.replay import ReplaySettings, replay
+from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.scenario import build_workload
 from simulations.slo import Slo
 from simulations.workload import Reshape, Workload
@@ -118,6 +119,33 @@ def test_replay_is_deterministic_for_a_seed(azure_window: Workload) -> None:
 
     assert run(3) == run(3)
     assert run(3) != run(4)  # cold starts are drawn from the seed
+
+
+def test_a_warm_up_is_replayed_but_neither_scored_nor_paid(azure_window: Workload) -> None:
+    """A held-out window replays the whole trace and counts from its cut: the same run as the whole
+    trace, with the warm-up's GPU time, requests, events and decisions left out."""
+    cut = 600.0
+
+    def run(workload: Workload) -> ReplayResult:
+        context = PolicyContext(PROFILE, workload, initial_replicas=3)
+        return replay(workload, PROFILE, GpuscaleController(context, profile_policy_spec(PROFILE, context)), Slo())
+
+    whole = run(azure_window)
+    later = run(dataclasses.replace(azure_window, scored_from_s=cut))
+    np.testing.assert_array_equal(later.log.first_token_at, whole.log.first_token_at)  # the same run
+    after = azure_window.arrival_s >= cut
+    ttft = whole.log.first_token_at[after] - azure_window.arrival_s[after]
+    assert later.score.requests == int(after.sum()) < whole.score.requests
+    assert later.score.slo_attainment == pytest.approx(float(np.mean(ttft <= Slo().ttft_s)))
+    series_t = whole.series["t"]
+    paid = whole.series["replicas"] + whole.series["draining"]
+    before = float(np.sum(paid[series_t < cut])) * 10.0 / 3600.0  # pods sampled every 10 s
+    assert later.gpu_hours == pytest.approx(whole.gpu_hours - before, abs=0.05)
+    assert later.duration_s == whole.duration_s - cut
+    assert later.series["t"][0] == cut and later.decisions[0][0] >= cut
+    moved = np.flatnonzero(np.diff(whole.series["replicas"])) + 1  # samples where the fleet had changed
+    assert series_t[moved].min() < cut < series_t[moved].max()  # events on both sides of the cut
+    assert 0 < later.scale_events < whole.scale_events
 
 
 def test_gpuscale_policy_runs_the_live_decision_loop(azure_window: Workload) -> None:

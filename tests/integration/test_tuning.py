@@ -170,9 +170,14 @@ def tuning_summary(window: Workload) -> dict[str, object]:
     return run_tuning([split(window, 0.7)], [], PROFILE, ["gpuscale"], Slo(), ReplaySettings(), budget=16, workers=2)
 
 
-def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, object]) -> None:
+def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, object], window: Workload) -> None:
     tuned = tuning_summary["policies"]["gpuscale"]  # type: ignore[index]
     assert [s["kind"] for s in tuned["scores"]] == ["train", "validation"]
+    train, held_out = tuning_summary["windows"]  # type: ignore[misc]
+    # the held-out window is scored after a warm-up through the training window, as a running fleet
+    assert (train["warm_up_s"], held_out["warm_up_s"]) == (0.0, round(0.7 * window.span_s, 1))
+    assert held_out["span_s"] == round(0.3 * window.span_s, 1)
+    assert train["requests"] + held_out["requests"] == window.requests
     assert set(tuned["degradation"]) == {
         "in_sample_vs_oracle",
         "out_of_sample_vs_oracle",

@@ -62,16 +62,25 @@ def test_build_workload_keeps_the_trace_before_the_window_as_history(tmp_path) -
     assert str(err.value) == "history must be >= 0 seconds, got -1.0"
 
 
-def test_the_validation_window_has_seen_the_history_and_the_training_window() -> None:
+def test_the_validation_window_is_the_whole_trace_scored_from_the_cut() -> None:
+    """Every policy reaches the held-out part as it would running: through the training part (a warm-up)
+    with the history before it, not from a fresh fleet at the cut."""
     history = TokenHistory(10.0, np.array([7.0, 7.0]), np.array([1.0, 1.0]))
     workload = _workload([0.0, 15.0, 60.0, 95.0], [100, 100, 100, 100], [10, 10, 10, 10])
     parts = split(
         Workload(workload.name, workload.arrival_s, workload.prompt_tokens, workload.output_tokens, history), 0.5
     )
     assert parts.train.history is history
-    assert parts.validation is not None and parts.validation.history is not None
-    # 20 s of history, then the 47.5 s training window in whole 10 s steps (the last partial step is dropped)
-    np.testing.assert_array_equal(parts.validation.history.prompt_tps, [7.0, 7.0, 10.0, 10.0, 0.0, 0.0])
+    np.testing.assert_array_equal(parts.train.arrival_s, [0.0, 15.0])
+    assert parts.train.scored_from_s == 0.0 and parts.train.scored_requests == 2
+    validation = parts.validation
+    assert validation is not None and validation.history is history
+    assert validation.name == "w (validation)"
+    np.testing.assert_array_equal(validation.arrival_s, workload.arrival_s)
+    assert validation.scored_from_s == 47.5
+    assert validation.scored.tolist() == [False, False, True, True]
+    assert (validation.scored_requests, validation.scored_span_s) == (2, 47.5)
+    assert split(workload, 1.0).validation is None
 
 
 def test_gpuscale_starts_with_the_history_in_its_forecaster() -> None:
