@@ -195,8 +195,12 @@ def tuning_conditions(summary: dict[str, Any]) -> str:
     if perturbation.copies:
         plural = "ies" if perturbation.copies != 1 else "y"
         line += f" and {perturbation.copies} perturbed cop{plural} of each ({perturbation.describe()})"
-    return (
+    conditions = (
         f"{line}; {summary['draws']} cold-start draw{'s' if summary['draws'] != 1 else ''} per trial, "
         f"each to meet {summary['required_attainment']:.2%}; "
         f"scored on draw {summary['scoring_seed']}"
     )
+    # tuning files from before the warm-up replayed held-out windows alone, from a fresh fleet
+    if any(w.get("warm_up_s") for w in summary["windows"]):
+        conditions += "; held-out windows scored after replaying the trace before them as a warm-up"
+    return conditions

@@ -34,17 +34,31 @@ def test_excess_line(row: dict[str, Any], expected: str | None) -> None:
     assert excess_line(row) == expected
 
 
-def test_tuning_conditions_without_copies() -> None:
+@pytest.mark.parametrize(
+    ("windows", "expected"),
+    [
+        pytest.param(
+            [{"kind": "train"}, {"kind": "train"}, {"kind": "validation"}],
+            "tuned on 2 training windows; 1 cold-start draw per trial, each to meet 99.10%; scored on draw 1",
+            id="a file from before the warm-up",
+        ),
+        pytest.param(
+            [{"kind": "train", "warm_up_s": 0.0}, {"kind": "validation", "warm_up_s": 2393.5}],
+            "tuned on 1 training window; 1 cold-start draw per trial, each to meet 99.10%; scored on draw 1; "
+            "held-out windows scored after replaying the trace before them as a warm-up",
+            id="held out after a warm-up",
+        ),
+    ],
+)
+def test_tuning_conditions_without_copies(windows: list[dict[str, Any]], expected: str) -> None:
     summary = {
-        "windows": [{"kind": "train"}, {"kind": "train"}, {"kind": "validation"}],
+        "windows": windows,
         "perturbation": {"copies": 0, "spread": 0.2, "block_s": 300.0, "tuned_on": "train"},
         "draws": 1,
         "required_attainment": 0.991,
         "scoring_seed": 1,
     }
-    assert tuning_conditions(summary) == (
-        "tuned on 2 training windows; 1 cold-start draw per trial, each to meet 99.10%; scored on draw 1"
-    )
+    assert tuning_conditions(summary) == expected
 
 
 BACKTEST_ROW = {
