@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from simulations.tables import tuning_conditions
+
 PLOTS = ("timeline", "ttft", "pareto")
 COLORS = {
     "gpuscale": "#1f77b4",
@@ -386,7 +388,10 @@ def _render(directory: Path, out: Path, summary: dict[str, Any] | None, tuning: 
     plot_pareto(summary, tuning, out / "pareto.png")
     parts.append("<h2>GPU-hours against SLO attainment</h2>" + _img(out / "pareto.png", "Pareto front"))
     if tuning is not None:
-        parts.append("<h2>Tuned policies, in and out of sample</h2>" + _tuning_table(tuning))
+        conditions = ""
+        if {"windows", "draws", "required_attainment", "scoring_seed"} <= tuning.keys():
+            conditions = f'<p class="note">{html.escape(tuning_conditions(tuning))}</p>'
+        parts.append("<h2>Tuned policies, in and out of sample</h2>" + conditions + _tuning_table(tuning))
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gpuscale report</title>'
         f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"

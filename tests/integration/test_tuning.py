@@ -207,6 +207,11 @@ def test_tuning_report_says_what_held_gpuscales_hours_above_the_oracle(
     tuning_summary: dict[str, object], tmp_path: Path
 ) -> None:
     page = write_tuning_report(tuning_summary, tmp_path).read_text()
+    conditions = (
+        "tuned on 1 training window; 2 cold-start draws per trial, each to meet 99.10%; scored on draw 2; "
+        "held-out windows scored after replaying the trace before them as a warm-up"
+    )
+    assert f'<p class="note">{conditions}</p>' in page
     for score in tuning_summary["policies"]["gpuscale"]["scores"]:  # type: ignore[index]
         excess = score["excess_over_oracle"]
         over = excess["over_gpu_hours"]
