@@ -90,7 +90,7 @@ def replay(
     paid_before: float | None = None  # GPU-seconds of the warm-up, once it is over
     scored_from = 0.0  # the first scored tick
     next_scrape = 0.0
-    next_series = warm_up_s
+    next_series = 0.0
     arrived_at_last_series = 0
     end_of_arrivals = workload.span_s
     t = 0.0
@@ -138,7 +138,7 @@ def replay(
         peak_replicas=peak,
         duration_s=duration,
         log=log,
-        series={k: np.asarray(v) for k, v in series.items()},
+        series=_from(series, scored_from),
         recommendations=[(at, r) for at, r in controller.recommendations() if at >= scored_from],
         forecasts=[
             (d.at, d.horizon_s, d.forecast_mean, d.forecast_quantile_value)
@@ -147,6 +147,12 @@ def replay(
         ],
         decisions=[(d.at, str(d.reason), "none" if d.dominant is None else str(d.dominant)) for d in decided],
     )
+
+
+def _from(series: dict[str, list[float]], start: float) -> dict[str, np.ndarray]:
+    """The series from ``start`` on: recorded throughout, so each sample is what the whole run saw."""
+    keep = np.asarray(series["t"]) >= start
+    return {k: np.asarray(v)[keep] for k, v in series.items()}
 
 
 def _record(series: dict[str, list[float]], fleet: Fleet, t: float, arrivals_per_s: float) -> None:

@@ -143,6 +143,8 @@ def test_a_warm_up_is_replayed_but_neither_scored_nor_paid(azure_window: Workloa
     assert later.gpu_hours == pytest.approx(whole.gpu_hours - before, abs=0.05)
     assert later.duration_s == whole.duration_s - cut
     assert later.series["t"][0] == cut and later.decisions[0][0] >= cut
+    for name, values in later.series.items():  # the whole run's samples from the cut on
+        np.testing.assert_array_equal(values, whole.series[name][series_t >= cut], err_msg=name)
     moved = np.flatnonzero(np.diff(whole.series["replicas"])) + 1  # samples where the fleet had changed
     assert series_t[moved].min() < cut < series_t[moved].max()  # events on both sides of the cut
     assert 0 < later.scale_events < whole.scale_events
