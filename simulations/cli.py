@@ -323,7 +323,10 @@ def tune(
         list[Path] | None, typer.Option(help="other traces to score the tuned policies on, repeatable")
     ] = None,
     train_fraction: Annotated[
-        float, typer.Option(min=0.1, max=1.0, help="share of each trace to tune on; the rest validates")
+        float,
+        typer.Option(
+            min=0.1, max=1.0, help="share of each trace to tune on; the rest validates, replayed after it as a warm-up"
+        ),
     ] = 0.7,
     budget: Annotated[
         int, typer.Option(min=8, max=100_000, help="trials per policy with 3 searched parameters (more for more)")
