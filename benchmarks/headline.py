@@ -11,12 +11,14 @@ copies of the training window with the rate moved block by block (``gpuscale tun
 For each case every tunable policy (gpuscale, HPA on GPU utilization, KEDA on queue and on KV cache,
 Knative, and the fixed fleet's size) is tuned by the same tuner on the first 70 % of the trace; the
 oracle is searched on each window it is scored on. Then all of them replay the whole trace and,
-separately, the held-out last 30 %. Printed per case: GPU-hours of the oracle, of the cheapest
-baseline that meets the SLO (reactive or fixed), and of gpuscale; gpuscale relative to both; and the
-share of the baseline-to-oracle gap gpuscale closes (target: at least 2/3, and within 15 % of the
-oracle on average). Cold starts are the llama3-8b-h100 profile's (median about 115 s, p90 about 200
-s). On the day-long cases gpuscale's forecaster starts from the previous day's demand, as a scaler
-that was already running would (``--history``); the reactive baselines have no use for it.
+separately, the held-out last 30 % (the whole trace again, scored from the cut: the first 70 % is
+a warm-up, so every policy reaches the held-out part as a running fleet would). Printed per case:
+GPU-hours of the oracle, of the cheapest baseline that meets the SLO (reactive or fixed), and of
+gpuscale; gpuscale relative to both; and the share of the baseline-to-oracle gap gpuscale closes
+(target: at least 2/3, and within 15 % of the oracle on average). Cold starts are the llama3-8b-h100
+profile's (median about 115 s, p90 about 200 s). On the day-long cases gpuscale's forecaster starts from
+the previous day's demand, as a scaler that was already running would (``--history``); the reactive
+baselines have no use for it.
 """
 
 from __future__ import annotations
