@@ -386,7 +386,8 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     expected = (
         "tuned on 1 training window and 2 perturbed copies of each (rate ×[0.8, 1.2] per 300 s block); "
-        "2 cold-start draws per trial, each to meet 99.10%; scored on draw 2"
+        "2 cold-start draws per trial, each to meet 99.10%; scored on draw 2; "
+        "held-out windows scored after replaying the trace before them as a warm-up"
     )
     assert expected in proc.stdout.splitlines()
 
