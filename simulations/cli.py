@@ -177,9 +177,9 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest of forecasters on a trace: MASE, sMAPE, pinball loss and quantile coverage."""
     from rich.console import Console
-    from rich.progress import Progress
 
     from simulations.backtesting import DEFAULT_HORIZONS_S, DEFAULT_MODELS, run_backtest
+    from simulations.progress import show_progress
     from simulations.traces import TraceError
 
     console = Console(stderr=True)
@@ -188,11 +188,10 @@ def backtest(
     try:
         _require_positive_seconds("--step", [] if step is None else [step])
         _require_positive_seconds("--horizon", horizons)
-        with Progress(console=console, transient=True, disable=json_output) as bar:
-            task = bar.add_task("backtesting", total=len(models))
+        with show_progress(console, "backtesting", total=len(models), unit="models", disable=json_output) as bar:
 
             def advance(name: str) -> None:
-                bar.update(task, advance=1, description=f"backtesting {name}")
+                bar.update(f"backtesting {name}", advance=1)
 
             result = run_backtest(str(trace), step, horizons, models, series, column=column, progress=advance)
     except (TraceError, ValueError) as exc:
@@ -249,13 +248,13 @@ def simulate(
 ) -> None:
     """Replay a trace through a simulated GPU fleet under each policy, beside the oracle."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from scaler.policy_file import PolicyFileError, load_policy_file
     from simulations.compare import compare
     from simulations.outputs import write_outputs
     from simulations.policies import POLICY_ORDER
     from simulations.profiles import ProfileError, load_profile
+    from simulations.progress import show_progress
     from simulations.replay import ReplaySettings
     from simulations.scenario import build_workload
     from simulations.slo import Slo
@@ -280,16 +279,18 @@ def simulate(
         _output_dir("--out", out)  # after the inputs are known good, before the replay
         _output_dir("--report", report)
         settings = ReplaySettings(tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed)
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
-        ) as bar:
-            task = bar.add_task("replaying", total=None)
-
-            def show(what: str) -> None:
-                bar.update(task, description=f"replaying {what}")
-
+        what = f"replaying {len(names)} {'policies' if len(names) > 1 else 'policy'}"
+        with show_progress(console, what, disable=json_output) as bar:
             comparison = compare(
-                workload, replica_profile, names, slo, settings, min_replicas, max_replicas, params, progress=show
+                workload,
+                replica_profile,
+                names,
+                slo,
+                settings,
+                min_replicas,
+                max_replicas,
+                params,
+                progress=lambda what: bar.update(f"replaying {what}"),
             )
     except (TraceError, ProfileError, PolicyFileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -308,7 +309,7 @@ def simulate(
         return
     print_simulation(summary, workload.span_s)
     if out is not None:
-        console.print(f"wrote per-request results and time series to {out}")
+        console.print(f"wrote per-request results and time series to {out}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -383,11 +384,11 @@ def tune(
 ) -> None:
     """Tune policies (gpuscale and the baselines) for the fewest GPU-hours that meet the SLO."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scaler.policy_file import POLICY_NAME, POLICY_NAME_RULE, dump_policy_file
     from simulations.perturb import Perturbation
     from simulations.profiles import ProfileError, load_profile
+    from simulations.progress import show_progress
     from simulations.replay import ReplaySettings
     from simulations.scenario import build_workload
     from simulations.search import get_search
@@ -424,20 +425,11 @@ def tune(
         _check_tokens(tokens, [*trace, *(validate_trace or [])])
         _output_dir("--out", out)  # after the inputs are known good, before the search
         _output_dir("--report", report)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=json_output,
-        ) as bar:
-            total = sum(planned_trials(n, budget, search_space(n, replica_profile, 2, max_replicas)) for n in names)
-            task = bar.add_task("fixed fleets and oracles", total=total)
+        total = sum(planned_trials(n, budget, search_space(n, replica_profile, 2, max_replicas)) for n in names)
+        with show_progress(console, "tuning", total=total, unit="trials", disable=json_output) as bar:
 
             def show(what: str, done: int) -> None:
-                bar.update(task, advance=done, description=f"tuning {what}" if done else "tuning")
+                bar.update(what, advance=done)
 
             summary = run_tuning(
                 splits,
@@ -472,7 +464,8 @@ def tune(
         typer.echo(json.dumps(summary, indent=2))
         return
     print_tuning(summary)
-    console.print(f"wrote {out / 'tuning.json'}" + (f" and {out / (name + '.yaml')}" if "gpuscale" in names else ""))
+    written = f"wrote {out / 'tuning.json'}" + (f" and {out / (name + '.yaml')}" if "gpuscale" in names else "")
+    console.print(written, soft_wrap=True, markup=False)  # a path is one line in a log, however long
 
 
 @app.command()
@@ -490,13 +483,13 @@ def demo(
     HTML report. No cluster, no Prometheus and no download.
     """
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from simulations.compare import compare
     from simulations.demo import DEMO_RATE_SCALE, demo_params, demo_trace_path, demo_tuning
     from simulations.outputs import write_outputs
     from simulations.policies import POLICY_ORDER
     from simulations.profiles import load_profile
+    from simulations.progress import show_progress
     from simulations.replay import ReplaySettings
     from simulations.report import write_report
     from simulations.scenario import build_workload
@@ -511,15 +504,7 @@ def demo(
         raise typer.Exit(2) from None
     profile = load_profile("llama3-8b-h100")
     workload = build_workload(demo_trace_path(), Reshape(rate_scale=DEMO_RATE_SCALE), seed)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=json_output,
-    ) as bar:
-        task = bar.add_task("replaying", total=None)
+    with show_progress(console, f"replaying {len(POLICY_ORDER)} policies", disable=json_output) as bar:
         comparison = compare(
             workload,
             profile,
@@ -527,9 +512,9 @@ def demo(
             Slo(),
             ReplaySettings(seed=seed),
             params=demo_params(),
-            progress=lambda what: bar.update(task, description=f"replaying {what}"),
+            progress=lambda what: bar.update(f"replaying {what}"),
         )
-        bar.update(task, description="writing the report")
+        bar.update("writing the report")
         write_outputs(comparison, workload, out)
         tuning = demo_tuning()
         if tuning is not None:  # the report then shows every tuning trial on the Pareto plot
@@ -549,7 +534,7 @@ def demo(
             f"gpuscale closes {gap} of the gap between them"
             + ("" if h["gpuscale_meets_slo"] else " [red](but misses the SLO)[/]")
         )
-    console.print(f"report: {report_path}")
+    console.print(f"report: {report_path}", soft_wrap=True, markup=False)
 
 
 @app.command("report")

@@ -189,7 +189,8 @@ def run_tuning(
     search: str = DEFAULT_SEARCH,
 ) -> dict[str, Any]:
     """Tune ``policies`` on the training windows (and ``perturbation``'s copies of them) with the global
-    ``search``; score the winners on the real windows. JSON-ready."""
+    ``search``; score the winners on the real windows. JSON-ready. ``progress(stage, trials)`` hears of
+    each stage (with 0) and of each batch of trials done."""
     unknown = [p for p in policies if p not in TUNABLE]
     if unknown:
         raise ValueError(f"--policy {unknown[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
@@ -200,9 +201,9 @@ def run_tuning(
     evaluation = [(s.trace, "train", s.train) for s in splits] + held_out
     # Scores come from a cold-start draw the search never saw (it used seeds seed .. seed + draws - 1).
     scoring = dataclasses.replace(settings, seed=settings.seed + draws)
-    refs = {id(w): references(w, profile, slo, scoring, max_replicas) for _, _, w in evaluation}
     if progress is not None:
-        progress("references", 0)
+        progress(f"sizing the fixed fleets and oracles of {len(evaluation)} window{_s(evaluation)}", 0)
+    refs = {id(w): references(w, profile, slo, scoring, max_replicas) for _, _, w in evaluation}
     perturbation = perturbation or Perturbation()
     copies = [c for i, w in enumerate(train) for c in perturbed_copies(w, perturbation, settings.seed, i)]
     # Trials that miss the SLO are charged at least twice the fixed fleets' GPU-hours, to steer the search;
@@ -250,9 +251,11 @@ def run_tuning(
             policy, space, (*train, *copies), profile, slo, settings, max_replicas, penalty, margin, draws
         )
 
-        def report(done: int, name: str = policy) -> None:
+        def report(done: int, stage: str = f"tuning {policy}") -> None:
             if progress is not None:
-                progress(name, done)
+                progress(stage, done)
+
+        report(0)
 
         with open_pool(ctx, workers, ray_address) as mapper:
             fleet = int(tuned_params.get("fixed", {}).get("replicas", max_floor))  # type: ignore[call-overload]
@@ -273,6 +276,7 @@ def run_tuning(
         tuned_params[policy] = result.best.params
         if policy == "fixed" and result.best.feasible:
             max_floor = max(max_floor, int(result.best.params["replicas"]))  # type: ignore[call-overload]
+        report(0, f"scoring {policy} on {len(evaluation)} window{_s(evaluation)}")
         scores = []
         for trace, kind, w in evaluation:
             replayed = replay_params(policy, result.best.params, w, profile, slo, scoring)
@@ -287,6 +291,10 @@ def run_tuning(
         }
     out["policies"] = {p: out["policies"][p] for p in policies}  # the order asked for
     return out
+
+
+def _s(items: Sequence[object]) -> str:
+    return "" if len(items) == 1 else "s"
 
 
 #: ``budget`` buys this many searched parameters; a larger space gets proportionally more trials,

@@ -188,6 +188,7 @@ def test_demo_replays_the_bundled_trace_and_writes_the_report(tmp_path: Path) ->
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # with --json no progress lines either: the output is for a program
     summary = json.loads(proc.stdout)
     assert summary == json.loads((tmp_path / "summary.json").read_text())
     assert summary["trace"] == "azure2023_code" and summary["requests"] == 88190

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -305,6 +306,19 @@ def test_simulate_accepts_history() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert [p["name"] for p in json.loads(proc.stdout)["policies"]] == ["gpuscale"]
+
+
+def test_simulate_says_which_policy_it_replays_when_stderr_is_a_pipe(tmp_path: Path) -> None:
+    """Under nohup or in CI rich draws no spinner; a log still shows each replay start and the end."""
+    args = ["--trace", str(TRACES / "azure2023_code.csv"), "--end", "600", "--policy", "knative", "--policy", "fixed"]
+    proc = run_cli(*args, "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    *progress, last = proc.stderr.splitlines()
+    assert last.startswith("wrote per-request results and time series to ")
+    stages = [line.split("] ", 1)[1] for line in progress]
+    # The fixed fleet is searched: each size it tries is a replay of its own.
+    assert stages == ["replaying knative", "replaying fixed replicas=1", "replaying fixed replicas=2", "done"]
+    assert all(re.fullmatch(r"\[0:0\d:\d\d\] .+", line) for line in progress), progress
 
 
 @pytest.mark.parametrize(

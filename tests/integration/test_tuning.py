@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -390,6 +391,19 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
         "held-out windows scored after replaying the trace before them as a warm-up"
     )
     assert expected in proc.stdout.splitlines()
+    # stderr is a pipe here, as under nohup or in a Job: the progress comes as timestamped lines.
+    *progress, last = proc.stderr.splitlines()
+    assert last == f"wrote {tmp_path / 'tuning.json'}"
+    assert all(re.fullmatch(r"\[\d+:\d\d:\d\d\] .+", line) for line in progress), progress
+    stages = [line.split("] ", 1)[1].split(":")[0] for line in progress]
+    assert list(dict.fromkeys(stages)) == [
+        "sizing the fixed fleets and oracles of 2 windows",
+        "tuning fixed",
+        "scoring fixed on 2 windows",
+        "done",
+    ]
+    trials = len(json.loads((tmp_path / "tuning.json").read_text())["policies"]["fixed"]["trials"])
+    assert progress[-1].endswith(f"] done: {trials} trials")
 
 
 @pytest.mark.parametrize(
