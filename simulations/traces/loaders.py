@@ -241,11 +241,14 @@ def detect_format(path: Path) -> str:
         return "mooncake"
     try:
         with open_text(path) as handle:
-            first = handle.readline().strip()
+            raw = handle.readline()
     except OSError as exc:
         raise TraceError(path, f"cannot open: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, EOFError):
         raise TraceError(path, "not a text file", line=1) from None
+    if not raw:
+        raise TraceError(path, "empty file: no header and no requests")
+    first = raw.strip()
     columns = [c.strip() for c in first.split(",")]
     for signature, name in _SIGNATURES.items():
         if columns[: len(signature.split(","))] == signature.split(","):
