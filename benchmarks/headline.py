@@ -29,16 +29,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from simulations.compare import compare
 from simulations.perturb import Perturbation
 from simulations.policies import POLICY_ORDER
 from simulations.profiles import load_profile
+from simulations.progress import show_progress
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.search import DEFAULT_SEARCH, SEARCHES
 from simulations.slo import Slo
-from simulations.tune_job import default_workers, run_tuning, split
-from simulations.tuning import DEFAULT_DRAWS, TUNABLE
+from simulations.tune_job import default_workers, planned_trials, run_tuning, split
+from simulations.tuning import DEFAULT_DRAWS, TUNABLE, search_space
 from simulations.workload import Reshape, Workload
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
@@ -144,19 +147,27 @@ def main(argv: list[str] | None = None) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        tuned = run_tuning(
-            [parts],
-            [],
-            PROFILE,
-            list(TUNABLE),
-            case.slo,
-            settings,
-            trials,
-            workers,
-            draws=draws,
-            perturbation=args.perturbation,
-            search=args.search,
-        )
+        planned = sum(planned_trials(n, trials, search_space(n, PROFILE, 2, 100), args.search) for n in TUNABLE)
+        # A day-long case tunes for an hour or more: progress on stderr, as lines under nohup.
+        with show_progress(Console(stderr=True), case.name, total=planned, unit="trials") as bar:
+
+            def show(stage: str, done: int, name: str = case.name) -> None:
+                bar.update(f"{name}: {stage}", advance=done)
+
+            tuned = run_tuning(
+                [parts],
+                [],
+                PROFILE,
+                list(TUNABLE),
+                case.slo,
+                settings,
+                trials,
+                workers,
+                progress=show,
+                draws=draws,
+                perturbation=args.perturbation,
+                search=args.search,
+            )
         params = {name: t["params"] for name, t in tuned["policies"].items()}
         print(f"== {case.name}: {workload.requests} requests, SLO TTFT <= {case.slo.ttft_s:g} s for 99 %")
         for name, p in params.items():

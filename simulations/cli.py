@@ -425,7 +425,7 @@ def tune(
         _check_tokens(tokens, [*trace, *(validate_trace or [])])
         _output_dir("--out", out)  # after the inputs are known good, before the search
         _output_dir("--report", report)
-        total = sum(planned_trials(n, budget, search_space(n, replica_profile, 2, max_replicas)) for n in names)
+        total = sum(planned_trials(n, budget, search_space(n, replica_profile, 2, max_replicas), search) for n in names)
         with show_progress(console, "tuning", total=total, unit="trials", disable=json_output) as bar:
 
             def show(what: str, done: int) -> None:

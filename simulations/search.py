@@ -54,10 +54,22 @@ class SearchTask:
 Search = Callable[[SearchTask], None]
 
 
+def _de_shape(budget: int, dims: int) -> tuple[int, int]:
+    """(popsize, generations after the first) for ``budget``: DE's population is popsize x dims."""
+    popsize = max(4, min(10, budget // (3 * dims) or 1))
+    return popsize, max(1, budget // (popsize * dims) - 1)
+
+
+def differential_evolution_trials(budget: int, dims: int) -> int:
+    """Whole generations: at most ``budget``, except that a small budget still buys two of at least
+    4 x dims each (scipy stops early only if a generation's costs are all equal)."""
+    popsize, generations = _de_shape(budget, dims)
+    return popsize * dims * (1 + generations)
+
+
 def differential_evolution_search(task: SearchTask) -> None:
     """scipy's differential evolution with the starts in its first generation."""
-    popsize = max(4, min(10, task.budget // (3 * task.dims) or 1))  # DE's population is popsize x dims
-    generations = max(1, task.budget // (popsize * task.dims) - 1)
+    popsize, generations = _de_shape(task.budget, task.dims)
     init: np.ndarray | str = "latinhypercube"
     if task.starts is not None and len(task.starts):
         rng = np.random.default_rng(task.seed)
@@ -110,6 +122,11 @@ def _import_optuna() -> Any:
 
 
 SEARCHES: dict[str, Search] = {"de": differential_evolution_search, "tpe": tpe_search}
+#: trials each search runs for (budget, dims), for a progress bar's total
+SEARCH_TRIALS: dict[str, Callable[[int, int], int]] = {
+    "de": differential_evolution_trials,
+    "tpe": lambda budget, dims: budget,
+}
 #: what a search needs installed, checked before any work starts
 _REQUIRES: dict[str, Callable[[], object]] = {"tpe": _import_optuna}
 DEFAULT_SEARCH = "de"

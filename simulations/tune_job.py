@@ -29,21 +29,19 @@ from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.search import DEFAULT_SEARCH, get_search
 from simulations.slo import Slo
 from simulations.tuning import (
-    BISECTED,
     DEFAULT_DRAWS,
     DEFAULT_MARGIN,
-    FLEET_CANDIDATES,
     TUNABLE,
     EvalContext,
     Mapper,
     Param,
     Trial,
     _init_worker,
-    bisection_trials,
     gpuscale_starts,
     required_attainment,
     search_space,
     tune,
+    tune_trials,
 )
 from simulations.workload import Workload
 
@@ -306,11 +304,9 @@ def trials_for(budget: int, dimensions: int) -> int:
     return max(budget, round(budget * dimensions / BUDGET_DIMENSIONS))
 
 
-def planned_trials(policy: str, budget: int, space: Sequence[Param]) -> int:
-    """Trials tuning ``policy`` takes (for a progress bar): a bisection's few or the search's budget."""
-    if policy in BISECTED:
-        return bisection_trials(space)
-    return trials_for(budget, len(space)) + (1 if policy in FLEET_CANDIDATES else 0)
+def planned_trials(policy: str, budget: int, space: Sequence[Param], search: str = DEFAULT_SEARCH) -> int:
+    """Trials tuning ``policy`` takes at most (a progress bar's total) for the CLI's ``budget``."""
+    return tune_trials(policy, space, trials_for(budget, len(space)), search)
 
 
 def _trial(t: Trial) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from simulations.compare import initial_replicas
 from simulations.policies import PolicyContext, create_controller
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplaySettings, replay
-from simulations.search import DEFAULT_SEARCH, Outcome, SearchTask, get_search
+from simulations.search import DEFAULT_SEARCH, SEARCH_TRIALS, Outcome, SearchTask, get_search
 from simulations.slo import Slo
 from simulations.workload import Workload
 
@@ -377,9 +377,7 @@ def tune(
         bisect_smallest_feasible(space, run_trials)
         return TuneResult(policy, min(trials, key=ranking), trials)
     global_search = get_search(search)
-    local = budget >= 3 * LINE_TRIALS  # tiny budgets go to the global search
-    line = LINE_TRIALS if local else 0
-    walk = WALK_ROUNDS * len(walk_knobs(policy, space)) if local else 0
+    searched, line, walk = budget_split(policy, space, budget)
     starts = None
     if start is not None:
         points = [start] if isinstance(start, dict) else list(start)
@@ -388,7 +386,7 @@ def tune(
         SearchTask(
             run_batch=lambda vectors: [t.outcome() for t in run_trials(vectors)],
             dims=len(space),
-            budget=max(1, budget - line - walk),
+            budget=searched,
             starts=starts,
             seed=seed,
             batch=batch,
@@ -405,6 +403,23 @@ def tune(
         coordinate_walk(policy, space, best, run_trials)
         best = min(trials, key=ranking)
     return TuneResult(policy, best, trials)
+
+
+def budget_split(policy: str, space: Sequence[Param], budget: int) -> tuple[int, int, int]:
+    """``budget`` as (the global search's, the boundary line's, the coordinate walk's at most)."""
+    local = budget >= 3 * LINE_TRIALS  # tiny budgets go to the global search
+    line = LINE_TRIALS if local else 0
+    walk = WALK_ROUNDS * len(walk_knobs(policy, space)) if local else 0
+    return max(1, budget - line - walk), line, walk
+
+
+def tune_trials(policy: str, space: Sequence[Param], budget: int, search: str = DEFAULT_SEARCH) -> int:
+    """Trials ``tune`` runs at most (a progress bar's total); the walk stops early at the bounds."""
+    if policy in BISECTED:
+        return bisection_trials(space)
+    searched, line, walk = budget_split(policy, space, budget)
+    fleet = 1 if policy in FLEET_CANDIDATES else 0
+    return SEARCH_TRIALS[search](searched, len(space)) + fleet + line + walk
 
 
 def bisect_smallest_feasible(

@@ -24,7 +24,7 @@ from simulations.replay import ReplaySettings
 from simulations.report import write_tuning_report
 from simulations.scenario import build_workload
 from simulations.slo import Slo
-from simulations.tune_job import open_pool, run_tuning, split, tuned_policy_file
+from simulations.tune_job import open_pool, planned_trials, run_tuning, split, tuned_policy_file
 from simulations.tuning import FLEET_CANDIDATES, EvalContext, evaluate, fleet_equivalent, search_space, tune
 from simulations.workload import Reshape, Workload
 from tests.conftest import TRACES
@@ -186,8 +186,10 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
         "out_of_sample_attainment",
         "out_of_sample_meets_slo",
     }
-    assert len(tuned["trials"]) >= 16
-    assert set(tuned["params"]) == {p.name for p in search_space("gpuscale", PROFILE, 2)}
+    space = search_space("gpuscale", PROFILE, 2)
+    # the progress bar's total is an upper bound: the knob walk stops early at a bound
+    assert 16 <= len(tuned["trials"]) <= planned_trials("gpuscale", 16, space)
+    assert set(tuned["params"]) == {p.name for p in space}
     assert tuning_summary["margin"] == 0.1  # the default share of the error budget left unspent
     assert tuning_summary["required_attainment"] == pytest.approx(0.991)
     assert (tuning_summary["draws"], tuning_summary["scoring_seed"]) == (2, 2)  # scored on a draw not tuned on

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from simulations.search import SEARCHES, Outcome, SearchTask, get_search
+from simulations.search import SEARCH_TRIALS, SEARCHES, Outcome, SearchTask, get_search
 
 START = [1.0, 1.0, 1.0]  # feasible and as costly as it gets
 
@@ -55,6 +55,7 @@ def test_tpe_asks_in_batches_of_the_workers_and_spends_exactly_its_budget() -> N
     recorder = Recorder()
     get_search("tpe")(task(recorder, budget=25, batch=4))
     assert [len(b) for b in recorder.batches] == [4] * 6 + [1]
+    assert SEARCH_TRIALS["tpe"](25, 3) == len(recorder.points) == 25  # what the progress bar plans
     assert all(0.0 <= x <= 1.0 for p in recorder.points for x in p)
 
 
@@ -73,6 +74,24 @@ def test_differential_evolution_evaluates_whole_generations() -> None:
     sizes = {len(b) for b in recorder.batches}
     assert sizes == {18}  # a population of 6 x 3 dims, one batch per generation
     assert len(recorder.points) == 54  # the first generation and two more: what fits in 60
+    assert SEARCH_TRIALS["de"](60, 3) == 54  # what the progress bar plans
+
+
+@pytest.mark.parametrize(
+    ("case", "budget", "dims", "generations"),
+    [
+        pytest.param("a budget of whole generations", 60, 3, [18, 18, 18], id="fits"),
+        pytest.param("a small budget still buys two generations of 4 x dims", 10, 3, [12, 12], id="small"),
+        pytest.param("many dimensions: a population of 4 x dims", 100, 11, [44, 44], id="wide"),
+    ],
+)
+def test_differential_evolution_runs_the_trials_it_plans(
+    case: str, budget: int, dims: int, generations: list[int]
+) -> None:
+    recorder = Recorder()
+    get_search("de")(SearchTask(recorder, dims=dims, budget=budget, starts=None, seed=0))
+    assert [len(b) for b in recorder.batches] == generations, case
+    assert SEARCH_TRIALS["de"](budget, dims) == sum(generations), case
 
 
 def test_unknown_search_is_rejected_naming_the_choices() -> None:
