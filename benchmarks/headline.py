@@ -92,7 +92,7 @@ CASES = (
 def headline(
     workload: Workload, params: dict[str, dict[str, Any]], slo: Slo, settings: ReplaySettings
 ) -> dict[str, Any]:
-    comparison = compare(workload, PROFILE, list(POLICY_ORDER), slo, settings, params=params)
+    comparison = compare(workload, PROFILE, list(POLICY_ORDER), slo, settings, params=params, workers=default_workers())
     summary = comparison.to_json()
     return {"headline": summary["headline"], "rows": {r["name"]: r for r in summary["policies"]}}
 

@@ -245,6 +245,9 @@ def simulate(
     json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")] = False,
     out: Annotated[Path | None, typer.Option(help="directory for per-request results and time series")] = None,
     report: Annotated[Path | None, typer.Option(help="write report.html and its PNG plots here")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="replays run side by side [default: all local cores]")
+    ] = None,
 ) -> None:
     """Replay a trace through a simulated GPU fleet under each policy, beside the oracle."""
     from rich.console import Console
@@ -259,6 +262,7 @@ def simulate(
     from simulations.scenario import build_workload
     from simulations.slo import Slo
     from simulations.traces import TraceError
+    from simulations.tune_job import default_workers
 
     console = Console(stderr=True)
     chosen = policy or ["all"]
@@ -290,7 +294,8 @@ def simulate(
                 min_replicas,
                 max_replicas,
                 params,
-                progress=lambda what: bar.update(f"replaying {what}"),
+                progress=bar.update,
+                workers=workers or default_workers(),
             )
     except (TraceError, ProfileError, PolicyFileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -494,6 +499,7 @@ def demo(
     from simulations.report import write_report
     from simulations.scenario import build_workload
     from simulations.slo import Slo
+    from simulations.tune_job import default_workers
     from simulations.workload import Reshape
 
     console = Console(stderr=True)
@@ -512,7 +518,8 @@ def demo(
             Slo(),
             ReplaySettings(seed=seed),
             params=demo_params(),
-            progress=lambda what: bar.update(f"replaying {what}"),
+            progress=bar.update,
+            workers=default_workers(),
         )
         bar.update("writing the report")
         write_outputs(comparison, workload, out)

@@ -9,6 +9,7 @@ hindsight constant fleet (which is one of its plans).
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,36 +174,140 @@ def search_oracle(
     Starting every pod at t=0 and never stopping one is also a plan the oracle knows, so when
     the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
     """
+    candidates = [search_oracle_plan(run, plan, iterations) for plan in plans]
+    return pick_oracle(run, candidates, fixed)
+
+
+#: What one plan's bisection leaves for the final choice: its cheapest run that met the SLO (if any)
+#: and the run that came closest to it.
+OracleCandidates = tuple[ReplayResult | None, ReplayResult]
+
+
+def _oracle_params(headroom: float, plan: tuple[float, float], cap: int = 0) -> dict[str, Any]:
+    bin_s, lookahead_s = plan
+    return {"headroom": headroom, "bin_s": bin_s, "lookahead_s": lookahead_s, "cap": cap}
+
+
+def search_oracle_plan(
+    run: Callable[[str, dict[str, Any]], ReplayResult], plan: tuple[float, float], iterations: int = 6
+) -> OracleCandidates:
+    """Bisect the headroom of one plan (a demand resolution). Each plan is independent of the others,
+    so they can run side by side."""
     results: list[ReplayResult] = []
 
-    def at(headroom: float, plan: tuple[float, float] = plans[0], cap: int = 0) -> ReplayResult:
-        bin_s, lookahead_s = plan
-        r = run("oracle", {"headroom": headroom, "bin_s": bin_s, "lookahead_s": lookahead_s, "cap": cap})
-        results.append(r)
-        return r
+    def at(headroom: float) -> ReplayResult:
+        results.append(run("oracle", _oracle_params(headroom, plan)))
+        return results[-1]
 
-    for plan in plans:
-        lo, hi = 0.0, 1.0
-        while not at(hi, plan).score.meets_slo and hi < 16:
-            lo, hi = hi, hi * 2
-        if not results[-1].score.meets_slo:
-            continue
+    lo, hi = 0.0, 1.0
+    while not at(hi).score.meets_slo and hi < 16:
+        lo, hi = hi, hi * 2
+    if results[-1].score.meets_slo:
         for _ in range(iterations):
             mid = (lo + hi) / 2
-            if at(mid, plan).score.meets_slo:
+            if at(mid).score.meets_slo:
                 hi = mid
             else:
                 lo = mid
     meeting = [r for r in results if r.score.meets_slo]
+    cheapest = min(meeting, key=lambda r: r.gpu_hours) if meeting else None
+    return cheapest, max(results, key=lambda r: (r.score.slo_attainment, -r.gpu_hours))
+
+
+def pick_oracle(
+    run: Callable[[str, dict[str, Any]], ReplayResult],
+    candidates: Sequence[OracleCandidates],
+    fixed: ReplayResult | None,
+) -> ReplayResult:
+    """The cheapest plan that met the SLO, in plan order on a tie (or, if none did, the closest); the
+    constant fleet instead when it meets the SLO for less."""
+    meeting = [cheapest for cheapest, _ in candidates if cheapest is not None]
     if meeting:
         best = min(meeting, key=lambda r: r.gpu_hours)
     else:  # nothing meets it: the oracle is the plan that comes closest
-        best = max(results, key=lambda r: (r.score.slo_attainment, -r.gpu_hours))
+        best = max((closest for _, closest in candidates), key=lambda r: (r.score.slo_attainment, -r.gpu_hours))
     if fixed is not None and fixed.score.meets_slo and (not meeting or fixed.gpu_hours < best.gpu_hours):
         replicas = fixed.params["replicas"]
         assert isinstance(replicas, int)
-        best = at(math.inf, cap=replicas)
+        best = run("oracle", _oracle_params(math.inf, ORACLE_PLANS[0], cap=replicas))
     return best
+
+
+#: One independent piece of a comparison: ("policy", name), ("fixed_search", None) or
+#: ("oracle_plan", (bin_s, lookahead_s)).
+Task = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    """What every replay of one comparison needs; sent once to each worker process."""
+
+    workload: Workload
+    profile: ReplicaProfile
+    context: PolicyContext
+    slo: Slo
+    settings: ReplaySettings
+    params: dict[str, dict[str, Any]]
+    max_replicas: int
+
+    def runner(self, progress: Progress | None = None) -> Callable[[str, dict[str, Any]], ReplayResult]:
+        def run(name: str, extra: dict[str, Any]) -> ReplayResult:
+            merged = {**self.params.get(name, {}), **extra}
+            if progress is not None:
+                progress(f"replaying {name} {_describe(merged)}".strip())
+            controller = create_controller(name, self.context, merged)
+            result = replay(self.workload, self.profile, controller, self.slo, self.settings)
+            result.params = {k: _json_safe(v) for k, v in merged.items() if isinstance(v, int | float | str)}
+            return result
+
+        return run
+
+    def do(self, task: Task, progress: Progress | None = None) -> Any:
+        run = self.runner(progress)
+        kind, argument = task
+        if kind == "policy":
+            return run(argument, {})
+        if kind == "fixed_search":
+            return search_fixed(run, self.max_replicas, start=fixed_search_start(self.workload, self.profile))
+        return search_oracle_plan(run, argument)
+
+
+def _task_done(task: Task) -> str:
+    kind, argument = task
+    if kind == "policy":
+        return f"replayed {argument}"
+    if kind == "fixed_search":
+        return "searched the smallest fixed fleet"
+    return f"searched the oracle's headroom with {argument[0]:g} s bins"
+
+
+_WORKER_JOB: list[ReplayJob] = []
+
+
+def _init_worker(job: ReplayJob) -> None:
+    _WORKER_JOB[:] = [job]
+
+
+def _run_task(task: Task) -> tuple[Task, Any]:
+    return task, _WORKER_JOB[0].do(task)
+
+
+def run_tasks(job: ReplayJob, tasks: Sequence[Task], workers: int, progress: Progress | None) -> dict[Task, Any]:
+    """Every task's result, by task: in this process one after another, or in ``workers`` processes
+    (the searches, which take longest, handed out first)."""
+    if workers <= 1 or len(tasks) <= 1:
+        return {task: job.do(task, progress) for task in tasks}
+    ordered = sorted(tasks, key=lambda t: t[0] == "policy")
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    done: dict[Task, Any] = {}
+    with multiprocessing.get_context(method).Pool(
+        min(workers, len(tasks)), initializer=_init_worker, initargs=(job,)
+    ) as pool:
+        for task, result in pool.imap_unordered(_run_task, ordered):
+            done[task] = result
+            if progress is not None:
+                progress(f"{_task_done(task)} ({len(done)} of {len(tasks)})")
+    return done
 
 
 def compare(
@@ -215,9 +320,14 @@ def compare(
     max_replicas: int = 100,
     params: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> Comparison:
     """Replay each named policy; ``fixed`` (without tuned ``replicas``) and ``oracle`` are searched as
-    described above."""
+    described above.
+
+    The replays are independent tasks: each policy, the fixed fleet's search and each of the oracle's
+    plans. With ``workers`` > 1 they run in that many processes, with the same results. ``progress``
+    hears a phrase per replay started (one process) or per task finished (several)."""
     unknown = [p for p in policies if p not in POLICY_ORDER]
     if unknown:
         raise ValueError(f"unknown policy {unknown[0]!r}; valid: {', '.join(POLICY_ORDER)}, all")
@@ -230,33 +340,24 @@ def compare(
         rate_window_s=settings.rate_window_s,
         seed=settings.seed,
     )
-    params = params or {}
-
-    def run(name: str, extra: dict[str, Any]) -> ReplayResult:
-        merged = {**params.get(name, {}), **extra}
-        if progress is not None:
-            progress(f"{name} {_describe(merged)}".strip())
-        result = replay(workload, profile, create_controller(name, context, merged), slo, settings)
-        result.params = {k: _json_safe(v) for k, v in merged.items() if isinstance(v, int | float | str)}
-        return result
-
+    job = ReplayJob(workload, profile, context, slo, settings, params or {}, max_replicas)
+    names = [p for p in POLICY_ORDER if p in policies]
+    tuned_fixed = "replicas" in job.params.get("fixed", {})
+    tasks: list[Task] = [("policy", n) for n in names if n != "oracle" and not (n == "fixed" and not tuned_fixed)]
+    if "oracle" in names or ("fixed" in names and not tuned_fixed):
+        tasks.append(("fixed_search", None))  # the oracle always knows the constant plan that fits
+    if "oracle" in names:
+        tasks.extend(("oracle_plan", plan) for plan in ORACLE_PLANS)
+    done = run_tasks(job, tasks, workers, progress)
     comparison = Comparison(workload.name, profile.name, slo, settings, context)
-    hindsight: list[ReplayResult] = []
-
-    def constant_fleet() -> ReplayResult:
-        """The smallest constant fleet that meets the SLO on this very workload, found once."""
-        if not hindsight:
-            hindsight.append(search_fixed(run, max_replicas, start=fixed_search_start(workload, profile)))
-        return hindsight[0]
-
-    for name in [p for p in POLICY_ORDER if p in policies]:
+    for name in names:
         if name == "fixed":  # a tuned size (chosen on a training window) is replayed as it is
-            tuned = "replicas" in params.get("fixed", {})
-            comparison.results.append(run("fixed", {}) if tuned else constant_fleet())
-        elif name == "oracle":  # the oracle always knows the constant plan that fits this workload
-            comparison.results.append(search_oracle(run, constant_fleet()))
+            comparison.results.append(done[("policy", "fixed") if tuned_fixed else ("fixed_search", None)])
+        elif name == "oracle":
+            plans = [done[("oracle_plan", plan)] for plan in ORACLE_PLANS]
+            comparison.results.append(pick_oracle(job.runner(progress), plans, done[("fixed_search", None)]))
         else:
-            comparison.results.append(run(name, {}))
+            comparison.results.append(done[("policy", name)])
     return comparison
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,8 @@ def write_outputs(comparison: Comparison, workload: Workload, out: Path) -> list
 
 
 def _cells(values: np.ndarray) -> list[str]:
+    """Text cells, NaN as an empty cell. Through Python floats: formatting numpy scalars one by one
+    took most of the demo's time spent writing files."""
     if values.dtype.kind in "iub":
-        return [str(int(v)) for v in values]
-    return ["" if np.isnan(v) else f"{v:.4f}" for v in values]
+        return list(map(str, values.astype(np.int64).tolist()))
+    return ["" if math.isnan(v) else f"{v:.4f}" for v in values.tolist()]

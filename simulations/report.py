@@ -12,6 +12,7 @@ import csv
 import html
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,23 @@ class ReportError(ValueError):
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    """Columns by name. numpy's parser reads the usual file; one with an empty cell (a NaN, as
+    ``write_outputs`` writes it) goes through the csv module instead."""
     with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return {}
-    header, body = rows[0], rows[1:]
-    return {
-        name: np.array([float(r[i]) if r[i] != "" else math.nan for r in body], dtype=float)
-        for i, name in enumerate(header)
-    }
+        header = next(csv.reader(fh), None)
+        if header is None:
+            return {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # a header with no rows is not news here
+                table = np.loadtxt(fh, delimiter=",", ndmin=2, dtype=float)
+        except ValueError:
+            fh.seek(0)
+            body = list(csv.reader(fh))[1:]
+            table = np.array([[float(c) if c != "" else math.nan for c in row] for row in body], dtype=float)
+    if table.size == 0:
+        return {name: np.empty(0) for name in header}
+    return {name: table[:, i] for i, name in enumerate(header)}
 
 
 def _plt() -> Any:

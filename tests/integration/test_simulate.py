@@ -114,6 +114,25 @@ def test_gpu_hours_above_the_oracle_are_charged_to_gpuscales_decisions(compariso
     assert rows["keda-queue"]["excess_over_oracle"]["by_reason"] == {}  # a baseline's decisions are the HPA's
 
 
+def test_replays_side_by_side_give_the_same_comparison(
+    azure_window: Workload, comparison_json: dict[str, object]
+) -> None:
+    """Every policy, the fixed fleet's search and the oracle's plans in two processes: the same figures
+    to the last digit as one after another, in the same order."""
+    heard: list[str] = []
+    parallel = compare(
+        azure_window, PROFILE, list(POLICY_ORDER), Slo(), ReplaySettings(seed=0), progress=heard.append, workers=2
+    )
+    assert parallel.to_json() == comparison_json
+    tasks = 5 + 1 + 3  # five policies, the fixed fleet's search, three oracle plans (the fixed row is the search)
+    assert [line.rsplit(" (", 1)[1] for line in heard[:tasks]] == [f"{i} of {tasks})" for i in range(1, tasks + 1)]
+    assert sorted(line.rsplit(" (", 1)[0] for line in heard[:tasks]) == sorted(
+        [f"replayed {n}" for n in ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative")]
+        + ["searched the smallest fixed fleet"]
+        + [f"searched the oracle's headroom with {b} s bins" for b in (10, 30, 60)]
+    )
+
+
 def test_replay_is_deterministic_for_a_seed(azure_window: Workload) -> None:
     def run(seed: int) -> dict[str, object]:
         return compare(azure_window, PROFILE, ["gpuscale", "keda-queue"], Slo(), ReplaySettings(seed=seed)).to_json()
@@ -311,7 +330,7 @@ def test_simulate_accepts_history() -> None:
 def test_simulate_says_which_policy_it_replays_when_stderr_is_a_pipe(tmp_path: Path) -> None:
     """Under nohup or in CI rich draws no spinner; a log still shows each replay start and the end."""
     args = ["--trace", str(TRACES / "azure2023_code.csv"), "--end", "600", "--policy", "knative", "--policy", "fixed"]
-    proc = run_cli(*args, "--out", str(tmp_path))
+    proc = run_cli(*args, "--workers", "1", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     *progress, last = proc.stderr.splitlines()
     assert last.startswith("wrote per-request results and time series to ")
