@@ -175,7 +175,7 @@ def search_oracle(
     the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
     """
     candidates = [search_oracle_plan(run, plan, iterations) for plan in plans]
-    return pick_oracle(run, candidates, fixed)
+    return pick_oracle(run, candidates, fixed, plans[0])
 
 
 #: What one plan's bisection leaves for the final choice: its cheapest run that met the SLO (if any)
@@ -218,9 +218,11 @@ def pick_oracle(
     run: Callable[[str, dict[str, Any]], ReplayResult],
     candidates: Sequence[OracleCandidates],
     fixed: ReplayResult | None,
+    fleet_plan: tuple[float, float] = ORACLE_PLANS[0],
 ) -> ReplayResult:
     """The cheapest plan that met the SLO, in plan order on a tie (or, if none did, the closest); the
-    constant fleet instead when it meets the SLO for less."""
+    constant fleet (replayed as the oracle capped at its size, ``fleet_plan``'s bins) instead when it
+    meets the SLO for less."""
     meeting = [cheapest for cheapest, _ in candidates if cheapest is not None]
     if meeting:
         best = min(meeting, key=lambda r: r.gpu_hours)
@@ -229,7 +231,7 @@ def pick_oracle(
     if fixed is not None and fixed.score.meets_slo and (not meeting or fixed.gpu_hours < best.gpu_hours):
         replicas = fixed.params["replicas"]
         assert isinstance(replicas, int)
-        best = run("oracle", _oracle_params(math.inf, ORACLE_PLANS[0], cap=replicas))
+        best = run("oracle", _oracle_params(math.inf, fleet_plan, cap=replicas))
     return best
 
 
