@@ -6,7 +6,9 @@ The demo's whole comparison (the bundled Azure code trace at 10x, every policy w
 the fixed fleet's search and the oracle's three plans, about 40 replays) is run twice in the same
 process: with ``workers=1`` (the baseline) and with ``--workers`` processes (default: all local cores).
 Printed: wall seconds of each, the speed-up, and whether the two comparisons are the same to the last
-digit (they must be: every replay depends only on its own setting and seed).
+digit (they must be: every replay depends only on its own setting and seed). Then the same for the
+references ``gpuscale tune`` sizes for each window before it searches (the fixed fleet's search and the
+oracle's plans), on the same workload.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.slo import Slo
-from simulations.tune_job import default_workers
+from simulations.tune_job import default_workers, references
 from simulations.workload import Reshape
 
 
@@ -49,6 +51,15 @@ def main(argv: list[str] | None = None) -> None:
         summaries[workers] = comparison.to_json()
         print(f"workers={workers}: {timings[workers]:.1f} s wall ({len(replays)} progress events)", flush=True)
     same = summaries[1] == summaries[args.workers]
+    print(f"speed-up with {args.workers} workers: {timings[1] / timings[args.workers]:.2f}x; identical results: {same}")
+    found = {}
+    for workers in (1, args.workers):
+        started = time.perf_counter()
+        fixed, oracle = references(workload, profile, Slo(), ReplaySettings(seed=0), 100, workers)
+        timings[workers] = time.perf_counter() - started
+        found[workers] = (fixed.gpu_hours, fixed.params, oracle.gpu_hours, oracle.params)
+        print(f"tuner references, workers={workers}: {timings[workers]:.1f} s wall", flush=True)
+    same = found[1] == found[args.workers]
     print(f"speed-up with {args.workers} workers: {timings[1] / timings[args.workers]:.2f}x; identical results: {same}")
 
 

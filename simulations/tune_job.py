@@ -21,7 +21,7 @@ import numpy as np
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
 from simulations.attribution import excess_over_oracle
-from simulations.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
+from simulations.compare import ORACLE_PLANS, ReplayJob, Task, initial_replicas, pick_oracle, run_tasks
 from simulations.perturb import Perturbation, perturbed_copies
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
 from simulations.profiles import ReplicaProfile
@@ -148,15 +148,27 @@ def replay_params(
 
 
 def references(
-    workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings, max_replicas: int
+    workload: Workload,
+    profile: ReplicaProfile,
+    slo: Slo,
+    settings: ReplaySettings,
+    max_replicas: int,
+    workers: int = 1,
 ) -> tuple[ReplayResult, ReplayResult]:
-    """The fixed fleet and the oracle on ``workload``: the baseline everyone runs and the floor."""
-
-    def run(name: str, params: dict[str, Any]) -> ReplayResult:
-        return replay_params(name, params, workload, profile, slo, settings)
-
-    fixed = search_fixed(run, max_replicas, start=fixed_search_start(workload, profile))
-    return fixed, search_oracle(run, fixed)
+    """The fixed fleet and the oracle on ``workload``: the baseline everyone runs and the floor. The
+    fleet's search and the oracle's plans run side by side on ``workers`` processes."""
+    context = PolicyContext(  # as replay_params sets it up
+        profile=profile,
+        workload=workload,
+        initial_replicas=initial_replicas(workload, profile, 1),
+        rate_window_s=settings.rate_window_s,
+        seed=settings.seed,
+    )
+    job = ReplayJob(workload, profile, context, slo, settings, {}, max_replicas)
+    tasks: list[Task] = [("fixed_search", None), *(("oracle_plan", plan) for plan in ORACLE_PLANS)]
+    done = run_tasks(job, tasks, workers, None)
+    fixed = done[("fixed_search", None)]
+    return fixed, pick_oracle(job.runner(), [done[("oracle_plan", plan)] for plan in ORACLE_PLANS], fixed)
 
 
 def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:
@@ -201,7 +213,7 @@ def run_tuning(
     scoring = dataclasses.replace(settings, seed=settings.seed + draws)
     if progress is not None:
         progress(f"sizing the fixed fleets and oracles of {len(evaluation)} window{_s(evaluation)}", 0)
-    refs = {id(w): references(w, profile, slo, scoring, max_replicas) for _, _, w in evaluation}
+    refs = {id(w): references(w, profile, slo, scoring, max_replicas, workers) for _, _, w in evaluation}
     perturbation = perturbation or Perturbation()
     copies = [c for i, w in enumerate(train) for c in perturbed_copies(w, perturbation, settings.seed, i)]
     # Trials that miss the SLO are charged at least twice the fixed fleets' GPU-hours, to steer the search;
