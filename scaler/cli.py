@@ -22,6 +22,9 @@ app = typer.Typer(
     help="KEDA external scaler for GPU LLM inference, and the simulator that tunes it.",
     no_args_is_help=True,
     add_completion=False,
+    # Markdown, not rich markup: in rich markup "[default: 6000]" and "gpuscale[tpe]" are style tags and
+    # vanish from the help.
+    rich_markup_mode="markdown",
 )
 
 

@@ -59,3 +59,24 @@ def test_a_bad_option_value_is_named_with_what_is_allowed(args: list[str], messa
 
 def test_an_error_pydantic_did_not_raise_keeps_its_message() -> None:
     assert explain_bad_parameter(typer.BadParameter("'x' is not one of 'a', 'b'")) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "shown"),
+    [
+        pytest.param(["serve"], "--port", "gRPC port for KEDA [default: 6000]", id="a default in the help text"),
+        pytest.param(
+            ["tune"],
+            "--search",
+            "global search: de (scipy's differential evolution) or tpe (optuna's TPE; pip install 'gpuscale[tpe]')",
+            id="an extra in brackets",
+        ),
+        pytest.param(["simulate"], "--workers", "replays run side by side [default: all local cores]", id="workers"),
+    ],
+)
+def test_help_keeps_text_in_square_brackets(args: list[str], option: str, shown: str) -> None:
+    """Rich markup would read "[default: 6000]" as a style tag and drop it from the help."""
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    lines = [" ".join(line.strip("│ ").split()) for line in result.output.splitlines()]
+    assert any(line.startswith(option) and line.endswith(shown) for line in lines), lines
