@@ -74,6 +74,7 @@ def live_demo(
     Needs Debian's prometheus binary (scripts/setup installs it); no cluster, no GPU.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from simulations.live_demo import run_live_demo
@@ -98,7 +99,7 @@ def live_demo(
             console.print("  ".join(cells))
             rows += 1
     except (RuntimeError, TimeoutError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     console.print(table)
     console.print(f"{rows} KEDA polls. Every decision is explained at /decisions while `gpuscale serve` runs.")
