@@ -147,6 +147,39 @@ def replay_params(
     return result
 
 
+_SCORING: list[Any] = []  # a scoring worker's windows, profile, SLO and settings
+
+
+def _init_scoring(windows: Sequence[Workload], profile: ReplicaProfile, slo: Slo, settings: ReplaySettings) -> None:
+    _SCORING[:] = [windows, profile, slo, settings]
+
+
+def _replay_window(args: tuple[str, dict[str, float], int]) -> ReplayResult:
+    policy, params, index = args
+    windows, profile, slo, settings = _SCORING
+    return replay_params(policy, params, windows[index], profile, slo, settings)
+
+
+def replay_windows(
+    policy: str,
+    params: dict[str, float],
+    windows: Sequence[Workload],
+    profile: ReplicaProfile,
+    slo: Slo,
+    settings: ReplaySettings,
+    workers: int,
+) -> list[ReplayResult]:
+    """``policy`` replayed on every window, side by side on up to ``workers`` processes: scoring a
+    tuned setting on a day-long training window and the whole day after it takes minutes each."""
+    if workers <= 1 or len(windows) <= 1:
+        return [replay_params(policy, params, w, profile, slo, settings) for w in windows]
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(
+        min(workers, len(windows)), initializer=_init_scoring, initargs=(windows, profile, slo, settings)
+    ) as pool:
+        return pool.map(_replay_window, [(policy, params, i) for i in range(len(windows))])
+
+
 def references(
     workload: Workload,
     profile: ReplicaProfile,
@@ -288,8 +321,9 @@ def run_tuning(
             max_floor = max(max_floor, int(result.best.params["replicas"]))  # type: ignore[call-overload]
         report(0, f"scoring {policy} on {len(evaluation)} window{_s(evaluation)}")
         scores = []
-        for trace, kind, w in evaluation:
-            replayed = replay_params(policy, result.best.params, w, profile, slo, scoring)
+        windows = [w for _, _, w in evaluation]
+        replays = replay_windows(policy, result.best.params, windows, profile, slo, scoring, workers)
+        for (trace, kind, w), replayed in zip(evaluation, replays, strict=True):
             oracle = refs[id(w)][1]
             excess = excess_over_oracle(replayed, oracle, profile.gpus_per_replica).to_json()
             scores.append({"trace": trace, "kind": kind} | _row(replayed, oracle) | {"excess_over_oracle": excess})
