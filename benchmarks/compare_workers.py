@@ -8,7 +8,8 @@ process: with ``workers=1`` (the baseline) and with ``--workers`` processes (def
 Printed: wall seconds of each, the speed-up, and whether the two comparisons are the same to the last
 digit (they must be: every replay depends only on its own setting and seed). Then the same for the
 references ``gpuscale tune`` sizes for each window before it searches (the fixed fleet's search and the
-oracle's plans), on the same workload.
+oracle's plans), and for its scoring of a tuned setting (the demo's gpuscale setting on the training 70 %
+and on the held-out rest after its warm-up), on the same workload.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from simulations.profiles import load_profile
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.slo import Slo
-from simulations.tune_job import default_workers, references
+from simulations.tune_job import default_workers, references, replay_windows, split
 from simulations.workload import Reshape
 
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     profile = load_profile("llama3-8b-h100")
     workload = build_workload(demo_trace_path(), Reshape(rate_scale=DEMO_RATE_SCALE), 0)
+    settings = ReplaySettings(seed=0)
     timings, summaries = {}, {}
     for workers in (1, args.workers):
         replays: list[str] = []
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
             profile,
             list(POLICY_ORDER),
             Slo(),
-            ReplaySettings(seed=0),
+            settings,
             params=demo_params(),
             progress=replays.append,
             workers=workers,
@@ -55,11 +57,22 @@ def main(argv: list[str] | None = None) -> None:
     found = {}
     for workers in (1, args.workers):
         started = time.perf_counter()
-        fixed, oracle = references(workload, profile, Slo(), ReplaySettings(seed=0), 100, workers)
+        fixed, oracle = references(workload, profile, Slo(), settings, 100, workers)
         timings[workers] = time.perf_counter() - started
         found[workers] = (fixed.gpu_hours, fixed.params, oracle.gpu_hours, oracle.params)
         print(f"tuner references, workers={workers}: {timings[workers]:.1f} s wall", flush=True)
     same = found[1] == found[args.workers]
+    print(f"speed-up with {args.workers} workers: {timings[1] / timings[args.workers]:.2f}x; identical results: {same}")
+    parts = split(workload, 0.7)
+    windows = [parts.train, *([parts.validation] if parts.validation else [])]
+    scored = {}
+    for workers in (1, args.workers):
+        started = time.perf_counter()
+        results = replay_windows("gpuscale", demo_params()["gpuscale"], windows, profile, Slo(), settings, workers)
+        timings[workers] = time.perf_counter() - started
+        scored[workers] = [(r.gpu_hours, r.score.slo_attainment) for r in results]
+        print(f"tuner scoring on {len(windows)} windows, workers={workers}: {timings[workers]:.1f} s wall", flush=True)
+    same = scored[1] == scored[args.workers]
     print(f"speed-up with {args.workers} workers: {timings[1] / timings[args.workers]:.2f}x; identical results: {same}")
 
 
