@@ -9,7 +9,6 @@ hindsight constant fleet (which is one of its plans).
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from simulations.attribution import excess_over_oracle
 from simulations.policies import POLICY_ORDER, PolicyContext, create_controller, future_load
+from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
@@ -300,11 +300,8 @@ def run_tasks(job: ReplayJob, tasks: Sequence[Task], workers: int, progress: Pro
     if workers <= 1 or len(tasks) <= 1:
         return {task: job.do(task, progress) for task in tasks}
     ordered = sorted(tasks, key=lambda t: t[0] == "policy")
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     done: dict[Task, Any] = {}
-    with multiprocessing.get_context(method).Pool(
-        min(workers, len(tasks)), initializer=_init_worker, initargs=(job,)
-    ) as pool:
+    with local_pool(min(workers, len(tasks)), _init_worker, (job,)) as pool:
         for task, result in pool.imap_unordered(_run_task, ordered):
             done[task] = result
             if progress is not None:

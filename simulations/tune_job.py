@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import multiprocessing
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from simulations.attribution import excess_over_oracle
 from simulations.compare import ORACLE_PLANS, ReplayJob, Task, initial_replicas, pick_oracle, run_tasks
 from simulations.perturb import Perturbation, perturbed_copies
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
+from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.search import DEFAULT_SEARCH, get_search
@@ -127,8 +127,7 @@ def open_pool(ctx: EvalContext, workers: int, ray_address: str | None) -> Iterat
         _init_worker(ctx)
         yield lambda fn, items: [fn(i) for i in items]
         return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker, initargs=(ctx,)) as pool:
+    with local_pool(workers, _init_worker, (ctx,)) as pool:
         yield pool.map
 
 
@@ -173,10 +172,7 @@ def replay_windows(
     tuned setting on a day-long training window and the whole day after it takes minutes each."""
     if workers <= 1 or len(windows) <= 1:
         return [replay_params(policy, params, w, profile, slo, settings) for w in windows]
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(
-        min(workers, len(windows)), initializer=_init_scoring, initargs=(windows, profile, slo, settings)
-    ) as pool:
+    with local_pool(min(workers, len(windows)), _init_scoring, (windows, profile, slo, settings)) as pool:
         return pool.map(_replay_window, [(policy, params, i) for i in range(len(windows))])
 
 
