@@ -8,7 +8,7 @@ from multiprocessing.pool import Pool
 from typing import Any
 
 
-def local_pool(processes: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Pool:
+def local_pool(processes: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()) -> Pool:
     """``processes`` workers, each set up once by ``initializer(*initargs)`` (a workload, a profile...).
 
     fork where the platform has it, so the workers inherit what is loaded instead of unpickling it;

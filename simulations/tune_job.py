@@ -131,32 +131,28 @@ def open_pool(ctx: EvalContext, workers: int, ray_address: str | None) -> Iterat
         yield pool.map
 
 
-def replay_params(
-    policy: str, params: dict[str, Any], workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings
-) -> ReplayResult:
-    context = PolicyContext(
+def _replay_context(workload: Workload, profile: ReplicaProfile, settings: ReplaySettings) -> PolicyContext:
+    """What every tuning replay's policy knows: one replica at least, 100 at most."""
+    return PolicyContext(
         profile=profile,
         workload=workload,
         initial_replicas=initial_replicas(workload, profile, 1),
         rate_window_s=settings.rate_window_s,
         seed=settings.seed,
     )
+
+
+def replay_params(
+    policy: str, params: dict[str, Any], workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings
+) -> ReplayResult:
+    context = _replay_context(workload, profile, settings)
     result = replay(workload, profile, create_controller(policy, context, params), slo, settings)
     result.params = dict(params)
     return result
 
 
-_SCORING: list[Any] = []  # a scoring worker's windows, profile, SLO and settings
-
-
-def _init_scoring(windows: Sequence[Workload], profile: ReplicaProfile, slo: Slo, settings: ReplaySettings) -> None:
-    _SCORING[:] = [windows, profile, slo, settings]
-
-
-def _replay_window(args: tuple[str, dict[str, float], int]) -> ReplayResult:
-    policy, params, index = args
-    windows, profile, slo, settings = _SCORING
-    return replay_params(policy, params, windows[index], profile, slo, settings)
+def _replay_window(args: tuple[str, dict[str, float], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:
+    return replay_params(*args)
 
 
 def replay_windows(
@@ -172,8 +168,8 @@ def replay_windows(
     tuned setting on a day-long training window and the whole day after it takes minutes each."""
     if workers <= 1 or len(windows) <= 1:
         return [replay_params(policy, params, w, profile, slo, settings) for w in windows]
-    with local_pool(min(workers, len(windows)), _init_scoring, (windows, profile, slo, settings)) as pool:
-        return pool.map(_replay_window, [(policy, params, i) for i in range(len(windows))])
+    with local_pool(min(workers, len(windows))) as pool:  # a window goes to one worker: sent once either way
+        return pool.map(_replay_window, [(policy, params, w, profile, slo, settings) for w in windows])
 
 
 def references(
@@ -186,14 +182,7 @@ def references(
 ) -> tuple[ReplayResult, ReplayResult]:
     """The fixed fleet and the oracle on ``workload``: the baseline everyone runs and the floor. The
     fleet's search and the oracle's plans run side by side on ``workers`` processes."""
-    context = PolicyContext(  # as replay_params sets it up
-        profile=profile,
-        workload=workload,
-        initial_replicas=initial_replicas(workload, profile, 1),
-        rate_window_s=settings.rate_window_s,
-        seed=settings.seed,
-    )
-    job = ReplayJob(workload, profile, context, slo, settings, {}, max_replicas)
+    job = ReplayJob(workload, profile, _replay_context(workload, profile, settings), slo, settings, {}, max_replicas)
     tasks: list[Task] = [("fixed_search", None), *(("oracle_plan", plan) for plan in ORACLE_PLANS)]
     done = run_tasks(job, tasks, workers, None)
     fixed = done[("fixed_search", None)]
