@@ -40,8 +40,8 @@ from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.search import DEFAULT_SEARCH, SEARCHES
 from simulations.slo import Slo
-from simulations.tune_job import default_workers, planned_trials, run_tuning, split
-from simulations.tuning import DEFAULT_DRAWS, TUNABLE, search_space
+from simulations.tune_job import default_workers, planned_total, run_tuning, split
+from simulations.tuning import DEFAULT_DRAWS, TUNABLE
 from simulations.workload import Reshape, Workload
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        planned = sum(planned_trials(n, trials, search_space(n, PROFILE, 2, 100), args.search) for n in TUNABLE)
+        planned = planned_total(TUNABLE, trials, PROFILE, 100, args.search)
         # A day-long case tunes for an hour or more: progress on stderr, as lines under nohup.
         with show_progress(Console(stderr=True), case.name, total=planned, unit="trials") as bar:
 

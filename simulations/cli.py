@@ -403,12 +403,12 @@ def tune(
     from simulations.tune_job import (
         check_ray_address,
         default_workers,
-        planned_trials,
+        planned_total,
         run_tuning,
         split,
         tuned_policy_file,
     )
-    from simulations.tuning import TUNABLE, search_space
+    from simulations.tuning import TUNABLE
 
     console = Console(stderr=True)
     chosen = policy or ["gpuscale"]
@@ -431,7 +431,7 @@ def tune(
         _check_tokens(tokens, [*trace, *(validate_trace or [])])
         _output_dir("--out", out)  # after the inputs are known good, before the search
         _output_dir("--report", report)
-        total = sum(planned_trials(n, budget, search_space(n, replica_profile, 2, max_replicas), search) for n in names)
+        total = planned_total(names, budget, replica_profile, max_replicas, search)
         with show_progress(console, "tuning", total=total, unit="trials", disable=json_output) as bar:
 
             def show(what: str, done: int) -> None:

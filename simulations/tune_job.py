@@ -340,6 +340,13 @@ def planned_trials(policy: str, budget: int, space: Sequence[Param], search: str
     return tune_trials(policy, space, trials_for(budget, len(space)), search)
 
 
+def planned_total(
+    policies: Sequence[str], budget: int, profile: ReplicaProfile, max_replicas: int, search: str = DEFAULT_SEARCH
+) -> int:
+    """A tuning run's progress total: every policy's ``planned_trials``."""
+    return sum(planned_trials(p, budget, search_space(p, profile, 2, max_replicas), search) for p in policies)
+
+
 def _trial(t: Trial) -> dict[str, Any]:
     return {
         "params": {k: round(v, 4) for k, v in t.params.items()},
