@@ -24,11 +24,10 @@ from typing import Any
 
 from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
-from simulations.compare import search_oracle
 from simulations.pools import local_pool
-from simulations.replay import ReplayResult, ReplaySettings
+from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
-from simulations.tune_job import default_workers, replay_params
+from simulations.tune_job import default_workers, references, replay_params
 from simulations.tuning import Param, search_space
 from simulations.workload import Workload
 
@@ -69,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.case = case_named(parser, args.case)
     args.params = setting(parser, args.params)
+    missing = [p.name for p in search_space("gpuscale", PROFILE, max_floor=100) if p.name not in args.params]
+    if missing:
+        parser.error(f"--params lacks {', '.join(missing)}: give a whole tuned setting")
     try:
         args.check_seeds = [int(s) for s in args.check_seeds.split(",") if s]
     except ValueError:
@@ -83,17 +85,12 @@ def run(
     tokens = str(TRACES / case.tokens) if case.tokens else None
     workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
     space = search_space("gpuscale", PROFILE, max_floor=100)
-    missing = [p.name for p in space if p.name not in start]
-    if missing:
-        raise SystemExit(f"--params lacks {', '.join(missing)}: give a whole tuned setting")
-
-    def simulate(name: str, p: dict[str, Any]) -> ReplayResult:
-        return replay_params(name, p, workload, PROFILE, case.slo, ReplaySettings(seed=seed))
-
-    oracle = search_oracle(simulate, None).gpu_hours
+    # the oracle the tuner scores against on this draw (its plans side by side, the fixed fleet among them)
+    workers = default_workers()
+    oracle = references(workload, PROFILE, case.slo, ReplaySettings(seed=seed), 100, workers)[1].gpu_hours
     line = "" if best is None else f", two-thirds line {best - 2 / 3 * (best - oracle):.2f}"
     print(f"== {case.name}, cold-start draw {seed}: oracle {oracle:.2f} GPU-h{line}", flush=True)
-    with local_pool(default_workers()) as pool:
+    with local_pool(workers) as pool:
         here = dict(start)
         cost, attainment = pool.map(_replay, [(workload, case, here, seed)])[0]
         print(f"start {cost:.2f} GPU-h at {attainment:.2%}", flush=True)
