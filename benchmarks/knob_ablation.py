@@ -18,10 +18,13 @@ from typing import Any
 
 from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
-from simulations.policies import GPUSCALE_TUNABLES
+from scaler.policy import POLICY_KNOBS
 from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.tune_job import replay_params
+
+#: Every knob a gpuscale setting may change (the PolicySpec's declared knobs).
+KNOBS = tuple(k.name for k in POLICY_KNOBS)
 
 
 def _value(text: str) -> float | None:
@@ -32,13 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.knob_ablation", description=__doc__.split("\n")[0])
     parser.add_argument("case", help="a part of one case's name: " + ", ".join(repr(c.name) for c in CASES))
     parser.add_argument("--params", required=True, help="the gpuscale setting as a JSON (or Python) dict")
-    parser.add_argument("--knob", required=True, help="the PolicySpec field: " + ", ".join(GPUSCALE_TUNABLES))
+    parser.add_argument("--knob", required=True, help="the PolicySpec field: " + ", ".join(KNOBS))
     parser.add_argument("--values", required=True, help="comma-separated values, 'off' for None; the first is the base")
     parser.add_argument("--draws", default="1,2,3", help="cold-start draws, comma-separated (the headline scores on 2)")
     args = parser.parse_args(argv)
     args.case = case_named(parser, args.case)
-    if args.knob not in GPUSCALE_TUNABLES:
-        parser.error(f"--knob {args.knob!r}: expected one of " + ", ".join(GPUSCALE_TUNABLES))
+    if args.knob not in KNOBS:
+        parser.error(f"--knob {args.knob!r}: expected one of " + ", ".join(KNOBS))
     args.params = setting(parser, args.params)
     try:
         args.values = [_value(v) for v in args.values.split(",")]

@@ -7,6 +7,7 @@ point, so ``scaler`` never imports ``simulations``.
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,28 @@ app = typer.Typer(
 )
 
 
+def _named_sources(pairs: list[str]) -> dict[str, str] | None:
+    """``--prometheus-source NAME=URL`` options as a mapping (None when none was given)."""
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url:
+            raise ConfigError(f"--prometheus-source {pair!r}: expected NAME=URL")
+        if name in out:
+            raise ConfigError(f"--prometheus-source {name!r} is given twice")
+        out[name] = url
+    return out
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 @app.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="gRPC port for KEDA [default: 6000]")] = None,
@@ -37,6 +60,13 @@ def serve(
     prometheus_url: Annotated[
         str | None,
         typer.Option(help="Prometheus for triggers without prometheusAddress [default: http://127.0.0.1:9090]"),
+    ] = None,
+    prometheus_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="another Prometheus a trigger may select by name ('prometheus: NAME'), as NAME=URL; repeatable."
+            " Triggers reach no address but these and --prometheus-url"
+        ),
     ] = None,
     host: Annotated[str | None, typer.Option(help="bind address [default: 0.0.0.0]")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML server config; options given here override it")] = None,
@@ -55,14 +85,16 @@ def serve(
     decision_log: Annotated[
         str | None, typer.Option(help="JSON-lines decision log: a file path, or - for stdout")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="how much to log")] = LogLevel.INFO,
 ) -> None:
     """Run the KEDA external scaler (gRPC) with its /metrics and /decisions HTTP endpoints."""
-    setup_logging(log_level)
+    setup_logging(log_level.value)
     try:
+        sources = _named_sources(prometheus_source or [])
         cfg = load_config(
             config,
             {
+                "prometheus_sources": sources,
                 "port": port,
                 "metrics_port": metrics_port,
                 "prometheus_url": prometheus_url,
@@ -74,7 +106,7 @@ def serve(
                 "tls_client_ca": tls_client_ca,
                 "kubernetes": kubernetes,
                 "decision_log": decision_log,
-                "log_level": log_level,
+                "log_level": log_level.value,
             },
         )
         check_paths(cfg)
@@ -88,3 +120,28 @@ def serve(
     except BindError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("trigger-keys")
+def trigger_keys(
+    markdown: Annotated[
+        bool, typer.Option(help="print Markdown (the README's table) instead of a terminal table")
+    ] = False,
+    policy_file: Annotated[
+        bool, typer.Option(help="list the knobs only a policy file sets, under their policy-file names")
+    ] = False,
+) -> None:
+    """The keys a ScaledObject trigger may set: default, allowed values and meaning (from their declarations)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from scaler.trigger_keys import key_rows, markdown_table, policy_file_rows
+
+    rows = policy_file_rows() if policy_file else key_rows()
+    if markdown:
+        typer.echo(markdown_table(rows), nl=False)
+        return
+    table = Table("key", "default", "allowed", "meaning", show_lines=False)
+    for row in rows:
+        table.add_row(row.key, row.default, row.allowed, row.meaning)
+    Console(markup=False).print(table)

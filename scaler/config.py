@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -21,8 +22,33 @@ from scaler.validation import first_error
 
 #: Prometheus' limit on the points of one series in a range query.
 PROMETHEUS_MAX_POINTS = 11_000
-#: A Prometheus base URL: the server's default and a trigger's ``prometheusAddress`` alike.
-HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+#: The name of the server's own ``prometheus_url`` among the Prometheus sources.
+DEFAULT_SOURCE = "default"
+SOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+SOURCE_NAME_RULE = "lower-case letters, digits and '-' (a DNS label)"
+BASE_URL_RULE = "an http:// or https:// base URL with no user, query or fragment"
+
+
+def is_base_url(value: str) -> bool:
+    """A Prometheus base URL the client can append ``/api/v1/...`` to and still reach that API: a
+    query string or fragment would swallow the appended path (``?query=...#``), a user part would
+    hide the host."""
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and "@" not in parts.netloc
+        and not parts.query
+        and not parts.fragment
+        and "?" not in value
+        and "#" not in value
+        and not any(c.isspace() or ord(c) < 0x20 for c in value)
+    )
 
 
 class ConfigError(ValueError):
@@ -36,7 +62,12 @@ class ServerConfig(BaseModel):
     port: int = Field(6000, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
     metrics_port: int = Field(8080, ge=0, le=65535, description="HTTP port for /metrics and /decisions")
     prometheus_url: str = Field(
-        "http://127.0.0.1:9090", description="default Prometheus for triggers without prometheusAddress"
+        "http://127.0.0.1:9090", description="the Prometheus of triggers that name none (the source 'default')"
+    )
+    prometheus_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="more Prometheus servers by name; a trigger selects one with its 'prometheus' key and can"
+        " reach no other address",
     )
     refresh_interval_s: float = Field(
         DEFAULT_REFRESH_INTERVAL_S, gt=0, le=300, description="collection and forecast step"
@@ -73,9 +104,23 @@ class ServerConfig(BaseModel):
     @field_validator("prometheus_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not HTTP_URL.match(value):
-            raise ValueError("not an http:// or https:// URL")
-        return value
+        if not is_base_url(value):
+            raise ValueError(BASE_URL_RULE)
+        return value.rstrip("/")
+
+    @field_validator("prometheus_sources")
+    @classmethod
+    def _sources(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not SOURCE_NAME.fullmatch(name) or name == DEFAULT_SOURCE:
+                raise ValueError(f"source name {name!r}: {SOURCE_NAME_RULE}, not {DEFAULT_SOURCE!r}")
+            if not is_base_url(url):
+                raise ValueError(f"source {name!r}: {url!r} is not {BASE_URL_RULE}")
+        return {name: url.rstrip("/") for name, url in value.items()}
+
+    def prometheus_urls(self) -> dict[str, str]:
+        """Every Prometheus a trigger may use, by name: the allow-list."""
+        return {DEFAULT_SOURCE: self.prometheus_url, **self.prometheus_sources}
 
     @model_validator(mode="after")
     def _tls_pairs(self) -> ServerConfig:

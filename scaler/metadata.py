@@ -6,28 +6,30 @@ person reading it is a platform engineer looking at a ScaledObject's status.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from predictors import predictor_names
-from scaler.config import HTTP_URL
+from scaler.config import SOURCE_NAME, ServerConfig, is_base_url
 from scaler.engines import ENGINES
-from scaler.policy import PolicySpec
+from scaler.policy import TRIGGER_KNOBS, PolicySpec
 from scaler.policy_file import POLICY_NAME
+from scaler.tenant_patterns import PodNamePattern, tenant_pattern
 from scaler.validation import shown
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Every pattern here runs on tenant input: RE2 (linear time, no backtracking), never Python's re.
+_DNS_LABEL = tenant_pattern(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_KEY = tenant_pattern(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_LABEL_VALUE = tenant_pattern(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+_METRIC_NAME = tenant_pattern(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_PROM_LABEL = tenant_pattern(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 #: Keys KEDA itself reads from the same map; accepted and ignored.
-KEDA_KEYS = frozenset({"scalerAddress", "enableTLS", "unsafeSsl"})
+#: KEDA's documentation shows its TLS parameters under ``metadata`` too, and KEDA forwards the whole map.
+KEDA_KEYS = frozenset({"scalerAddress", "enableTLS", "unsafeSsl", "caCert", "tlsClientCert", "tlsClientKey"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -37,8 +39,19 @@ class MetadataError(ValueError):
 
     def __init__(self, key: str, value: str | None, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
-        quoted = "(missing)" if value is None else shown(value)
-        super().__init__(f"trigger metadata key {key!r} has invalid value {quoted}; allowed: {allowed}")
+        super().__init__(self._message(key, "(missing)" if value is None else shown(value), allowed))
+
+    @staticmethod
+    def _message(key: str, quoted: str, allowed: str) -> str:
+        return f"trigger metadata key {key!r} has invalid value {quoted}; allowed: {allowed}"
+
+
+class UnknownKeyError(MetadataError):
+    """A key gpuscale does not read: most often a misspelling, so the closest known key is suggested."""
+
+    @staticmethod
+    def _message(key: str, quoted: str, allowed: str) -> str:
+        return f"unknown trigger metadata key {key!r} (value {quoted}); {allowed}"
 
 
 def _allowed(text: str) -> dict[str, Any]:
@@ -48,7 +61,7 @@ def _allowed(text: str) -> dict[str, Any]:
 
 def is_dns_label(value: str) -> bool:
     """A Kubernetes namespace or Deployment name as gpuscale matches pods by it (RFC 1123 label)."""
-    return len(value) <= 63 and bool(_DNS_LABEL.match(value))
+    return len(value) <= 63 and bool(_DNS_LABEL.fullmatch(value))
 
 
 class TriggerMetadata(BaseModel):
@@ -57,115 +70,90 @@ class TriggerMetadata(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
 
     deployment: str | None = Field(
-        None, json_schema_extra=_allowed("a Kubernetes Deployment name (lower-case DNS label, at most 63 characters)")
+        None,
+        description="the target Deployment; its pods are matched by name (<deployment>-<hash>-<suffix>)",
+        json_schema_extra=_allowed("a Kubernetes Deployment name (lower-case DNS label, at most 63 characters)"),
     )
     pod_selector: str | None = Field(
         None,
         alias="podSelector",
+        description="instead of deployment: pod labels as Prometheus stores them, or a regex on pod names",
         json_schema_extra=_allowed(
             "comma-separated label pairs 'key=value,...' or 'regex:<pattern>' matched against pod names"
         ),
     )
-    engine: Literal["vllm", "sglang", "tgi", "triton"] = Field(
-        "vllm", json_schema_extra=_allowed("one of " + ", ".join(ENGINES))
+    engine: str = Field(
+        "vllm",
+        description="the serving engine: which metric names to read",
+        json_schema_extra=_allowed("one of " + ", ".join(ENGINES)),
+    )
+    prometheus: str | None = Field(
+        None,
+        description="which of the scaler's Prometheus sources holds this workload's metrics (unset: default)",
+        json_schema_extra=_allowed("the name of a Prometheus source configured on the scaler (a DNS label)"),
     )
     prometheus_address: str | None = Field(
-        None, alias="prometheusAddress", json_schema_extra=_allowed("an http:// or https:// URL")
-    )
-    min_replicas: int | None = Field(
-        None, alias="minReplicas", ge=0, le=10_000, json_schema_extra=_allowed("an integer 0-10000")
-    )
-    max_replicas: int | None = Field(
-        None, alias="maxReplicas", ge=1, le=10_000, json_schema_extra=_allowed("an integer 1-10000")
-    )
-    target_queue_per_replica: float | None = Field(
-        None, alias="targetQueuePerReplica", gt=0, le=1e6, json_schema_extra=_allowed("a number > 0")
-    )
-    queue_drain_seconds: str | None = Field(
         None,
-        alias="queueDrainSeconds",
-        json_schema_extra=_allowed("'off' (KEDA's queue formula) or seconds 5-3600"),
-    )
-    target_tokens_per_second_per_replica: float | None = Field(
-        None,
-        alias="targetTokensPerSecondPerReplica",
-        gt=0,
-        le=1e9,
-        json_schema_extra=_allowed("a number > 0 (generated tokens/s)"),
-    )
-    target_prompt_tokens_per_second_per_replica: float | None = Field(
-        None,
-        alias="targetPromptTokensPerSecondPerReplica",
-        gt=0,
-        le=1e10,
-        json_schema_extra=_allowed("a number > 0 (prompt tokens/s)"),
-    )
-    target_inflight_per_replica: float | None = Field(
-        None,
-        alias="targetInflightPerReplica",
-        gt=0,
-        le=1e6,
-        json_schema_extra=_allowed("a number > 0 (waiting + running requests per replica)"),
-    )
-    inflight_window_seconds: float | None = Field(
-        None,
-        alias="inflightWindowSeconds",
-        ge=0,
-        le=3600,
-        json_schema_extra=_allowed("seconds 0-3600"),
-    )
-    target_kv_cache_usage: float | None = Field(
-        None, alias="targetKvCacheUsage", gt=0, le=1, json_schema_extra=_allowed("a number in (0, 1]")
-    )
-    forecast_horizon_seconds: str | None = Field(
-        None,
-        alias="forecastHorizonSeconds",
-        json_schema_extra=_allowed("'auto' (observed cold start) or seconds 0-3600"),
-    )
-    forecast_quantile: float | None = Field(
-        None, alias="forecastQuantile", ge=0.5, le=0.99, json_schema_extra=_allowed("a number from 0.5 to 0.99")
-    )
-    forecast_model: str | None = Field(
-        None, alias="forecastModel", json_schema_extra=_allowed("one of " + ", ".join(predictor_names()))
-    )
-    forecast_error_memory_seconds: float | None = Field(
-        None, alias="forecastErrorMemorySeconds", ge=300, le=7200, json_schema_extra=_allowed("seconds 300-7200")
-    )
-    scale_down_stabilization_seconds: float | None = Field(
-        None, alias="scaleDownStabilizationSeconds", ge=0, le=3600, json_schema_extra=_allowed("seconds 0-3600")
-    )
-    scale_down_quantile: float | None = Field(
-        None, alias="scaleDownQuantile", ge=0.5, le=1, json_schema_extra=_allowed("a number from 0.5 to 1")
-    )
-    scale_down_forecast_quantile: str | None = Field(
-        None,
-        alias="scaleDownForecastQuantile",
-        json_schema_extra=_allowed("'off' (the window alone) or a number from 0.5 to 0.99"),
-    )
-    activation_queue_depth: float | None = Field(
-        None, alias="activationQueueDepth", ge=0, le=1e6, json_schema_extra=_allowed("a number >= 0")
+        alias="prometheusAddress",
+        description="deprecated: the URL of a configured Prometheus source (any other address is refused)",
+        json_schema_extra=_allowed("the base URL of a Prometheus source configured on the scaler"),
     )
     policy: str | None = Field(
-        None, json_schema_extra=_allowed("the name of a tuned policy file in the scaler's policy directory (no path)")
+        None,
+        description="a tuned policy file in the server's --policy-dir; the knobs set here override it",
+        json_schema_extra=_allowed("the name of a tuned policy file in the scaler's policy directory (no path)"),
     )
-    queue_metric: str | None = Field(None, alias="queueMetric", json_schema_extra=_allowed("a Prometheus metric name"))
+    queue_metric: str | None = Field(
+        None,
+        alias="queueMetric",
+        description="another name for the queue-depth metric (the namespace scope is always added)",
+        json_schema_extra=_allowed("a Prometheus metric name"),
+    )
     kv_cache_metric: str | None = Field(
-        None, alias="kvCacheMetric", json_schema_extra=_allowed("a Prometheus metric name")
+        None,
+        alias="kvCacheMetric",
+        description="another name for the KV-cache usage metric (the namespace scope is always added)",
+        json_schema_extra=_allowed("a Prometheus metric name"),
     )
-    pod_label: str | None = Field(None, alias="podLabel", json_schema_extra=_allowed("a Prometheus label name"))
+    pod_label: str | None = Field(
+        None,
+        alias="podLabel",
+        description="the pod label of the engine's series (unset: pod)",
+        json_schema_extra=_allowed("a Prometheus label name"),
+    )
     namespace_label: str | None = Field(
-        None, alias="namespaceLabel", json_schema_extra=_allowed("a Prometheus label name")
+        None,
+        alias="namespaceLabel",
+        description="the namespace label of the engine's series (unset: namespace)",
+        json_schema_extra=_allowed("a Prometheus label name"),
     )
-    gpu_pod_label: str | None = Field(None, alias="gpuPodLabel", json_schema_extra=_allowed("a Prometheus label name"))
+    gpu_pod_label: str | None = Field(
+        None,
+        alias="gpuPodLabel",
+        description="the pod label of DCGM's series (unset: exported_pod)",
+        json_schema_extra=_allowed("a Prometheus label name"),
+    )
     gpu_namespace_label: str | None = Field(
-        None, alias="gpuNamespaceLabel", json_schema_extra=_allowed("a Prometheus label name")
+        None,
+        alias="gpuNamespaceLabel",
+        description="the namespace label of DCGM's series (unset: exported_namespace)",
+        json_schema_extra=_allowed("a Prometheus label name"),
     )
+    #: The policy knobs this trigger sets, parsed by their declarations (``scaler.policy``); not a key.
+    overrides: tuple[tuple[str, Any], ...] = Field((), alias="__overrides__")
 
     @field_validator("deployment")
     @classmethod
     def _dns_label(cls, value: str | None) -> str | None:
         if value is not None and not is_dns_label(value):
             raise ValueError("not a DNS label")
+        return value
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if value not in ENGINES:
+            raise ValueError("unknown engine")
         return value
 
     @field_validator("pod_selector")
@@ -178,63 +166,35 @@ class TriggerMetadata(BaseModel):
     @field_validator("prometheus_address")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not HTTP_URL.match(value):
-            raise ValueError("not an http(s) URL")
+        if value is not None and not is_base_url(value):
+            raise ValueError("not a base URL")
         return value
 
-    @field_validator("forecast_horizon_seconds")
+    @field_validator("prometheus")
     @classmethod
-    def _horizon(cls, value: str | None) -> str | None:
-        if value is None or value == "auto":
-            return value
-        seconds = float(value)
-        if not 0 <= seconds <= 3600:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("scale_down_forecast_quantile")
-    @classmethod
-    def _release_quantile(cls, value: str | None) -> str | None:
-        if value is None or value == "off":
-            return value
-        if not 0.5 <= float(value) <= 0.99:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("queue_drain_seconds")
-    @classmethod
-    def _drain(cls, value: str | None) -> str | None:
-        if value is None or value == "off":
-            return value
-        if not 5 <= float(value) <= 3600:
-            raise ValueError("out of range")
-        return value
-
-    @field_validator("forecast_model")
-    @classmethod
-    def _model(cls, value: str | None) -> str | None:
-        if value is not None and value not in predictor_names():
-            raise ValueError("unknown model")
+    def _source_name(cls, value: str | None) -> str | None:
+        if value is not None and not SOURCE_NAME.fullmatch(value):
+            raise ValueError("not a source name")
         return value
 
     @field_validator("policy")
     @classmethod
     def _policy_name(cls, value: str | None) -> str | None:
-        if value is not None and not POLICY_NAME.match(value):
+        if value is not None and not POLICY_NAME.fullmatch(value):
             raise ValueError("not a policy name")
         return value
 
     @field_validator("queue_metric", "kv_cache_metric")
     @classmethod
     def _metric_name(cls, value: str | None) -> str | None:
-        if value is not None and not _METRIC_NAME.match(value):
+        if value is not None and not _METRIC_NAME.fullmatch(value):
             raise ValueError("not a metric name")
         return value
 
     @field_validator("pod_label", "namespace_label", "gpu_pod_label", "gpu_namespace_label")
     @classmethod
     def _label_name(cls, value: str | None) -> str | None:
-        if value is not None and not _PROM_LABEL.match(value):
+        if value is not None and not _PROM_LABEL.fullmatch(value):
             raise ValueError("not a label name")
         return value
 
@@ -254,49 +214,17 @@ class TriggerMetadata(BaseModel):
 
     def policy_overrides(self) -> dict[str, Any]:
         """PolicySpec fields set by this metadata (they override a named policy file)."""
-        mapping = {
-            "min_replicas": self.min_replicas,
-            "max_replicas": self.max_replicas,
-            "target_queue_per_replica": self.target_queue_per_replica,
-            "target_generation_tps_per_replica": self.target_tokens_per_second_per_replica,
-            "target_prompt_tps_per_replica": self.target_prompt_tokens_per_second_per_replica,
-            "target_inflight_per_replica": self.target_inflight_per_replica,
-            "inflight_window_s": self.inflight_window_seconds,
-            "target_kv_cache_usage": self.target_kv_cache_usage,
-            "forecast_quantile": self.forecast_quantile,
-            "forecast_model": self.forecast_model,
-            "forecast_error_memory_s": self.forecast_error_memory_seconds,
-            "scale_down_stabilization_s": self.scale_down_stabilization_seconds,
-            "scale_down_quantile": self.scale_down_quantile,
-            "activation_queue_depth": self.activation_queue_depth,
-        }
-        out: dict[str, Any] = {k: v for k, v in mapping.items() if v is not None}
-        if self.forecast_horizon_seconds is not None:
-            horizon = self.forecast_horizon_seconds
-            out["forecast_horizon_s"] = None if horizon == "auto" else float(horizon)
-        if self.scale_down_forecast_quantile is not None:
-            release = self.scale_down_forecast_quantile
-            out["scale_down_forecast_quantile"] = None if release == "off" else float(release)
-        if self.queue_drain_seconds is not None:
-            drain = self.queue_drain_seconds
-            out["queue_drain_s"] = None if drain == "off" else float(drain)
-        return out
+        return dict(self.overrides)
 
 
-def parse_pod_selector(value: str) -> tuple[dict[str, str], re.Pattern[str] | None]:
-    """Split a ``podSelector`` into label equalities or a compiled pod-name regex."""
+def parse_pod_selector(value: str) -> tuple[dict[str, str], PodNamePattern | None]:
+    """Split a ``podSelector`` into label equalities or a compiled pod-name pattern (RE2, as Prometheus)."""
     if value.startswith("regex:"):
-        pattern = value.removeprefix("regex:")
-        if not pattern:
-            raise ValueError("empty regex")
-        try:
-            return {}, re.compile(pattern)
-        except re.error as exc:  # not a ValueError: pydantic would let it escape as a crash
-            raise ValueError(f"bad regex: {exc}") from None
+        return {}, PodNamePattern(value.removeprefix("regex:"))
     labels: dict[str, str] = {}
     for pair in value.split(","):
         key, sep, val = pair.strip().partition("=")
-        if not sep or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(val) or key in labels:
+        if not sep or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(val) or key in labels:
             raise ValueError("bad label pair")
         labels[key] = val
     return labels, None
@@ -313,8 +241,14 @@ def _strip_from_env(raw: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _field_aliases() -> dict[str, str]:
-    return {(f.alias or name): name for name, f in TriggerMetadata.model_fields.items()}
+def _routing_keys() -> dict[str, str]:
+    """Trigger key -> TriggerMetadata field, for the keys that say which workload and where its metrics are."""
+    return {(f.alias or name): name for name, f in TriggerMetadata.model_fields.items() if name != "overrides"}
+
+
+def known_keys() -> list[str]:
+    """Every key gpuscale reads from a trigger (KEDA's own are accepted besides)."""
+    return sorted([*_routing_keys(), *TRIGGER_KNOBS])
 
 
 def _bool(key: str, value: str) -> bool:
@@ -326,29 +260,43 @@ def _bool(key: str, value: str) -> bool:
     raise MetadataError(key, value, "true or false")
 
 
+def _unknown_key(key: str, value: str) -> MetadataError:
+    known = sorted([*known_keys(), *KEDA_KEYS])
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return UnknownKeyError(key, value, f"{hint}known keys are {', '.join(known)}")
+
+
 def parse_trigger_metadata(raw: Mapping[str, str]) -> TriggerMetadata:
     """Validate the trigger's metadata map; raise ``MetadataError`` naming the first bad key."""
     for key in ("enableTLS", "unsafeSsl"):
         if key in raw:
             _bool(key, raw[key])
     data = _strip_from_env(raw)
-    aliases = _field_aliases()
+    routing = _routing_keys()
     for key in sorted(data):
-        if key not in aliases:
-            allowed = ", ".join(sorted([*aliases, *KEDA_KEYS]))
-            raise MetadataError(key, data[key], f"known keys are {allowed}")
-    values: dict[str, Any] = {}
+        if key not in routing and key not in TRIGGER_KNOBS:
+            raise _unknown_key(key, data[key])
+    values: dict[str, str] = {}
     for key, value in data.items():
         if not isinstance(value, str):
             raise MetadataError(key, repr(value), "a string")
         values[key] = value.strip()
+    overrides: list[tuple[str, Any]] = []
+    for key in sorted(k for k in values if k in TRIGGER_KNOBS):
+        knob = TRIGGER_KNOBS[key]
+        try:
+            overrides.append((knob.name, knob.parse(values[key])))
+        except ValueError:
+            raise MetadataError(key, values[key], knob.allowed()) from None
     try:
-        meta = TriggerMetadata.model_validate(values)
+        meta = TriggerMetadata.model_validate(
+            {**{k: v for k, v in values.items() if k in routing}, "__overrides__": tuple(overrides)}
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "metadata"
-        name = aliases.get(key, key)
-        field = TriggerMetadata.model_fields.get(name)
+        field = TriggerMetadata.model_fields.get(routing.get(key, key))
         extra = field.json_schema_extra if field is not None else None
         allowed = str(extra.get("allowed")) if isinstance(extra, dict) else str(first["msg"])
         raise MetadataError(key, values.get(key), allowed) from None
@@ -356,16 +304,48 @@ def parse_trigger_metadata(raw: Mapping[str, str]) -> TriggerMetadata:
         raise MetadataError("deployment", None, "a Deployment name, or set 'podSelector' instead")
     if meta.deployment is not None and meta.pod_selector is not None:
         raise MetadataError("podSelector", meta.pod_selector, "unset when 'deployment' is set (use one of them)")
-    if meta.min_replicas is not None and meta.max_replicas is not None and meta.min_replicas > meta.max_replicas:
-        raise MetadataError("minReplicas", str(meta.min_replicas), f"at most maxReplicas ({meta.max_replicas})")
+    set_here = meta.policy_overrides()
+    low, high = set_here.get("min_replicas"), set_here.get("max_replicas")
+    if low is not None and high is not None and low > high:
+        raise MetadataError("minReplicas", str(low), f"at most maxReplicas ({high})")
     return meta
 
 
-def resolve_policy(meta: TriggerMetadata, base: PolicySpec) -> PolicySpec:
-    """The effective policy: a policy file's (or the default) values overridden by metadata keys."""
-    merged = {**base.model_dump(), **meta.policy_overrides()}
-    try:
-        return PolicySpec.model_validate(merged)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise MetadataError("minReplicas", str(merged.get("min_replicas")), str(first["msg"])) from None
+def resolve_policy(meta: TriggerMetadata, base: PolicySpec, base_name: str = "the default policy") -> PolicySpec:
+    """The effective policy: a policy file's (or the default) values overridden by metadata keys.
+
+    Each key was validated alone when parsed; what can still fail is a key against the base's other
+    values (a floor above the policy file's ceiling), and the error names the trigger's key."""
+    overrides = meta.policy_overrides()
+    merged = {**base.model_dump(), **overrides}
+    low, high = merged["min_replicas"], merged["max_replicas"]
+    if low > high:
+        if "min_replicas" in overrides:
+            raise MetadataError("minReplicas", str(low), f"at most maxReplicas ({high}, from {base_name})")
+        raise MetadataError("maxReplicas", str(high), f"at least minReplicas ({low}, from {base_name})")
+    return PolicySpec.model_validate(merged)
+
+
+def prometheus_url_for(meta: TriggerMetadata, config: ServerConfig) -> str:
+    """The allow-listed Prometheus a trigger selects: by name (``prometheus``), or, deprecated, by the exact
+    URL of a configured source (``prometheusAddress``). No trigger can make the scaler call anything else."""
+    sources = config.prometheus_urls()
+    names = ", ".join(sources)
+    if meta.prometheus is not None and meta.prometheus_address is not None:
+        raise MetadataError("prometheusAddress", meta.prometheus_address, "unset when 'prometheus' is set")
+    if meta.prometheus is not None:
+        url = sources.get(meta.prometheus)
+        if url is None:
+            raise MetadataError("prometheus", meta.prometheus, f"a Prometheus source configured on the scaler: {names}")
+        return url
+    if meta.prometheus_address is not None:
+        wanted = meta.prometheus_address.rstrip("/")
+        for url in sources.values():
+            if url == wanted:
+                return url
+        raise MetadataError(
+            "prometheusAddress",
+            meta.prometheus_address,
+            f"the URL of a Prometheus source configured on the scaler; name one with 'prometheus' instead: {names}",
+        )
+    return config.prometheus_url

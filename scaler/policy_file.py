@@ -6,7 +6,6 @@ simulator and tuner use, so a file that loads here replays identically there.
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -15,11 +14,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaler.policy import PolicySpec
+from scaler.tenant_patterns import tenant_pattern
 from scaler.validation import first_error
 
 API_VERSION = "gpuscale.dev/v1"
 #: A policy's name is its file's stem in the policy directory: no path, nothing hidden.
-POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
+POLICY_NAME_PATTERN = r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?"
+#: Compiled for tenant input (a trigger's ``policy`` key): RE2, see ``scaler.tenant_patterns``.
+POLICY_NAME = tenant_pattern(POLICY_NAME_PATTERN)
 POLICY_NAME_RULE = "lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 
 
@@ -32,7 +34,7 @@ class PolicyFile(BaseModel):
 
     apiVersion: Literal["gpuscale.dev/v1"] = "gpuscale.dev/v1"
     kind: Literal["Policy"] = "Policy"
-    name: str = Field(pattern=POLICY_NAME.pattern)
+    name: str = Field(pattern=f"^{POLICY_NAME_PATTERN}$")
     policy: PolicySpec
     tuned_for: dict[str, Any] = Field(default_factory=dict, description="traces, SLO and search settings")
     scores: dict[str, Any] = Field(default_factory=dict, description="what the tuner measured")
@@ -74,7 +76,7 @@ class PolicyStore:
     def get(self, name: str) -> PolicyFile:
         if self.directory is None:
             raise PolicyFileError("no policy directory is configured on the scaler (--policy-dir)")
-        if not POLICY_NAME.match(name):
+        if not POLICY_NAME.fullmatch(name):
             raise PolicyFileError(f"{name!r} is not a policy name; allowed: {POLICY_NAME_RULE}")
         path = self.directory / f"{name}.yaml"
         try:

@@ -15,6 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -23,7 +24,13 @@ from scaler.collector import Clock
 from scaler.config import ServerConfig
 from scaler.decision import Decision
 from scaler.engine import DecisionEngine
-from scaler.metadata import MetadataError, TriggerMetadata, parse_trigger_metadata, resolve_policy
+from scaler.metadata import (
+    MetadataError,
+    TriggerMetadata,
+    parse_trigger_metadata,
+    prometheus_url_for,
+    resolve_policy,
+)
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFileError, PolicyStore
 from scaler.rpc import externalscaler_pb2 as pb
@@ -37,6 +44,15 @@ T = TypeVar("T")
 
 class InvalidRequestError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class ParsedTrigger:
+    """A trigger as the scaler will serve it: its metadata, effective policy and allow-listed Prometheus."""
+
+    meta: TriggerMetadata
+    spec: PolicySpec
+    prometheus_url: str
 
 
 @functools.lru_cache(maxsize=4096)
@@ -86,7 +102,7 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         self._first: dict[WorkloadKey, asyncio.Future[Any]] = {}
 
     # --- parsing -----------------------------------------------------------------
-    def _parse(self, ref: pb.ScaledObjectRef) -> tuple[TriggerMetadata, PolicySpec]:
+    def _parse(self, ref: pb.ScaledObjectRef) -> ParsedTrigger:
         if not ref.name:
             raise InvalidRequestError("scaledObjectRef.name is empty; KEDA always sends the ScaledObject's name")
         if not valid_namespace(ref.namespace):
@@ -98,9 +114,10 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
                 base = self.policies.get(meta.policy).policy
             except PolicyFileError as exc:
                 raise MetadataError("policy", meta.policy, str(exc)) from None
-        return meta, resolve_policy(meta, base)
+        spec = resolve_policy(meta, base, f"policy {meta.policy!r}" if meta.policy else "the default policy")
+        return ParsedTrigger(meta, spec, prometheus_url_for(meta, self.config))
 
-    async def _parse_or_abort(self, ref: pb.ScaledObjectRef, context: Any) -> tuple[TriggerMetadata, PolicySpec]:
+    async def _parse_or_abort(self, ref: pb.ScaledObjectRef, context: Any) -> ParsedTrigger:
         try:
             return self._parse(ref)
         except (MetadataError, InvalidRequestError) as exc:
@@ -108,11 +125,17 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             raise  # unreachable: abort raises
 
     # --- workloads -----------------------------------------------------------------
-    def _register(self, ref: pb.ScaledObjectRef, meta: TriggerMetadata, spec: PolicySpec) -> Workload:
+    def _register(self, ref: pb.ScaledObjectRef, trigger: ParsedTrigger) -> Workload:
         now = self.clock()
+        meta, spec = trigger.meta, trigger.spec
         key = WorkloadKey(ref.namespace, ref.name, meta.metric_name)
         existing = self.registry.get(key)
-        if existing is not None and existing.meta == meta and existing.spec == spec:
+        if (
+            existing is not None
+            and existing.meta == meta
+            and existing.spec == spec
+            and existing.prometheus_url == trigger.prometheus_url
+        ):
             existing.last_seen_at = now
             return existing
         if existing is not None:
@@ -123,7 +146,7 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             key=key,
             meta=meta,
             spec=spec,
-            prometheus_url=meta.prometheus_address or self.config.prometheus_url,
+            prometheus_url=trigger.prometheus_url,
             created_at=now,
             last_seen_at=now,
         )
@@ -177,9 +200,9 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         return workload.latest
 
     async def _valid_decision(
-        self, request_ref: pb.ScaledObjectRef, meta: TriggerMetadata, spec: PolicySpec, context: Any
+        self, request_ref: pb.ScaledObjectRef, trigger: ParsedTrigger, context: Any
     ) -> tuple[Workload, Decision]:
-        workload = self._register(request_ref, meta, spec)
+        workload = self._register(request_ref, trigger)
         decision = await self._decision(workload, context)
         if not decision.valid:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{workload.key}: {decision.message}")
@@ -194,19 +217,20 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
     # --- RPCs ------------------------------------------------------------------------
     @_observed("GetMetricSpec")
     async def GetMetricSpec(self, request: pb.ScaledObjectRef, context: Any) -> pb.GetMetricSpecResponse:
-        meta, _ = await self._parse_or_abort(request, context)
+        meta = (await self._parse_or_abort(request, context)).meta
         spec = pb.MetricSpec(metricName=meta.metric_name, targetSize=1, targetSizeFloat=1.0)
         return pb.GetMetricSpecResponse(metricSpecs=[spec])
 
     @_observed("GetMetrics")
     async def GetMetrics(self, request: pb.GetMetricsRequest, context: Any) -> pb.GetMetricsResponse:
-        meta, spec = await self._parse_or_abort(request.scaledObjectRef, context)
+        trigger = await self._parse_or_abort(request.scaledObjectRef, context)
+        meta = trigger.meta
         if request.metricName and request.metricName.lower() != meta.metric_name:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"metricName {request.metricName!r} is not served for this trigger; allowed: {meta.metric_name!r}",
             )
-        _, decision = await self._valid_decision(request.scaledObjectRef, meta, spec, context)
+        _, decision = await self._valid_decision(request.scaledObjectRef, trigger, context)
         replicas = int(decision.replicas or 0)
         value = pb.MetricValue(
             metricName=request.metricName or meta.metric_name, metricValue=replicas, metricValueFloat=float(replicas)
@@ -215,8 +239,8 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
 
     @_observed("IsActive")
     async def IsActive(self, request: pb.ScaledObjectRef, context: Any) -> pb.IsActiveResponse:
-        meta, spec = await self._parse_or_abort(request, context)
-        _, decision = await self._valid_decision(request, meta, spec, context)
+        trigger = await self._parse_or_abort(request, context)
+        _, decision = await self._valid_decision(request, trigger, context)
         return pb.IsActiveResponse(result=decision.active)
 
     async def StreamIsActive(self, request: pb.ScaledObjectRef, context: Any) -> AsyncIterator[pb.IsActiveResponse]:
@@ -225,12 +249,12 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         code = "OK"
         try:
             try:
-                meta, spec = self._parse(request)
+                trigger = self._parse(request)
             except (MetadataError, InvalidRequestError) as exc:
                 code = "INVALID_ARGUMENT"
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                 return
-            workload = self._register(request, meta, spec)
+            workload = self._register(request, trigger)
             last_sent: bool | None = None
             while not self.stopping.is_set():
                 workload.last_seen_at = self.clock()

@@ -73,7 +73,7 @@ class Workload:
         if self.meta.deployment is not None:
             return deployment_of(pod) == self.meta.deployment
         if self.pod_regex is not None:
-            return self.pod_regex.fullmatch(pod) is not None
+            return self.pod_regex.fullmatch(pod)
         return all(labels.get(k) == v for k, v in self.pod_labels.items())
 
     def publish_decision(self, decision: Decision) -> None:

@@ -308,7 +308,9 @@ def simulate(
 
         if out is None or out.resolve() != report.resolve():
             write_outputs(comparison, workload, report)
-        write_report(report)
+        report_path: Path | None = write_report(report)
+    else:
+        report_path = None
     summary = comparison.to_json()
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
@@ -316,6 +318,8 @@ def simulate(
     print_simulation(summary, workload.span_s)
     if out is not None:
         console.print(f"wrote per-request results and time series to {out}", soft_wrap=True, markup=False)
+    if report_path is not None:
+        console.print(f"wrote the report to {report_path}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -420,7 +424,7 @@ def tune(
         get_search(search)
         if ray_address is not None:
             check_ray_address(ray_address)
-        if not POLICY_NAME.match(name):
+        if not POLICY_NAME.fullmatch(name):
             raise ValueError(f"--name {name!r} is not a policy name; allowed: {POLICY_NAME_RULE}")
 
         replica_profile = load_profile(profile)
@@ -462,16 +466,19 @@ def tune(
     if "gpuscale" in summary["policies"]:
         policy_file = tuned_policy_file(name, summary, replica_profile, [str(t) for t in trace])
         (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")
+    tuning_report: Path | None = None
     if report is not None:
         from simulations.report import write_tuning_report
 
-        write_tuning_report(summary, report)
+        tuning_report = write_tuning_report(summary, report)
     if json_output:
         typer.echo(json.dumps(summary, indent=2))
         return
     print_tuning(summary)
     written = f"wrote {out / 'tuning.json'}" + (f" and {out / (name + '.yaml')}" if "gpuscale" in names else "")
     console.print(written, soft_wrap=True, markup=False)  # a path is one line in a log, however long
+    if tuning_report is not None:
+        console.print(f"wrote the report to {tuning_report}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -578,15 +585,15 @@ def profile_fit(
 
     import yaml
 
-    from scaler.config import HTTP_URL
+    from scaler.config import BASE_URL_RULE, is_base_url
     from scaler.metadata import is_dns_label
     from scaler.prometheus import PrometheusError, PrometheusSource
     from simulations.profile_fit import FitError, fit_from_prometheus
     from simulations.profiles import ProfileError, load_profile
 
     try:
-        if not HTTP_URL.match(prometheus):
-            raise FitError(f"--prometheus {prometheus!r} is not an http:// or https:// URL")
+        if not is_base_url(prometheus):
+            raise FitError(f"--prometheus {prometheus!r} is not {BASE_URL_RULE}")
         for option, value in (("--namespace", namespace), ("--deployment", deployment)):
             if not is_dns_label(value):
                 raise FitError(

@@ -22,10 +22,11 @@ import numpy as np
 from scaler.decision import Decision
 from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
-from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
+from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, UTILIZATION, PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
 from simulations.fleet import Fleet
 from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
+from simulations.knob_space import profile_scales, spec_updates
 from simulations.monitoring import Monitor
 from simulations.profiles import ReplicaProfile
 from simulations.workload import Workload
@@ -387,44 +388,23 @@ def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext, utiliza
         max_replicas=context.max_replicas,
         # Waiting requests mean the replica is saturated; an eighth of its batch is a short wait.
         target_queue_per_replica=profile.max_num_seqs / 8,
-        target_prompt_tps_per_replica=utilization * profile.prefill_tokens_per_s,
-        target_generation_tps_per_replica=utilization * profile.decode_tps(profile.max_num_seqs / 2),
+        **spec_updates({UTILIZATION: utilization}, profile_scales(profile, context.max_replicas)),
     )
 
 
 PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
 
 
-#: gpuscale's own tunables, by PolicySpec field; ``utilization`` sets both token targets.
-GPUSCALE_TUNABLES = (
-    "target_queue_per_replica",
-    "queue_drain_s",
-    "target_inflight_per_replica",
-    "inflight_window_s",
-    "target_kv_cache_usage",
-    "forecast_quantile",
-    "forecast_horizon_s",
-    "scale_down_stabilization_s",
-    "scale_down_quantile",
-    "scale_up_max_step",
-    "scale_down_forecast_quantile",
-)
-#: The tuner searches ``scale_down_forecast_quantile`` up to 1 so that "off" is a point of the range: a
-#: value above the highest the PolicySpec takes means the window alone.
-RELEASE_OFF_ABOVE = 0.99
-
-
 def gpuscale_spec(context: PolicyContext, params: Mapping[str, Any]) -> PolicySpec:
-    """The PolicySpec a parameter set means: an explicit ``spec``, or the profile's defaults
-    with ``utilization`` and any PolicySpec field in ``params`` applied."""
+    """The PolicySpec a parameter set means: an explicit ``spec``, or the profile's defaults with the
+    knobs in ``params`` applied (``simulations.knob_space``: groups such as ``utilization``, and
+    searched values that mean off)."""
     spec = params.get("spec")
     if isinstance(spec, PolicySpec):
         return spec
-    base = profile_policy_spec(context.profile, context, float(params.get("utilization", 0.7)))
-    updates = {k: params[k] for k in GPUSCALE_TUNABLES if k in params}
-    release = updates.get("scale_down_forecast_quantile")
-    if release is not None and release > RELEASE_OFF_ABOVE:
-        updates["scale_down_forecast_quantile"] = None
+    scales = profile_scales(context.profile, context.max_replicas)
+    updates = spec_updates(params, scales)
+    base = profile_policy_spec(context.profile, context)
     return PolicySpec.model_validate({**base.model_dump(), **updates})
 
 

@@ -361,6 +361,8 @@ def _load(path: Path, required: tuple[str, ...], written_by: str) -> dict[str, A
 
 def write_report(directory: Path, out: Path | None = None) -> Path:
     """``report.html`` and its PNGs from a ``simulate --out`` (and/or ``tune``) directory."""
+    if not directory.is_dir():
+        raise ReportError(f"{directory}: no such directory (give one that gpuscale simulate --out or tune --out wrote)")
     summary = _load(directory / "summary.json", *_SUMMARY)
     tuning = _load(directory / "tuning.json", *_TUNING)
     if summary is None and tuning is None:

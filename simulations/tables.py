@@ -179,9 +179,21 @@ def print_tuning(summary: dict[str, Any]) -> None:
     for policy_name, tuned in summary["policies"].items():
         d = tuned["degradation"]
         console.print(
-            f"{policy_name}: {tuned['params']}; x oracle in sample {d['in_sample_vs_oracle']}, "
-            f"out of sample {d['out_of_sample_vs_oracle']}"
+            f"{policy_name}: {format_params(tuned['params'])}; x oracle in sample {d['in_sample_vs_oracle']}, "
+            f"out of sample {d['out_of_sample_vs_oracle']}",
+            markup=False,
         )
+
+
+def format_params(params: dict[str, Any]) -> str:
+    """A tuned setting as a person reads it: ``name=value`` pairs, three significant digits."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, float):
+            return str(int(value)) if value.is_integer() else f"{value:.3g}"
+        return str(value)
+
+    return ", ".join(f"{name}={shown(value)}" for name, value in params.items())
 
 
 def tuning_conditions(summary: dict[str, Any]) -> str:

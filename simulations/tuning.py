@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from simulations.compare import initial_replicas
+from simulations.knob_space import dimensions, profile_scales
 from simulations.policies import PolicyContext, create_controller
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplaySettings, replay
@@ -54,35 +55,28 @@ class Param:
         return float(round(value)) if self.integer else value
 
 
-def _floor(max_floor: int) -> Param:
-    return Param("min_replicas", 1, max(2, max_floor), integer=True)
+def gpuscale_space(profile: ReplicaProfile, max_floor: int) -> list[Param]:
+    """gpuscale's knobs as the tuner searches them: generated from their declarations on ``PolicySpec``."""
+    return [
+        Param(d.name, d.low, d.high, log=d.log, integer=d.integer)
+        for d in dimensions(profile_scales(profile, max_floor))
+    ]
 
 
 def search_space(policy: str, profile: ReplicaProfile, max_floor: int, max_replicas: int = 100) -> list[Param]:
     """What the tuner may change for ``policy`` (a registry keyed by policy name)."""
     window = Param("scale_down_window_s", 0, 900)
+    gpuscale = gpuscale_space(profile, max_floor)
+    (floor,) = [p for p in gpuscale if p.name == "min_replicas"]  # the floor every tuned policy shares
     spaces: dict[str, list[Param]] = {
-        "gpuscale": [
-            Param("utilization", 0.2, 1.0),
-            Param("target_queue_per_replica", 1, profile.max_num_seqs, log=True),
-            Param("target_inflight_per_replica", 2, 2 * profile.max_num_seqs, log=True),
-            Param("inflight_window_s", 10, 600, log=True),
-            Param("target_kv_cache_usage", 0.3, 0.95),
-            Param("forecast_quantile", 0.5, 0.99),
-            # how far ahead to size: the cold start, or more when the scale-up path adds delay
-            Param("forecast_horizon_s", 30, 900, log=True),
-            Param("scale_down_stabilization_s", 0, 1200),
-            Param("scale_down_quantile", 0.5, 1.0),
-            Param("scale_down_forecast_quantile", 0.5, 1.0),  # above 0.99: off (see RELEASE_OFF_ABOVE)
-            _floor(max_floor),
-        ],
-        "hpa-gpu": [Param("target", 0.2, 0.95), window, _floor(max_floor)],
-        "keda-queue": [Param("target", 1, profile.max_num_seqs, log=True), window, _floor(max_floor)],
-        "keda-kv": [Param("target", 0.1, 0.95), window, _floor(max_floor)],
+        "gpuscale": gpuscale,
+        "hpa-gpu": [Param("target", 0.2, 0.95), window, floor],
+        "keda-queue": [Param("target", 1, profile.max_num_seqs, log=True), window, floor],
+        "keda-kv": [Param("target", 0.1, 0.95), window, floor],
         "knative": [
             Param("target", 2, 2 * profile.max_num_seqs, log=True),
             Param("stable_window_s", 6, 600, log=True),
-            _floor(max_floor),
+            floor,
         ],
         # a constant fleet: sized on the training window like every baseline, not in hindsight
         "fixed": [Param("replicas", 1, max(2, max_replicas), integer=True)],

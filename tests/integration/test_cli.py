@@ -138,7 +138,8 @@ def test_serve_logs_decisions_and_drains_on_sigterm(
         ),
         pytest.param(
             ["--prometheus-url", "prometheus:9090"],
-            "invalid server config: prometheus_url: not an http:// or https:// URL (got 'prometheus:9090')",
+            "invalid server config: prometheus_url: an http:// or https:// base URL with no user, query or fragment "
+            "(got 'prometheus:9090')",
             id="a Prometheus address that is not a URL",
         ),
         pytest.param(
@@ -208,7 +209,18 @@ def test_config_file_errors_name_the_field(tmp_path: Path) -> None:
     )
 
 
-COMMANDS = ["serve", "emulate", "live-demo", "backtest", "simulate", "tune", "demo", "report", "profile-fit"]
+COMMANDS = [
+    "serve",
+    "trigger-keys",
+    "emulate",
+    "live-demo",
+    "backtest",
+    "simulate",
+    "tune",
+    "demo",
+    "report",
+    "profile-fit",
+]
 
 
 def test_the_help_tests_cover_every_command() -> None:

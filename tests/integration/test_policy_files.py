@@ -36,14 +36,14 @@ def test_named_policy_is_loaded_and_metadata_overrides_it(
     spec_name = stub.GetMetricSpec(ref("so", "llm", deployment="llama", policy="llama-tuned"), timeout=3)
     assert spec_name.metricSpecs[0].metricName == "gpuscale-llama"
     service = running.server.service
-    _, spec = service._parse(ref("so", "llm", deployment="llama", policy="llama-tuned", forecastQuantile="0.8"))
+    spec = service._parse(ref("so", "llm", deployment="llama", policy="llama-tuned", forecastQuantile="0.8")).spec
     assert (spec.max_replicas, spec.forecast_quantile, spec.forecast_error_memory_s, spec.queue_drain_s) == (
         3,
         0.8,
         1280,
         45,
     )
-    _, spec = service._parse(ref("so", "llm", deployment="llama", policy="llama-tuned", queueDrainSeconds="off"))
+    spec = service._parse(ref("so", "llm", deployment="llama", policy="llama-tuned", queueDrainSeconds="off")).spec
     assert spec.queue_drain_s is None
 
     with pytest.raises(grpc.RpcError) as err:

@@ -103,7 +103,7 @@ def test_fit_recovers_exact_parameters_from_clean_points() -> None:
     [
         pytest.param(
             ["--prometheus", "prometheus:9090", "--namespace", "llm", "--deployment", "llama"],
-            "--prometheus 'prometheus:9090' is not an http:// or https:// URL",
+            "--prometheus 'prometheus:9090' is not an http:// or https:// base URL with no user, query or fragment",
             id="an address without a scheme",
         ),
         pytest.param(

@@ -146,6 +146,15 @@ def test_report_refuses_results_it_cannot_read(case: str, files: dict[str, str],
     assert not (tmp_path / "out" / "report.html").exists()
 
 
+def test_report_on_a_missing_folder_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    proc = subprocess.run([*GPUSCALE, "report", str(missing)], check=False, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        f"error: {missing}: no such directory (give one that gpuscale simulate --out or tune --out wrote)",
+    )
+
+
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -379,7 +379,19 @@ def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None
 def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None:
     args = ["--trace", str(TRACES / "azure2023_code.csv"), "--rate-scale", "10", "--end", "600", "--policy", "fixed"]
     proc = subprocess.run(
-        [*GPUSCALE, "tune", *args, "--perturbed-copies", "2", "--workers", "2", "--out", str(tmp_path)],
+        [
+            *GPUSCALE,
+            "tune",
+            *args,
+            "--perturbed-copies",
+            "2",
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--report",
+            str(tmp_path / "report"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -393,9 +405,13 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
         "held-out windows scored after replaying the trace before them as a warm-up"
     )
     assert expected in proc.stdout.splitlines()
+    tuned = json.loads((tmp_path / "tuning.json").read_text())["policies"]["fixed"]
+    replicas = int(tuned["params"]["replicas"])
+    assert any(line.startswith(f"fixed: replicas={replicas}; x oracle in sample ") for line in proc.stdout.splitlines())
     # stderr is a pipe here, as under nohup or in a Job: the progress comes as timestamped lines.
-    *progress, last = proc.stderr.splitlines()
-    assert last == f"wrote {tmp_path / 'tuning.json'}"
+    *progress, wrote, last = proc.stderr.splitlines()
+    assert wrote == f"wrote {tmp_path / 'tuning.json'}"
+    assert last == f"wrote the report to {tmp_path / 'report' / 'report.html'}"
     assert all(re.fullmatch(r"\[\d+:\d\d:\d\d\] .+", line) for line in progress), progress
     stages = [line.split("] ", 1)[1].split(":")[0] for line in progress]
     assert list(dict.fromkeys(stages)) == [
@@ -441,8 +457,7 @@ def test_tune_rejects_bad_perturbation_flags(case: str, flag: str, value: str, m
         env=os.environ | {"COLUMNS": "300", "NO_COLOR": "1", "TERM": "dumb"},
     )
     assert proc.returncode == 2, case
-    lines = [line.strip("│ ") for line in proc.stderr.splitlines()]
-    assert message in lines, case
+    assert proc.stderr.splitlines()[0] == f"error: {message}", case
 
 
 @pytest.mark.parametrize(

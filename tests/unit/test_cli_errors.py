@@ -48,13 +48,19 @@ from simulations.cli import app
             "Invalid value for '--port': 'x'; allowed: an integer",
             id="an unbounded integer",
         ),
+        pytest.param(
+            ["serve", "--log-level", "loud"],
+            "Invalid value for '--log-level': 'loud'; allowed: one of debug, info, warning, error",
+            id="a word outside a choice (was a 46-line traceback)",
+        ),
+        pytest.param(["simulate", "--nope", "1"], "No such option: --nope", id="an unknown option"),
     ],
 )
 def test_a_bad_option_value_is_named_with_what_is_allowed(args: list[str], message: str) -> None:
+    """Every usage error is one ``error:`` line and a pointer to the help, as the commands' own checks are."""
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 2
-    lines = [line.strip("│ ") for line in result.output.splitlines()]
-    assert message in lines
+    assert result.output.splitlines() == [f"error: {message}", f"Try 'gpuscale {args[0]} --help' for help."]
 
 
 def test_an_error_pydantic_did_not_raise_keeps_its_message() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from simulations.tables import excess_line, tuning_conditions
+from simulations.tables import excess_line, format_params, tuning_conditions
 
 EXCESS = {"over_gpu_hours": 5.8123, "under_gpu_hours": 1.0, "by_reason": {"hold_stabilization": 5.34, "steady": 0.47}}
 
@@ -175,3 +175,19 @@ def test_a_table_fits_80_columns_without_cutting_a_name_or_a_digit(
     table_rows = [" ".join(line.split()) for line in lines]
     for row in rows:
         assert row in table_rows
+
+
+@pytest.mark.parametrize(
+    ("params", "shown"),
+    [
+        ({"replicas": 13.0}, "replicas=13"),
+        (
+            {"utilization": 0.26565656, "forecast_horizon_s": 203.0, "target_kv_cache_usage": 0.95},
+            "utilization=0.266, forecast_horizon_s=203, target_kv_cache_usage=0.95",
+        ),
+        ({"forecast_model": "default", "queue_drain_s": None}, "forecast_model=default, queue_drain_s=None"),
+    ],
+    ids=["an integer-valued float", "rounded to three digits", "words and None"],
+)
+def test_tuned_parameters_print_as_name_value_pairs(params: dict[str, Any], shown: str) -> None:
+    assert format_params(params) == shown
