@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -55,6 +56,14 @@ class CycleReport:
     queries: int = 0
     errors: int = 0
     decisions: list[tuple[WorkloadKey, Decision]] = field(default_factory=list)
+    #: workloads not collected because their source was still busy from an earlier cycle
+    skipped: int = 0
+    #: sources still collecting when the cycle stopped waiting (they publish when done)
+    late_sources: int = 0
+
+
+#: Where decisions go as soon as a source's are computed (the worker ships them to the server).
+DecisionSink = Callable[[list[tuple[WorkloadKey, Decision]]], None]
 
 
 class Collector:
@@ -67,6 +76,7 @@ class Collector:
         kube: KubeSource | None = None,
         kube_status: str = "kubernetes access disabled",
         decision_log: DecisionLog | None = None,
+        sink: DecisionSink | None = None,
     ) -> None:
         self.registry = registry
         self.config = config
@@ -75,8 +85,16 @@ class Collector:
         self.kube = kube
         self.kube_status = kube_status
         self.decision_log = decision_log
+        self.sink = sink
         self._sources: dict[str, PrometheusSource] = {}
         self._sources_lock = threading.Lock()
+        #: each source's collection of the latest full cycle
+        self._busy: dict[str, Future[CycleReport]] = {}
+        # Sources are allow-listed (ServerConfig.prometheus_urls), so their number is bounded: one thread
+        # each for cycles, one each for first-seen refreshes running beside them.
+        self._pool = ThreadPoolExecutor(
+            max_workers=2 * len(config.prometheus_urls()) + 2, thread_name_prefix="gpuscale-source"
+        )
 
     def source(self, url: str) -> PrometheusSource:
         with self._sources_lock:
@@ -88,31 +106,81 @@ class Collector:
 
     # --- one cycle ---------------------------------------------------------------
     def refresh(self, workloads: list[Workload] | None = None, bootstrap: bool = True) -> CycleReport:
-        """Collect and decide for ``workloads`` (default: all registered ones)."""
+        """Collect and decide for ``workloads`` (default: all registered ones, a full cycle).
+
+        Each Prometheus source is collected on its own thread and its workloads' decisions are
+        published (``sink``) as soon as that source is done, so a slow or silent source delays only
+        the workloads that read it. A full cycle waits for its sources at most one refresh interval;
+        a source still busy from an earlier cycle is skipped (its workloads keep their last decision,
+        which ages toward UNAVAILABLE). A targeted refresh (a first-seen workload) waits for its own.
+        """
         now = self.clock()
+        full = workloads is None
         if workloads is None:
             workloads = self.registry.all()
         report = CycleReport(workloads=len(workloads))
-        groups: dict[GroupKey, list[Workload]] = {}
+        by_source: dict[str, dict[GroupKey, list[Workload]]] = {}
         for w in workloads:
-            groups.setdefault(group_key(w), []).append(w)
+            key = group_key(w)
+            by_source.setdefault(key.prometheus_url, {}).setdefault(key, []).append(w)
         kube = self._observe_kube(workloads)
-        for key, members in groups.items():
-            observed, error = self._collect_group(key, members, report)
-            if bootstrap and error is None:
-                due = [
-                    w
-                    for w in members
-                    if not w.history_loaded
-                    and (w.history_attempt_at is None or now - w.history_attempt_at >= HISTORY_RETRY_S)
-                ]
-                self._bootstrap(key, due, now, report)
-            for w in members:
-                snapshot = self._snapshot(w, observed.get(w.key), error, kube.get(w.key), now)
-                report.decisions.append((w.key, self._decide(w, snapshot, now)))
+        futures: dict[Future[CycleReport], str] = {}
+        for url, groups in by_source.items():
+            if full:
+                with self._sources_lock:
+                    busy = self._busy.get(url)
+                if busy is not None and not busy.done():
+                    report.skipped += sum(len(members) for members in groups.values())
+                    log.warning("Prometheus source %s is still busy from an earlier cycle: its workloads wait", url)
+                    continue
+            future = self._pool.submit(self._collect_source, groups, kube, now, bootstrap)
+            if full:
+                with self._sources_lock:
+                    self._busy[url] = future
+            futures[future] = url
+        done, late = wait(futures, timeout=self.config.refresh_interval_s if full else None)
+        for future in done:
+            part = future.result()
+            report.queries += part.queries
+            report.errors += part.errors
+            report.decisions.extend(part.decisions)
+        report.late_sources = len(late)
         self.telemetry.queries_per_refresh.set(report.queries)
-        self.telemetry.refresh_duration.observe(max(0.0, self.clock() - now))
+        if not late:
+            self.telemetry.refresh_duration.observe(max(0.0, self.clock() - now))
         return report
+
+    def _collect_source(
+        self,
+        groups: dict[GroupKey, list[Workload]],
+        kube: dict[WorkloadKey, KubeObservation],
+        now: float,
+        bootstrap: bool,
+    ) -> CycleReport:
+        """One Prometheus source's share of a cycle: its queries, bootstraps and decisions, then publish."""
+        part = CycleReport()
+        try:
+            for key, members in groups.items():
+                observed, error = self._collect_group(key, members, part)
+                if bootstrap and error is None:
+                    due = [
+                        w
+                        for w in members
+                        if not w.history_loaded
+                        and (w.history_attempt_at is None or now - w.history_attempt_at >= HISTORY_RETRY_S)
+                    ]
+                    self._bootstrap(key, due, now, part)
+                for w in members:
+                    snapshot = self._snapshot(w, observed.get(w.key), error, kube.get(w.key), now)
+                    part.decisions.append((w.key, self._decide(w, snapshot, now)))
+        except Exception:
+            log.exception("collection of one Prometheus source failed")
+        if part.decisions and self.sink is not None:
+            self.sink(part.decisions)
+        elapsed = self.clock() - now
+        if elapsed > self.config.refresh_interval_s:
+            self.telemetry.refresh_duration.observe(max(0.0, elapsed))  # a late source: its own duration shows
+        return part
 
     def forget(self, key: WorkloadKey) -> None:
         """Stop collecting for a workload and drop its series."""

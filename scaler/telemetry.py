@@ -15,6 +15,8 @@ from scaler.decision import Ask, Decision
 from scaler.snapshot import Signal, Snapshot
 
 _WL = ("namespace", "scaledobject", "workload")
+#: A cycle is seconds when healthy and up to minutes when a source is slow: the slow ones must show.
+_CYCLE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 DEMAND_KINDS = ("observed", "forecast_mean", "forecast_quantile")
 REPLICA_STATES = ("current", "ready", "starting")
@@ -95,8 +97,8 @@ class DecisionTelemetry:
         )
         self.refresh_duration = Histogram(
             "gpuscale_refresh_duration_seconds",
-            "Duration of one collection cycle",
-            buckets=_LATENCY_BUCKETS,
+            "Duration of one collection cycle (a slow Prometheus source's own collection included)",
+            buckets=_CYCLE_BUCKETS,
             registry=r,
         )
         self.queries_per_refresh = Gauge(

@@ -7,13 +7,14 @@ import threading
 import time
 from typing import Any
 
-from scaler.collector import Collector, CycleReport
+from scaler.collector import Collector
 from scaler.config import ServerConfig
+from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
 from scaler.kube import KubeSource
 from scaler.logs import setup_logging
 from scaler.telemetry import DecisionTelemetry
-from scaler.workloads import Registry, Workload
+from scaler.workloads import Registry, Workload, WorkloadKey
 
 log = logging.getLogger(__name__)
 #: Decisions travel in batches so the server unpickles a few at a time between RPCs.
@@ -26,7 +27,6 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
     telemetry = DecisionTelemetry()
     kube, status = KubeSource.connect(config.kubernetes)
     decision_log = DecisionLog(config.decision_log) if config.decision_log else None
-    collector = Collector(registry, config, telemetry, time.time, kube, status, decision_log)
     send_lock = threading.Lock()
     stop = threading.Event()
 
@@ -34,15 +34,21 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
         with send_lock:
             conn.send(message)
 
-    def ship(report: CycleReport) -> None:
-        for i in range(0, len(report.decisions), BATCH):
-            send(("decisions", report.decisions[i : i + BATCH]))
+    def ship(decisions: list[tuple[WorkloadKey, Decision]]) -> None:
+        """Each Prometheus source's decisions as soon as they are computed (``Collector.sink``)."""
+        try:
+            for i in range(0, len(decisions), BATCH):
+                send(("decisions", decisions[i : i + BATCH]))
+        except (OSError, EOFError):
+            stop.set()  # the server is gone
+
+    collector = Collector(registry, config, telemetry, time.time, kube, status, decision_log, sink=ship)
 
     def cycles() -> None:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                ship(collector.refresh())
+                collector.refresh()
             except (OSError, EOFError):
                 stop.set()  # the server is gone
             except Exception:
@@ -67,7 +73,7 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
             if pending:
                 workloads = [w for _, key in pending if (w := registry.get(key)) is not None]
                 if workloads:
-                    ship(collector.refresh(workloads, bootstrap=False))
+                    collector.refresh(workloads, bootstrap=False)  # ships through the sink before "done"
                 for request, _ in pending:
                     send(("done", request))
     finally:
