@@ -90,6 +90,10 @@ class Collector:
         self._sources_lock = threading.Lock()
         #: each source's collection of the latest full cycle
         self._busy: dict[str, Future[CycleReport]] = {}
+        #: sources whose last collection failed, and since when (logged once per outage)
+        self._failing_since: dict[str, float] = {}
+        #: namespaces the cluster refused to list (logged once until they read again)
+        self._kube_failing: set[str] = set()
         # Sources are allow-listed (ServerConfig.prometheus_urls), so their number is bounded: one thread
         # each for cycles, one each for first-seen refreshes running beside them.
         self._pool = ThreadPoolExecutor(
@@ -162,6 +166,7 @@ class Collector:
         try:
             for key, members in groups.items():
                 observed, error = self._collect_group(key, members, part)
+                self._note_source_health(key.prometheus_url, error, len(members), now)
                 if bootstrap and error is None:
                     due = [
                         w
@@ -186,6 +191,24 @@ class Collector:
         """Stop collecting for a workload and drop its series."""
         self.registry.remove(key)
         self.telemetry.forget(_labels(key))
+
+    def _note_source_health(self, url: str, error: str | None, workloads: int, now: float) -> None:
+        """Log a source's failure when it starts and its recovery when it ends: once each, not every cycle."""
+        with self._sources_lock:
+            since = self._failing_since.get(url)
+            if error is not None and since is None:
+                self._failing_since[url] = now
+            elif error is None and since is not None:
+                del self._failing_since[url]
+        if error is not None and since is None:
+            log.warning(
+                "Prometheus source %s is failing; holding the last decisions of %d workload(s), no scale-down: %s",
+                url,
+                workloads,
+                error,
+            )
+        elif error is None and since is not None:
+            log.warning("Prometheus source %s answers again after %.0fs", url, now - since)
 
     def _collect_group(
         self, key: GroupKey, members: list[Workload], report: CycleReport
@@ -239,7 +262,16 @@ class Collector:
                 for name, obs in self.kube.observe(namespace, names).items():
                     found[(namespace, name)] = obs
             except Exception as exc:  # the kubernetes client raises several unrelated types
-                log.warning("kubernetes read failed for namespace %s: %s", namespace, exc)
+                if namespace not in self._kube_failing:  # once per namespace until it reads again
+                    self._kube_failing.add(namespace)
+                    log.warning(
+                        "cannot list pods and Deployments in namespace %s (is gpuscale's RoleBinding there?); "
+                        "its cold starts are not observed: %s",
+                        namespace,
+                        str(exc)[:300],
+                    )
+            else:
+                self._kube_failing.discard(namespace)
         return {
             w.key: found[(w.namespace, w.meta.deployment)]
             for w in workloads

@@ -192,6 +192,10 @@ def decide(
     """Recommend a replica count for ``now``; return it with the next state."""
     horizon_s, horizon_source = resolve_horizon(spec, snapshot)
     fresh, age, stale_why = _is_fresh(snapshot, spec, now)
+    if age is None and state.newest_sample_at is not None:
+        # No sample at all (Prometheus down, series gone): the data is as old as the last one seen, and
+        # that age keeps growing, so an alert on it fires during an outage instead of freezing.
+        age = max(0.0, now - state.newest_sample_at)
     usable = [s for s in _REQUIRED_SIGNALS if snapshot.get(s) is not None]
     base = {
         "at": now,
@@ -283,6 +287,7 @@ def decide(
         inflight=inflight_window,
         queue_seen=queue_seen,
         queue_growth=queue_growth,
+        newest_sample_at=snapshot.observed_at,
     )
     return decision, new_state
 

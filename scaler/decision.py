@@ -44,6 +44,7 @@ class DecisionState:
     inflight: tuple[tuple[float, float], ...] = ()  # (time, waiting + running) over the in-flight window
     queue_seen: tuple[float, float] | None = None  # (sample time, waiting) of the newest sample seen
     queue_growth: float = 0.0  # waiting requests gained per second between the last two samples
+    newest_sample_at: float | None = None  # sample time of the newest usable snapshot (data age in an outage)
 
 
 @dataclass(frozen=True)

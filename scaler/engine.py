@@ -46,6 +46,9 @@ class DecisionEngine(Protocol):
     def metrics_text(self) -> bytes:
         """The collector side's Prometheus exposition."""
 
+    def alive(self) -> bool:
+        """Is collection running (a readiness probe's question)?"""
+
 
 class ThreadEngine:
     """Collection on a thread of this process: for embedding and for inspecting internals in tests."""
@@ -91,6 +94,9 @@ class ThreadEngine:
 
     def metrics_text(self) -> bytes:
         return self.telemetry.exposition()
+
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
 
 
 class ProcessEngine:
@@ -160,11 +166,15 @@ class ProcessEngine:
                 if waiter is not None:
                     waiter[1].append(message[2])
                     waiter[0].set()
+        self._ready.clear()  # not ready again until the new worker says so
         if not self._stopping:
             process.join(timeout=1)
             log.error("collector worker exited (code %s); starting a new one", process.exitcode)
             self.restarts += 1
             self._spawn()
+
+    def alive(self) -> bool:
+        return self._ready.is_set() and self._process is not None and self._process.is_alive()
 
     def _publish(self, decisions: list[tuple[WorkloadKey, Decision]]) -> None:
         for key, decision in decisions:

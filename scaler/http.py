@@ -14,6 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from scaler.workloads import Registry
 
 MetricsSource = Callable[[], bytes]
+#: Why the scaler is not ready, or None when it is.
+Readiness = Callable[[], str | None]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,8 +39,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in url.path.split("/") if p]
         if url.path == "/metrics":
             self._send(200, b"".join(source() for source in self.server.metrics), CONTENT_TYPE_LATEST)
-        elif url.path in ("/healthz", "/readyz"):
+        elif url.path == "/healthz":  # liveness: the process answers
             self._send(200, b"ok\n", "text/plain")
+        elif url.path == "/readyz":  # readiness: collection runs and decisions are fresh
+            why = self.server.ready()
+            self._send(200 if why is None else 503, b"ok\n" if why is None else f"{why}\n".encode(), "text/plain")
         elif parts and parts[0] == "decisions":
             self._decisions(parts[1:], parse_qs(url.query))
         else:
@@ -87,17 +92,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], metrics: list[MetricsSource], registry: Registry) -> None:
+    def __init__(
+        self, address: tuple[str, int], metrics: list[MetricsSource], registry: Registry, ready: Readiness
+    ) -> None:
         super().__init__(address, _Handler)
         self.metrics = metrics
         self.registry = registry
+        self.ready = ready
 
 
 class HttpEndpoint:
     """Runs the HTTP server on a daemon thread."""
 
-    def __init__(self, host: str, port: int, metrics: list[MetricsSource], registry: Registry) -> None:
-        self._server = _Server((host, port), metrics, registry)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: list[MetricsSource],
+        registry: Registry,
+        ready: Readiness = lambda: None,
+    ) -> None:
+        self._server = _Server((host, port), metrics, registry, ready)
         self._thread = threading.Thread(target=self._server.serve_forever, name="gpuscale-http", daemon=True)
 
     @property

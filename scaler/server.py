@@ -64,7 +64,9 @@ class ScalerServer:
         """Bind both ports first, so a port in use fails with a clear error before anything has started."""
         metrics = [self.telemetry.exposition, self.engine.metrics_text]
         try:
-            self.http = HttpEndpoint(self.config.host, self.config.metrics_port, metrics, self.registry)
+            self.http = HttpEndpoint(
+                self.config.host, self.config.metrics_port, metrics, self.registry, ready=self.readiness
+            )
         except OSError as exc:
             raise BindError(
                 f"cannot listen for HTTP on {self.config.host}:{self.config.metrics_port} (--metrics-port):"
@@ -106,6 +108,19 @@ class ScalerServer:
             self.config.prometheus_url,
             self.config.collector,
         )
+
+    def readiness(self) -> str | None:
+        """Why this replica should not take KEDA's calls now, or None when it should (``/readyz``)."""
+        if self.stopping.is_set():
+            return "draining: the server is stopping"
+        if not self.engine.alive():
+            return "the collector is not running"
+        decided = [w.latest.at for w in self.registry.all() if w.latest is not None]
+        if decided:
+            age = self.clock() - max(decided)
+            if age > self.config.decision_max_age_s:
+                return f"no decision in {age:.0f}s: collection has stopped"
+        return None
 
     async def _expire_forever(self) -> None:
         interval = min(60.0, self.config.workload_ttl_s / 2)

@@ -3,7 +3,7 @@
 # Drives a load ramp through the emulator and asserts that the Deployment scales up while the
 # ramp is still climbing, and back down to its minimum after the load stops.
 #
-# Needs: docker, kind, kubectl, helm, curl (and internet access for the KEDA chart and images).
+# Needs: docker, kind, kubectl, helm, curl, python3 (and internet access for the KEDA chart and images).
 # Run from the project root:  bash deploy/kind/e2e.sh      (KEEP_CLUSTER=1 keeps it afterwards)
 set -euo pipefail
 
@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in docker kind kubectl helm curl; do
+for tool in docker kind kubectl helm curl python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
 [ -f pyproject.toml ] || fail "run from the project root"
@@ -58,16 +58,17 @@ sleep 3
 
 replicas() { kubectl -n "$NS" get deploy llama -o jsonpath='{.spec.replicas}'; }
 ready() { kubectl -n "$NS" get deploy llama -o jsonpath='{.status.readyReplicas}'; }
-load() {  # queue, generation tok/s; the emulated pods follow the Deployment's ready pods
-  local pods; pods=$(ready); pods=${pods:-1}
+load() {  # ramp STEP | idle: the body comes from ramp.py, which the test suite drives too
+  local pods body; pods=$(ready); pods=${pods:-1}
+  body=$(python3 "$HERE/ramp.py" "$@" "$pods")
   curl -fsS -X POST localhost:19400/control -H 'Content-Type: application/json' \
-    -d "{\"namespace\":\"$NS\",\"deployment\":\"llama\",\"replicas\":$pods,\"queue\":$1,\"generation_tps\":$2,\"running\":$((pods * 8)),\"kv_cache_usage\":0.5}" >/dev/null
+    -d "{\"namespace\":\"$NS\",\"deployment\":\"llama\",${body#\{}" >/dev/null
 }
 
 log "ramp: the queue and token rate climb for 3 minutes"
 scaled_during_ramp=0
 for i in $(seq 1 18); do
-  load $((i * 3)) $((i * 400))
+  load ramp "$i"
   sleep 10
   r=$(replicas)
   echo "t=$((i * 10))s queue=$((i * 3)) replicas=$r ready=$(ready)"
@@ -79,7 +80,7 @@ peak=$(replicas)
 
 log "load stops: back to the minimum after the stabilization window and cooldown"
 for i in $(seq 1 30); do
-  load 0 0
+  load idle
   sleep 10
   r=$(replicas)
   echo "t=$((i * 10))s after the ramp: replicas=$r"

@@ -234,6 +234,7 @@ def test_overlay_deployments_render_valid(patch: Path) -> None:
     if "tls" in str(patch):
         assert "--tls-client-ca=/etc/gpuscale/tls/ca.crt" in container["args"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz" and "grpc" not in container["readinessProbe"]
+        assert container["startupProbe"]["httpGet"]["path"] == "/readyz" and "grpc" not in container["startupProbe"]
         assert {m["name"] for m in container["volumeMounts"]} == {"config", "policies", "tmp", "tls"}
 
 
@@ -244,16 +245,50 @@ def test_scaler_runs_hardened() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert container["readinessProbe"]["grpc"]["port"] == 6000
+    # readiness follows the collector (/readyz), start-up the gRPC server
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["startupProbe"]["grpc"]["port"] == 6000
     assert container["resources"]["requests"]
 
 
-def test_rbac_only_reads_pods_and_deployments() -> None:
-    role = next(d for d in documents(DEPLOY / "base/rbac.yaml") if d["kind"] == "ClusterRole")
+def test_rbac_only_lists_pods_and_deployments_in_bound_namespaces() -> None:
+    """The scaler's code lists (never gets or watches); a cluster-wide grant read every namespace's pod env."""
+    (role,) = documents(DEPLOY / "base/rbac.yaml")
+    assert role["kind"] == "ClusterRole"
     granted = {
         (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
     }
-    assert granted == {(g, r, v) for g, r in (("", "pods"), ("apps", "deployments")) for v in ("get", "list", "watch")}
+    assert granted == {("", "pods", "list"), ("apps", "deployments", "list")}
+    bindings = [d for _, d in MANIFESTS if d["kind"] in ("ClusterRoleBinding", "RoleBinding")]
+    assert {d["kind"] for d in bindings} == {"RoleBinding"}
+    assert all(d["roleRef"]["name"] == "gpuscale-read-workloads" for d in bindings)
+
+
+def test_the_kube_source_only_lists() -> None:
+    """What RBAC grants is what scaler/kube.py calls: list_namespaced_* and nothing else of the API."""
+    source = (Path(__file__).resolve().parents[2] / "scaler" / "kube.py").read_text()
+    calls = set(re.findall(r"\.(list|read|watch|get|patch|create|delete)_namespaced_(\w+)\(", source))
+    assert calls == {("list", "deployment"), ("list", "pod")}
+
+
+def test_each_example_kustomization_scales_a_deployment_once() -> None:
+    """KEDA refuses a second ScaledObject for one Deployment: polling and push are alternatives."""
+    for root in (DEPLOY / "examples", DEPLOY / "examples/push"):
+        targets = [d["spec"]["scaleTargetRef"]["name"] for d in _scaled_objects_of(root)]
+        assert len(targets) == len(set(targets)) == 1, (root, targets)
+
+
+def _scaled_objects_of(root: Path) -> list[dict[str, Any]]:
+    """The ScaledObjects a kustomization (and the kustomizations it includes) applies."""
+    (kustomization,) = documents(root / "kustomization.yaml")
+    out: list[dict[str, Any]] = []
+    for resource in kustomization.get("resources", []):
+        target = (root / resource).resolve()
+        if target.is_dir():
+            out.extend(_scaled_objects_of(target))
+        else:
+            out.extend(d for d in documents(target) if d["kind"] == "ScaledObject")
+    return out
 
 
 def test_server_config_and_policies_load_with_the_scalers_schema() -> None:
@@ -282,13 +317,16 @@ def exported_names() -> tuple[set[str], set[str]]:
     return metrics, labels | {"le"}
 
 
-KEDA_METRICS = {
-    "keda_scaler_metrics_value",
-    "keda_scaler_active",
-    "keda_scaler_detail_errors_total",
-    "keda_scaled_object_errors_total",
-    *(f"keda_scaler_metrics_latency_seconds{s}" for s in ("", "_bucket", "_sum", "_count")),
+#: The KEDA operator's series the dashboard and rules may read, with their types as KEDA declares them
+#: (pkg/metricscollector/prommetrics.go): a gauge has no _bucket series to take a quantile of.
+KEDA_FAMILIES = {
+    "keda_scaler_metrics_value": "gauge",
+    "keda_scaler_metrics_latency_seconds": "gauge",
+    "keda_scaler_active": "gauge",
+    "keda_scaler_detail_errors": "counter",
+    "keda_scaled_object_errors": "counter",
 }
+KEDA_METRICS = {name + ("_total" if kind == "counter" else "") for name, kind in KEDA_FAMILIES.items()}
 KEDA_LABELS = {"namespace", "metric", "scaledObject", "scaler", "triggerIndex", "type"}
 PROMETHEUS_LABELS = {"job", "instance"}
 
@@ -314,6 +352,18 @@ def test_dashboard_and_rules_name_only_exported_metrics_and_labels() -> None:
         assert metrics, expr
         assert metrics <= allowed_metrics, f"{expr}: unknown metric(s) {sorted(metrics - allowed_metrics)}"
         assert labels <= allowed_labels, f"{expr}: unknown label(s) {sorted(labels - allowed_labels)}"
+
+
+def test_keda_latency_is_read_as_the_gauge_keda_exports() -> None:
+    """The dashboard once took a quantile of keda_scaler_metrics_latency_seconds_bucket: always empty."""
+    assert "keda_scaler_metrics_latency_seconds_bucket" not in KEDA_METRICS
+    assert any("keda_scaler_metrics_latency_seconds{" in q for q in dashboard_queries())
+
+
+def test_the_scalers_service_monitor_keeps_its_namespace_label() -> None:
+    """Without honorLabels the Prometheus Operator overwrites our namespace label with gpuscale-system."""
+    (monitor,) = documents(DEPLOY / "monitoring/servicemonitor-gpuscale.yaml")
+    assert [e.get("honorLabels") for e in monitor["spec"]["endpoints"]] == [True]
 
 
 def test_metric_name_check_catches_a_typo() -> None:

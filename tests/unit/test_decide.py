@@ -527,3 +527,21 @@ def test_a_drain_ask_says_how_it_counted() -> None:
     assert decision.notes == (
         "queue: 180 waiting, +6.0/s, 10.0/s completed by 9 ready: 18 keep up and drain it within 60s",
     )
+
+
+@pytest.mark.parametrize(
+    ("case", "snapshot"),
+    [
+        ("Prometheus unreachable", Snapshot(observed_at=None, error="connection refused")),
+        ("the series are gone", Snapshot(observed_at=None)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_data_age_keeps_growing_through_an_outage(case: str, snapshot: Snapshot) -> None:
+    """The data-age gauge once froze at its last value while Prometheus was down, so its alert never fired."""
+    _, state = decide(snap(age=2.0, **IDLE), None, DecisionState(), PolicySpec(), NOW)
+    assert state.newest_sample_at == NOW - 2.0
+    first, state = decide(snapshot, None, state, PolicySpec(), NOW + 60)
+    later, _ = decide(snapshot, None, state, PolicySpec(), NOW + 240)
+    assert (first.data_age_s, later.data_age_s) == (62.0, 242.0), case
+    assert (first.reason, later.replicas) == (Reason.HOLD_STALE_DATA, first.replicas)
