@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 import grpc
 
+from benchmarks._cli import parser
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
 
@@ -29,4 +29,6 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    cli = parser(__doc__, "benchmarks.bare_server")
+    cli.add_argument("port", type=int, help="loopback port to serve on")
+    asyncio.run(main(cli.parse_args().port))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._cli import parser
 from predictors import Forecast, create_predictor
 from predictors.backtest import BacktestResult, Forecaster, ratio_interval, rolling_origin
 from simulations.demand import demand_series
@@ -144,6 +145,9 @@ def run_case(case: Case) -> tuple[str, float, list[int], list[BacktestResult], B
 
 
 def main() -> None:
+    cli = parser(__doc__, "benchmarks.forecast_quality")
+    cli.add_argument("traces", nargs="*", help="parts of trace file names to run (default: every case)")
+    args = cli.parse_args()
     if not TRACES.is_dir():
         sys.exit(f"shared traces not found at {TRACES}")
     print(
@@ -152,7 +156,7 @@ def main() -> None:
     )
     if not _has_statsforecast():
         print("statsforecast is not installed (pip install 'gpuscale[forecast-baselines]'): AutoETS/AutoARIMA skipped")
-    chosen = [c for c in CASES if not sys.argv[1:] or any(a in c.file for a in sys.argv[1:])]
+    chosen = [c for c in CASES if not args.traces or any(a in c.file for a in args.traces)]
     for case in chosen:
         start = time.perf_counter()
         title, step, steps, results, everywhere = run_case(case)

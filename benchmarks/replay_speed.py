@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._cli import parser
 from simulations.policies import PolicyContext, create_controller
 from simulations.profiles import load_profile
 from simulations.reference import simulate_reference
@@ -63,6 +64,9 @@ def synthesized_day(rng: np.random.Generator) -> Workload:
 
 
 def main(argv: list[str]) -> None:
+    cli = parser(__doc__, "benchmarks.replay_speed")
+    cli.add_argument("--skip-24h", action="store_true", help="leave out the synthesized 24-hour trace")
+    args = cli.parse_args(argv)
     rng = np.random.default_rng(7)
     cases: list[tuple[str, Workload, int]] = []
     azure = load_trace(TRACES / "azure2023_code.csv")
@@ -71,7 +75,7 @@ def main(argv: list[str]) -> None:
     cases.append(("azure2023_code (1x)", from_requests(azure, Reshape(), rng), 2))
     cases.append(("azure2023_code (10x rate)", from_requests(azure, Reshape(rate_scale=10), rng), 12))
     cases.append(("mooncake_conversation", from_requests(mooncake, Reshape(), rng), 4))
-    if "--skip-24h" not in argv:
+    if not args.skip_24h:
         cases.append(("synthesized 24 h (ServeGen shape, Azure tokens)", synthesized_day(rng), 40))
     print(
         f"{'trace':50s} {'requests':>10s} {'span':>8s} {'wall s':>8s} {'req/s':>11s} {'ref req/s':>10s} {'ratio':>7s}"

@@ -1,6 +1,6 @@
 """What one gpuscale knob does to one tuned setting, on several cold-start draws, everything else unchanged.
 
-Run: python -m benchmarks.knob_ablation CASE-NAME-PART --params '{"utilization": 0.8, ...}'
+Run: python -m lab.knob_ablation CASE-NAME-PART --params '{"utilization": 0.8, ...}'
 --knob queue_drain_s --values off,10,60 [--draws 1,2,3] (from the project root).
 
 The setting (e.g. a ``tuned gpuscale`` line printed by benchmarks/headline.py) is replayed on the case's
@@ -32,7 +32,7 @@ def _value(text: str) -> float | None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.knob_ablation", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.knob_ablation", description=__doc__.split("\n")[0])
     parser.add_argument("case", help="a part of one case's name: " + ", ".join(repr(c.name) for c in CASES))
     parser.add_argument("--params", required=True, help="the gpuscale setting as a JSON (or Python) dict")
     parser.add_argument("--knob", required=True, help="the PolicySpec field: " + ", ".join(KNOBS))

@@ -1,6 +1,6 @@
 """Is the replayed day like the day before? What a forecaster that starts from yesterday has to go on.
 
-Run: python -m benchmarks.day_over_day (from the project root).
+Run: python -m lab.day_over_day (from the project root).
 
 For each day-long headline case (benchmarks/headline.py), from the aggregated trace it replays: the
 correlation between the replayed day's hourly request rates and the previous day's (levels, and
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmarks._cli import parser
 from benchmarks.headline import CASES, TRACES
 from simulations.traces import load_trace
 from simulations.traces.base import RateSeries
@@ -76,6 +77,7 @@ def _spread(values: list[float]) -> str:
 
 
 def main() -> None:
+    parser(__doc__, "lab.day_over_day").parse_args()
     print(
         f"{'case':32s} {'step':>6s} {'hourly levels':>14s} {'hourly changes':>15s} {'levels':>7s} {'changes':>8s}"
         f" {'steps >20 %':>12s}"

@@ -1,6 +1,6 @@
 """What letting the forecast release pods does to one gpuscale setting, the window alone measured beside it.
 
-Run: python -m benchmarks.release_ablation CASE-NAME-PART --params '{"utilization": 0.8, ...}'
+Run: python -m lab.release_ablation CASE-NAME-PART --params '{"utilization": 0.8, ...}'
 [--quantiles 0.8,0.9,0.95,0.99] [--seed 2] (from the project root).
 
 The setting (e.g. a ``tuned gpuscale`` line printed by benchmarks/headline.py) is replayed on the
@@ -29,7 +29,7 @@ HOLDS = ("hold_stabilization", "hold_forecast")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.release_ablation", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.release_ablation", description=__doc__.split("\n")[0])
     parser.add_argument("case", help="a part of one case's name: " + ", ".join(repr(c.name) for c in CASES))
     parser.add_argument("--params", required=True, help="the gpuscale setting as a JSON (or Python) dict")
     parser.add_argument("--quantiles", default="0.8,0.9,0.95,0.99", help="release quantiles to try, comma-separated")

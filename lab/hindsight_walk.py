@@ -1,7 +1,7 @@
 """How cheap gpuscale's decision function gets on a case when tuned in hindsight: on the very trace and
 cold-start draw it is scored on.
 
-Run: python -m benchmarks.hindsight_walk CASE-NAME-PART --params '{"utilization": 0.27, ...}'
+Run: python -m lab.hindsight_walk CASE-NAME-PART --params '{"utilization": 0.27, ...}'
 [--seed 2] [--best GPU_HOURS] [--finest STEP] [--check-seeds 0,1,3] (from the project root).
 
 From the given setting (e.g. a ``tuned gpuscale`` line printed by benchmarks/headline.py) a walk moves
@@ -58,7 +58,7 @@ def neighbours(space: list[Param], here: dict[str, Any], step: float) -> list[di
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.hindsight_walk", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.hindsight_walk", description=__doc__.split("\n")[0])
     parser.add_argument("case", help="a part of one case's name: " + ", ".join(repr(c.name) for c in CASES))
     parser.add_argument("--params", required=True, help="the gpuscale setting to start from, as a JSON dict")
     parser.add_argument("--seed", type=int, default=2, help="the cold-start draw walked on (the headline scores on 2)")

@@ -1,6 +1,6 @@
 """What a longer forecast error memory costs per workload: CPU per decision step and memory held.
 
-Run: python -m benchmarks.error_memory_cost (from the project root). One ``DecisionLoop`` per memory
+Run: python -m lab.error_memory_cost (from the project root). One ``DecisionLoop`` per memory
 setting (``forecastErrorMemorySeconds``) learns the same real demand (the bundled Azure code trace, at
 the scaler's 10 s refresh and its 120-step forecast path) and decides once per step; CPU per step is the
 median over rounds of thread time, and the ratio is to the default memory measured in the same run.
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from benchmarks._cli import parser
 from predictors.base import Predictor
 from predictors.ensemble import OnlineEnsemble
 from scaler.loop import DecisionLoop, error_window
@@ -75,6 +76,7 @@ def measure(memory_s: float, demand: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
+    parser(__doc__, "lab.error_memory_cost").parse_args()
     demand = demand_tps(WARM_STEPS + ROUNDS * TIMED_STEPS)
     rows = [measure(memory_s, demand) for memory_s in MEMORIES_S]
     default = next(r for r in rows if r["memory_s"] == DEFAULT_FORECAST_ERROR_MEMORY_S)

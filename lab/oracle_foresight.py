@@ -1,6 +1,6 @@
 """How much foresight the oracle's GPU-hours need: the same oracle, told the demand at coarser resolutions.
 
-Run: python -m benchmarks.oracle_foresight [CASE-NAME-PART ...] (from the project root).
+Run: python -m lab.oracle_foresight [CASE-NAME-PART ...] (from the project root).
 
 For each headline case (benchmarks/headline.py) the oracle plans from demand binned at 10 s (the
 headline oracle's finest plan), 60 s, 300 s and 600 s, with a look-ahead of one bin (60 s for the
@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks._cli import parser
 from benchmarks.headline import CASES, PROFILE, TRACES
 from simulations.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
 from simulations.policies import PolicyContext, create_controller
@@ -57,12 +58,22 @@ def _late(
 
 
 def main(argv: list[str]) -> None:
+    cli = parser(__doc__, "lab.oracle_foresight")
+    cli.add_argument("cases", nargs="*", help="parts of case names to run (default: every case)")
+    cli.add_argument(
+        "--best", action="append", default=[], metavar="CASE=GPU_H", help="a case's best tuned GPU-hours (repeatable)"
+    )
+    args = cli.parse_args(argv)
     best: dict[str, float] = {}
-    while "--best" in argv:
-        at = argv.index("--best")
-        name, _, value = argv[at + 1].partition("=")
-        best[name] = float(value)
-        del argv[at : at + 2]
+    for pair in args.best:
+        name, sep, value = pair.partition("=")
+        try:
+            best[name] = float(value)
+        except ValueError:
+            cli.error(f"--best {pair!r}: expected CASE=GPU_H")
+        if not sep:
+            cli.error(f"--best {pair!r}: expected CASE=GPU_H")
+    argv = args.cases
     header = f"{'case':32s}{'fixed':>9s}{'oracle':>9s}" + "".join(f"{f'{b:g} s bins':>12s}" for b, _ in PLANS)
     header += "".join(f"{f'late {b:g} s':>12s}" for b, _ in REACTIVE_PLANS)
     print(header + f"{'2/3 line':>10s}")

@@ -1,0 +1,1 @@
+"""One-off research scripts: each answers one question about the product, and nothing imports them."""
