@@ -63,8 +63,16 @@ class Predictor(ABC):
         self.observations = 0
         self.last_value = math.nan
         self._scale = 0.0
-        self._bands = ResidualBands(self.max_horizon, self._residual_window)
+        self._bands_ring: ResidualBands | None = None  # made on first use: a combination's members never score
         self._reset_model()
+
+    @property
+    def _bands(self) -> ResidualBands:
+        """The model's own error rings (~0.4 MB at 120 steps): allocated only by a model that is scored itself,
+        never by the members of a combination, which only ``learn``."""
+        if self._bands_ring is None:
+            self._bands_ring = ResidualBands(self.max_horizon, self._residual_window)
+        return self._bands_ring
 
     def fit(self, history: Iterable[float]) -> None:
         """Reset, then learn from ``history`` in order (NaN marks a gap)."""

@@ -11,18 +11,34 @@ assembled bands are cached until then, so a forecast costs a dictionary lookup.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
 from predictors.forecast import FloatArray
 
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
 _STANDARD_NORMAL = NormalDist()
 MIN_ERRORS = 8
 #: Errors remembered per horizon, by every model's bands and by the combination's member weights.
 DEFAULT_RESIDUAL_WINDOW = 256
+
+
+@functools.cache
+def _due_indices(max_horizon: int, members: int) -> IntArray:
+    """Flat indices into a (members, H, H) ring of paths of the entries that predict the next observation,
+    for each head position: shape (H, members, H). The same for every ring of one shape, so it is made once
+    and shared read-only (it was ~0.1 MB per ring, several rings per workload)."""
+    steps = np.arange(max_horizon)
+    diagonal = np.array([((head - steps) % max_horizon) * max_horizon + steps for head in range(max_horizon)])
+    due = diagonal[:, None, :] + (np.arange(members) * max_horizon * max_horizon)[None, :, None]
+    due.setflags(write=False)
+    return due
 
 
 class ResidualBands:
@@ -42,9 +58,7 @@ class ResidualBands:
         # updates ago, at its step k) are precomputed: one ``take`` per update.
         self._pending = np.full((max_horizon, max_horizon), np.nan)
         self._flat = self._pending.reshape(-1)
-        self._due = np.array(
-            [((head - self._steps) % max_horizon) * max_horizon + self._steps for head in range(max_horizon)]
-        )
+        self._due = _due_indices(max_horizon, 1)[:, 0, :]
         self._head = 0
         self._pushed = 0
         self._cache: dict[tuple[float, ...], FloatArray] = {}
@@ -138,12 +152,7 @@ class MemberErrors:
         self._counts = np.zeros(max_horizon, dtype=np.int64)
         self._steps = np.arange(max_horizon)
         self._pending = np.full((members, max_horizon, max_horizon), np.nan)
-        cells = max_horizon * max_horizon
-        diagonal = np.array(
-            [((head - self._steps) % max_horizon) * max_horizon + self._steps for head in range(max_horizon)]
-        )
-        # flat indices into _pending for every member: (head, member * cells + diagonal)
-        self._due = diagonal[:, None, :] + (np.arange(members) * cells)[None, :, None]
+        self._due = _due_indices(max_horizon, members)
         self._flat = self._pending.reshape(-1)
         self._head = 0
         self._pushed = 0

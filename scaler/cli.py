@@ -73,6 +73,9 @@ def serve(
     policy_dir: Annotated[
         Path | None, typer.Option(help="directory of tuned policy files, named by the 'policy' key")
     ] = None,
+    max_workloads: Annotated[
+        int | None, typer.Option(help="most workloads collected at once; more are refused [default: 1000]")
+    ] = None,
     refresh_interval: Annotated[
         float | None, typer.Option(help="seconds between collections (the forecast step) [default: 10]")
     ] = None,
@@ -101,6 +104,7 @@ def serve(
                 "host": host,
                 "policy_dir": policy_dir,
                 "refresh_interval_s": refresh_interval,
+                "max_workloads": max_workloads,
                 "tls_cert": tls_cert,
                 "tls_key": tls_key,
                 "tls_client_ca": tls_client_ca,

@@ -81,6 +81,13 @@ class ServerConfig(BaseModel):
         0.8, gt=0, le=2.5, description="budget to answer a workload seen for the first time"
     )
     workload_ttl_s: float = Field(3600.0, gt=0, description="forget a workload no RPC asked about for this long")
+    max_workloads: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="most workloads collected at once; a new one beyond it is refused with RESOURCE_EXHAUSTED"
+        " (size the pod's memory limit from it: docs/serve.md)",
+    )
     stream_interval_s: float = Field(1.0, gt=0, le=60, description="how often StreamIsActive re-checks activity")
     grace_s: float = Field(5.0, ge=0, le=120, description="graceful-stop grace period")
     max_horizon_steps: int = Field(120, ge=1, le=2000, description="longest forecast path, in steps")

@@ -46,6 +46,10 @@ class InvalidRequestError(ValueError):
     pass
 
 
+class WorkloadLimitError(RuntimeError):
+    """A new workload beyond ``max_workloads``: refused, so memory stays within the pod's limit."""
+
+
 @dataclass(frozen=True)
 class ParsedTrigger:
     """A trigger as the scaler will serve it: its metadata, effective policy and allow-listed Prometheus."""
@@ -142,6 +146,11 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             log.info("trigger metadata of %s changed: starting its history again", key)
             self.registry.remove(key)
             self.engine.remove(key)
+        if existing is None and len(self.registry) >= self.config.max_workloads:
+            raise WorkloadLimitError(
+                f"{key}: the scaler already collects {len(self.registry)} workloads, its limit (max_workloads"
+                f" {self.config.max_workloads}); this one is not collected until another expires or the limit is raised"
+            )
         workload = Workload(
             key=key,
             meta=meta,
@@ -202,7 +211,11 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
     async def _valid_decision(
         self, request_ref: pb.ScaledObjectRef, trigger: ParsedTrigger, context: Any
     ) -> tuple[Workload, Decision]:
-        workload = self._register(request_ref, trigger)
+        try:
+            workload = self._register(request_ref, trigger)
+        except WorkloadLimitError as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            raise  # unreachable: abort raises
         decision = await self._decision(workload, context)
         if not decision.valid:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{workload.key}: {decision.message}")
@@ -254,7 +267,12 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
                 code = "INVALID_ARGUMENT"
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                 return
-            workload = self._register(request, trigger)
+            try:
+                workload = self._register(request, trigger)
+            except WorkloadLimitError as exc:
+                code = "RESOURCE_EXHAUSTED"
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+                return
             last_sent: bool | None = None
             while not self.stopping.is_set():
                 workload.last_seen_at = self.clock()

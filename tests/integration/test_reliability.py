@@ -154,3 +154,28 @@ def test_a_namespace_never_reads_another_namespaces_metrics(
     )
     # tenant-b's own ScaledObject sees its queue: 50 waiting, 2 pods holding 8 -> 42 excess -> 11 more.
     assert keda_poll(stub, ref("so", "tenant-b", deployment="shared-name"))[2] == 13
+
+
+def test_a_workload_beyond_the_limit_is_refused_and_the_others_keep_answering(
+    emulator: tuple[FleetEmulator, EmulatorServer],
+    prometheus: PrometheusServer,
+    start_scaler: Callable[..., RunningScaler],
+) -> None:
+    """Nothing capped the workloads a client could register: memory grew until the pod was OOM-killed."""
+    fleet, _ = emulator
+    for name in ("a", "b", "c"):
+        fleet.set_load("limit", name, replicas=1, queue=9, running=4, generation_tps=100, kv_cache_usage=0.2)
+    prometheus.wait_for_series('vllm:num_requests_waiting{namespace="limit"}')
+    running = start_scaler(scaler_config(prometheus.url, max_workloads=2))
+    stub = running.stub()
+    for name in ("a", "b"):
+        wait_for(lambda n=name: keda_poll(stub, ref(n, "limit", deployment=n))[2] == 3, timeout=30, what=name)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref("c", "limit", deployment="c")), timeout=3)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert err.value.details() == (
+        "limit/c/gpuscale-c: the scaler already collects 2 workloads, its limit (max_workloads 2); this one is not "
+        "collected until another expires or the limit is raised"
+    )
+    assert keda_poll(stub, ref("a", "limit", deployment="a"))[2] == 3
+    assert stub.GetMetricSpec(ref("c", "limit", deployment="c"), timeout=3).metricSpecs[0].metricName == "gpuscale-c"
