@@ -407,6 +407,7 @@ def tune(
     from simulations.tune_job import (
         check_ray_address,
         default_workers,
+        file_fingerprint,
         planned_total,
         run_tuning,
         split,
@@ -464,7 +465,18 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     (out / "tuning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if "gpuscale" in summary["policies"]:
-        policy_file = tuned_policy_file(name, summary, replica_profile, [str(t) for t in trace])
+        scenario = {
+            "traces": [file_fingerprint(t) for t in trace],
+            "rate_scale": rate_scale,
+            "time_scale": time_scale,
+            "start_s": start,
+            "end_s": end,
+            "train_fraction": train_fraction,
+            "history_s": history,
+            "tokens": None if tokens is None else file_fingerprint(tokens),
+            "column": column,
+        }
+        policy_file = tuned_policy_file(name, summary, replica_profile, scenario)
         (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")
     tuning_report: Path | None = None
     if report is not None:

@@ -45,12 +45,16 @@ class DeploymentLoad:
     gpu_utilization: float = 0.0
     ttft_s: float = 0.2
     model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    #: the pods' own names, when real pods stand behind the load (a control plane's); empty: made-up names
+    pods: list[str] = field(default_factory=list)
     # integrated counters, per pod index
     counters: dict[str, list[float]] = field(default_factory=dict)
     ttft_counts: list[float] = field(default_factory=list)
 
     def pod_names(self) -> list[str]:
-        """Deployment-style pod names: <deployment>-<replicaset hash>-<suffix>."""
+        """The given pods, else Deployment-style names: <deployment>-<replicaset hash>-<suffix>."""
+        if self.pods:
+            return list(self.pods)
         rs = hashlib.sha1(f"{self.namespace}/{self.name}".encode()).hexdigest()[:9]
         return [
             f"{self.name}-{rs}-{hashlib.sha1(f'{self.name}{i}'.encode()).hexdigest()[:5]}" for i in range(self.replicas)
@@ -77,6 +81,10 @@ class FleetEmulator:
             for key, value in values.items():
                 if key in ("namespace", "name", "counters", "ttft_counts") or not hasattr(dep, key):
                     raise ValueError(f"unknown load field {key!r}")
+                if key == "pods":
+                    dep.pods = [str(p) for p in value]
+                    dep.replicas = len(dep.pods)
+                    continue
                 setattr(dep, key, type(getattr(dep, key))(value))
             return dep
 

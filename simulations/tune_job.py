@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -375,9 +377,22 @@ def degradation(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfile, traces: Sequence[str]) -> PolicyFile:
-    """The versioned file the live scaler loads: gpuscale's tuned parameters, what they were tuned
-    for, and what was measured."""
+def file_fingerprint(path: Path) -> dict[str, str]:
+    """A trace as a policy file records it: the path given and the SHA-256 of its bytes, so a replay can
+    tell that it has the very same trace."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "sha256": digest.hexdigest()}
+
+
+def tuned_policy_file(
+    name: str, summary: dict[str, Any], profile: ReplicaProfile, scenario: dict[str, Any]
+) -> PolicyFile:
+    """The versioned file the live scaler loads: gpuscale's tuned parameters, the whole scenario they
+    were tuned on (traces and their hashes, rate and time scale, window, profile, SLO, draws), and what
+    was measured."""
     tuned = summary["policies"]["gpuscale"]
     context = PolicyContext(profile=profile, workload=_EMPTY, min_replicas=int(tuned["params"].get("min_replicas", 1)))
     spec: PolicySpec = gpuscale_spec(context, tuned["params"])
@@ -385,7 +400,7 @@ def tuned_policy_file(name: str, summary: dict[str, Any], profile: ReplicaProfil
         name=name,
         policy=spec,
         tuned_for={
-            "traces": list(traces),
+            **scenario,
             "profile": profile.name,
             "slo": summary["slo"],
             "budget": summary["budget_per_policy"],

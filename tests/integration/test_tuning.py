@@ -4,6 +4,7 @@ loader, it runs on a real local Ray cluster with the same results, and `gpuscale
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -230,7 +231,7 @@ def test_tuning_report_says_what_held_gpuscales_hours_above_the_oracle(
 def test_tuned_policy_file_round_trips_through_the_scalers_loader(
     tmp_path: Path, tuning_summary: dict[str, object]
 ) -> None:
-    policy = tuned_policy_file("llama-tuned", tuning_summary, PROFILE, ["azure2023_code.csv"])
+    policy = tuned_policy_file("llama-tuned", tuning_summary, PROFILE, {"traces": [{"path": "azure2023_code.csv"}]})
     path = tmp_path / "llama-tuned.yaml"
     path.write_text(dump_policy_file(policy))
     assert load_policy_file(path) == policy
@@ -374,6 +375,16 @@ def test_tune_command_writes_the_policy_file_and_summary(tmp_path: Path) -> None
     assert policy.name == "llama-tuned" and policy.kind == "Policy"
     assert policy.tuned_for["search"] == "tpe"
     assert policy.scores["windows"] == summary["policies"]["gpuscale"]["scores"]
+    # the whole scenario, so that a replay can be the same one: the trace's hash and its reshaping
+    trace = TRACES / "azure2023_code.csv"
+    assert policy.tuned_for["traces"] == [
+        {"path": str(trace), "sha256": hashlib.sha256(trace.read_bytes()).hexdigest()}
+    ]
+    assert (policy.tuned_for["rate_scale"], policy.tuned_for["end_s"], policy.tuned_for["train_fraction"]) == (
+        10.0,
+        600.0,
+        0.7,
+    )
 
 
 def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None:
