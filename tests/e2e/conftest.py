@@ -31,6 +31,8 @@ class Stack:
     keda: Keda
     fleet: FleetEmulator
     prometheus: PrometheusServer
+    #: a second Prometheus, allow-listed as the source "faults": a test may kill it without touching the others
+    faults_prometheus: PrometheusServer
     scaler: subprocess.Popen[bytes]
     scaler_port: int
     scaler_metrics_port: int
@@ -40,7 +42,9 @@ class Stack:
         return f"127.0.0.1:{self.scaler_port}"
 
 
-def start_scaler(plane: ControlPlane, prometheus_url: str, port: int, metrics_port: int) -> subprocess.Popen[bytes]:
+def start_scaler(
+    plane: ControlPlane, prometheus_url: str, faults_url: str, port: int, metrics_port: int
+) -> subprocess.Popen[bytes]:
     """``gpuscale serve`` with deploy/base's config and policies, as the scaler's ServiceAccount."""
     kubeconfig = plane.user_kubeconfig("gpuscale", SCALER_USER)
     log = (plane.root / "gpuscale.log").open("ab")
@@ -50,7 +54,8 @@ def start_scaler(plane: ControlPlane, prometheus_url: str, port: int, metrics_po
             "--config", str(ROOT / "deploy" / "base" / "config.yaml"),
             "--policy-dir", str(ROOT / "deploy" / "base" / "policies"),
             "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
-            "--prometheus-url", prometheus_url, "--kubernetes", "kubeconfig",
+            "--prometheus-url", prometheus_url, "--prometheus-source", f"faults={faults_url}",
+            "--kubernetes", "kubeconfig",
         ],
         cwd=ROOT,
         stdout=log,
@@ -75,7 +80,7 @@ def stack() -> Iterator[Stack]:
     fleet = FleetEmulator()
     emulator = EmulatorServer(fleet).start()
     prometheus = PrometheusServer([f"127.0.0.1:{emulator.port}"]).start()
-    scaler = None
+    faults_prometheus = PrometheusServer([f"127.0.0.1:{emulator.port}"]).start()
     try:
         plane.start()
         keda = Keda(plane).install()
@@ -83,11 +88,12 @@ def stack() -> Iterator[Stack]:
         # that each workload namespace binds (the process itself runs on the host, as that ServiceAccount)
         plane.kubectl("apply", "--server-side", "--validate=strict", "-k", str(ROOT / "deploy" / "base"))
         port, metrics_port = free_port(), free_port()
-        scaler = start_scaler(plane, prometheus.url, port, metrics_port)
+        scaler = start_scaler(plane, prometheus.url, faults_prometheus.url, port, metrics_port)
         plane.processes["gpuscale"] = scaler
         plane.wait(lambda: _serving(port), 60, "gpuscale serve's gRPC health", "gpuscale")
-        yield Stack(plane, keda, fleet, prometheus, scaler, port, metrics_port)
+        yield Stack(plane, keda, fleet, prometheus, faults_prometheus, scaler, port, metrics_port)
     finally:
         plane.stop()
         prometheus.stop()
+        faults_prometheus.stop()
         emulator.stop()
