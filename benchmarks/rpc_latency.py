@@ -174,6 +174,8 @@ def main() -> None:
             str(scaler_port),
             "--metrics-port",
             str(free_port()),
+            "--probe-port",
+            str(free_port()),
             "--prometheus-url",
             prom.url,
             "--refresh-interval",

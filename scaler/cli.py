@@ -57,6 +57,9 @@ def serve(
     metrics_port: Annotated[
         int | None, typer.Option(help="HTTP port for /metrics and /decisions [default: 8080]")
     ] = None,
+    probe_port: Annotated[
+        int | None, typer.Option(help="plain HTTP port for /healthz and /readyz only [default: 8081]")
+    ] = None,
     prometheus_url: Annotated[
         str | None,
         typer.Option(help="Prometheus for triggers without prometheusAddress [default: http://127.0.0.1:9090]"),
@@ -100,6 +103,7 @@ def serve(
                 "prometheus_sources": sources,
                 "port": port,
                 "metrics_port": metrics_port,
+                "probe_port": probe_port,
                 "prometheus_url": prometheus_url,
                 "host": host,
                 "policy_dir": policy_dir,

@@ -60,7 +60,15 @@ class ServerConfig(BaseModel):
 
     host: str = Field("0.0.0.0", description="address the gRPC and metrics servers bind")
     port: int = Field(6000, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
-    metrics_port: int = Field(8080, ge=0, le=65535, description="HTTP port for /metrics and /decisions")
+    metrics_port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="port of /metrics and /decisions: HTTPS with client certificates when tls_client_ca is set",
+    )
+    probe_port: int = Field(
+        8081, ge=0, le=65535, description="plain HTTP port of /healthz and /readyz alone (no tenant data), for probes"
+    )
     prometheus_url: str = Field(
         "http://127.0.0.1:9090", description="the Prometheus of triggers that name none (the source 'default')"
     )

@@ -1,8 +1,13 @@
-"""HTTP side of the scaler: /metrics for Prometheus, /decisions for people and tools."""
+"""HTTP side of the scaler: /metrics for Prometheus, /decisions for people and tools, probes for kubelet.
+
+Decisions and metrics name every tenant's workloads: when the scaler runs with mTLS they are served over
+HTTPS to clients with a certificate from the same CA, and kubelet's probes get a port of their own that
+serves nothing else."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +42,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlparse(self.path)
         parts = [p for p in url.path.split("/") if p]
-        if url.path == "/metrics":
+        if self.server.probes_only and url.path not in ("/healthz", "/readyz"):
+            self._json(404, {"error": f"no such path {url.path!r} on the probe port; try /healthz or /readyz"})
+        elif url.path == "/metrics":
             self._send(200, b"".join(source() for source in self.server.metrics), CONTENT_TYPE_LATEST)
         elif url.path == "/healthz":  # liveness: the process answers
             self._send(200, b"ok\n", "text/plain")
@@ -93,12 +100,25 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], metrics: list[MetricsSource], registry: Registry, ready: Readiness
+        self,
+        address: tuple[str, int],
+        metrics: list[MetricsSource],
+        registry: Registry,
+        ready: Readiness,
+        probes_only: bool,
+        tls: ssl.SSLContext | None,
     ) -> None:
         super().__init__(address, _Handler)
         self.metrics = metrics
         self.registry = registry
         self.ready = ready
+        self.probes_only = probes_only
+        if tls is not None:
+            # the handshake runs in each request's own thread (on first read), never in the accept loop
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client without a valid certificate fails its handshake: nothing to log per attempt
 
 
 class HttpEndpoint:
@@ -111,8 +131,10 @@ class HttpEndpoint:
         metrics: list[MetricsSource],
         registry: Registry,
         ready: Readiness = lambda: None,
+        probes_only: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._server = _Server((host, port), metrics, registry, ready)
+        self._server = _Server((host, port), metrics, registry, ready, probes_only, tls)
         self._thread = threading.Thread(target=self._server.serve_forever, name="gpuscale-http", daemon=True)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -38,6 +39,18 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
+def http_tls(config: ServerConfig) -> ssl.SSLContext | None:
+    """HTTPS for /metrics and /decisions in mTLS mode: the server certificate, client certificates required."""
+    if config.tls_cert is None or config.tls_key is None or config.tls_client_ca is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.load_verify_locations(config.tls_client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
 class BindError(RuntimeError):
     """A port the server needs cannot be bound; the message names the address and the option."""
 
@@ -58,6 +71,7 @@ class ScalerServer:
         self.health = health_aio.HealthServicer()
         self.grpc_port = 0
         self.metrics_port = 0
+        self.probe_port = 0
         self._expiry_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -65,11 +79,26 @@ class ScalerServer:
         metrics = [self.telemetry.exposition, self.engine.metrics_text]
         try:
             self.http = HttpEndpoint(
-                self.config.host, self.config.metrics_port, metrics, self.registry, ready=self.readiness
+                self.config.host,
+                self.config.metrics_port,
+                metrics,
+                self.registry,
+                ready=self.readiness,
+                tls=http_tls(self.config),
             )
         except OSError as exc:
             raise BindError(
                 f"cannot listen for HTTP on {self.config.host}:{self.config.metrics_port} (--metrics-port):"
+                f" {exc.strerror or exc}"
+            ) from None
+        try:
+            self.probes = HttpEndpoint(
+                self.config.host, self.config.probe_port, [], self.registry, ready=self.readiness, probes_only=True
+            )
+        except OSError as exc:
+            self.http.stop()
+            raise BindError(
+                f"cannot listen for HTTP on {self.config.host}:{self.config.probe_port} (--probe-port):"
                 f" {exc.strerror or exc}"
             ) from None
         self.server = grpc.aio.server()
@@ -88,6 +117,7 @@ class ScalerServer:
                 self.grpc_port = self.server.add_secure_port(address, creds)
         except RuntimeError:  # gRPC says only "Failed to bind"
             self.http.stop()
+            self.probes.stop()
             await self.server.stop(None)
             raise BindError(
                 f"cannot listen for gRPC on {address} (--port): the address is in use or not available"
@@ -95,7 +125,9 @@ class ScalerServer:
         await self.engine.start(self.stopping)
         await self.server.start()
         self.http.start()
+        self.probes.start()
         self.metrics_port = self.http.port
+        self.probe_port = self.probes.port
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self._expiry_task = asyncio.create_task(self._expire_forever())
@@ -139,6 +171,7 @@ class ScalerServer:
             await self._expiry_task
         await self.engine.stop()
         self.http.stop()
+        self.probes.stop()
         log.info("gpuscale stopped")
 
     async def wait_for_stop_signal(self) -> None:

@@ -106,6 +106,7 @@ def run_live_demo(
             host="127.0.0.1",
             port=0,
             metrics_port=0,
+            probe_port=0,
             prometheus_url=prometheus.url,
             refresh_interval_s=1.0,
             rate_window="5s",

@@ -40,6 +40,7 @@ def scaler_config(prometheus_url: str, **overrides: Any) -> ServerConfig:
         "host": "127.0.0.1",
         "port": 0,
         "metrics_port": 0,
+        "probe_port": 0,
         "prometheus_url": prometheus_url,
         "refresh_interval_s": 0.5,
         "rate_window": "5s",

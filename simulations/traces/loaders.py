@@ -47,10 +47,11 @@ def trace_name(path: Path) -> str:
 
 
 def open_text(path: Path) -> TextIO:
-    """A trace file as text; ``.gz`` files are decompressed on the fly."""
+    """A trace file as text; ``.gz`` files are decompressed on the fly. A UTF-8 byte-order mark (as
+    spreadsheets write one) is dropped, so the header reads as it looks."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", newline="", encoding="utf-8")
-    return path.open(newline="", encoding="utf-8")
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return path.open(newline="", encoding="utf-8-sig")
 
 
 def _open_csv(path: Path) -> tuple[list[str], CsvReader]:

@@ -234,7 +234,8 @@ def test_overlay_deployments_render_valid(patch: Path) -> None:
     if "tls" in str(patch):
         assert "--tls-client-ca=/etc/gpuscale/tls/ca.crt" in container["args"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz" and "grpc" not in container["readinessProbe"]
-        assert container["startupProbe"]["httpGet"]["path"] == "/readyz" and "grpc" not in container["startupProbe"]
+        assert container["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+        assert "grpc" not in container["startupProbe"]
         assert {m["name"] for m in container["volumeMounts"]} == {"config", "policies", "tmp", "tls"}
 
 
@@ -246,7 +247,9 @@ def test_scaler_runs_hardened() -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     # readiness follows the collector (/readyz), start-up the gRPC server
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 6000, "metrics": 8080, "probes": 8081}
     assert container["startupProbe"]["grpc"]["port"] == 6000
     assert container["resources"]["requests"]
 

@@ -54,6 +54,7 @@ def start_scaler(
             "--config", str(ROOT / "deploy" / "base" / "config.yaml"),
             "--policy-dir", str(ROOT / "deploy" / "base" / "policies"),
             "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
+            "--probe-port", str(free_port()),
             "--prometheus-url", prometheus_url, "--prometheus-source", f"faults={faults_url}",
             "--kubernetes", "kubeconfig",
         ],

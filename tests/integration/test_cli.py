@@ -54,6 +54,8 @@ def test_serve_logs_decisions_and_drains_on_sigterm(
             str(port),
             "--metrics-port",
             str(free_port()),
+            "--probe-port",
+            "0",
             "--prometheus-url",
             prometheus.url,
             "--refresh-interval",
@@ -168,14 +170,19 @@ def test_serve_rejects_bad_config_before_starting(args: list[str], message: str,
     ("args", "message"),
     [
         pytest.param(
-            ["serve", "--host", "127.0.0.1", "--port", "{busy}", "--metrics-port", "0"],
+            ["serve", "--host", "127.0.0.1", "--port", "{busy}", "--metrics-port", "0", "--probe-port", "0"],
             "cannot listen for gRPC on 127.0.0.1:{busy} (--port): the address is in use or not available",
             id="serve: gRPC port in use",
         ),
         pytest.param(
-            ["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "{busy}"],
+            ["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "{busy}", "--probe-port", "0"],
             "cannot listen for HTTP on 127.0.0.1:{busy} (--metrics-port): Address already in use",
             id="serve: metrics port in use",
+        ),
+        pytest.param(
+            ["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--probe-port", "{busy}"],
+            "cannot listen for HTTP on 127.0.0.1:{busy} (--probe-port): Address already in use",
+            id="serve: probe port in use",
         ),
         pytest.param(
             ["emulate", "--port", "{busy}"],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,3 +120,39 @@ def test_stream_is_active_pushes_true_on_demand_and_ends_ok_on_stop(
         running.stop()
     reader.join(timeout=10)
     assert outcome["code"] == grpc.StatusCode.OK
+
+
+def _https(port: int, path: str, context: ssl.SSLContext) -> tuple[int, bytes]:
+    with urllib.request.urlopen(f"https://localhost:{port}{path}", context=context, timeout=3) as resp:
+        return resp.status, resp.read()
+
+
+def test_decisions_and_metrics_need_a_client_certificate_in_mtls_mode(
+    tmp_path: Path, start_scaler: Callable[..., RunningScaler]
+) -> None:
+    """They were plaintext and unauthenticated beside an mTLS gRPC port: every tenant's decisions to anyone."""
+    pki = make_pki(tmp_path)
+    dead = f"http://127.0.0.1:{free_port()}"
+    mtls = start_scaler(scaler_config(dead, tls_cert=pki.server_cert, tls_key=pki.server_key, tls_client_ca=pki.ca))
+    port = mtls.server.metrics_port
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP: no answer from a TLS port
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/decisions", timeout=3)
+    anonymous = ssl.create_default_context(cafile=str(pki.ca))
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):  # TLS, no client certificate
+        _https(port, "/decisions", anonymous)
+    stranger = ssl.create_default_context(cafile=str(pki.ca))
+    stranger.load_cert_chain(pki.other_client_cert, pki.other_client_key)
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):  # a certificate from another CA
+        _https(port, "/decisions", stranger)
+    prometheus = ssl.create_default_context(cafile=str(pki.ca))
+    prometheus.load_cert_chain(pki.client_cert, pki.client_key)
+    assert _https(port, "/decisions", prometheus) == (200, b"[]")
+    status, body = _https(port, "/metrics", prometheus)
+    assert status == 200 and b"gpuscale_workloads" in body
+    # kubelet's probes have a plain port of their own, which serves nothing about the tenants
+    probe = mtls.server.probe_port
+    with urllib.request.urlopen(f"http://127.0.0.1:{probe}/readyz", timeout=3) as resp:
+        assert (resp.status, resp.read()) == (200, b"ok\n")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"http://127.0.0.1:{probe}/decisions", timeout=3)
+    assert err.value.code == 404

@@ -148,6 +148,15 @@ def test_malformed_files_name_file_line_and_column(
     assert str(err.value) == f"{path}{message}", case
 
 
+def test_a_header_after_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A spreadsheet's CSV export starts with a BOM; it was refused as "unrecognised header '\\ufeffarrival_s,..."."""
+    path = tmp_path / "export.csv"
+    path.write_text("\ufeffarrival_s,prompt_tokens,output_tokens\n0,10,5\n1.5,20,6\n", encoding="utf-8")
+    trace = load_trace(path)
+    assert isinstance(trace, RequestTrace)
+    assert (trace.arrival_s.tolist(), trace.prompt_tokens.tolist()) == ([0.0, 1.5], [10, 20])
+
+
 def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(TraceError) as err:
         load_trace(tmp_path / "nope.csv")

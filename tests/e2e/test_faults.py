@@ -1,0 +1,161 @@
+"""Faults on the real path: a dead Prometheus never scales a Deployment down, the stale-data alert's
+condition comes true, KEDA's fallback takes over after gpuscale's hold, and everything recovers."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import Stack
+from tests.e2e.fleet import PodMirror
+from tests.support.net import exposition
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE = "faults"
+FALLBACK_REPLICAS = 4
+MAX_HOLD_S = 130
+#: generated tokens/s that ask for 6 replicas at deploy/base's default policy (4,500 per replica)
+STEADY_TPS = 6 * 4500
+
+
+def workload(scaler_address: str) -> list[dict[str, object]]:
+    """A Deployment and its ScaledObject reading the allow-listed Prometheus source "faults"."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "gpuscale-read-workloads", "namespace": NAMESPACE},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "gpuscale-read-workloads",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "gpuscale", "namespace": "gpuscale-system"}],
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "llama", "namespace": NAMESPACE},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "llama"}},
+                "template": {
+                    "metadata": {"labels": {"app": "llama"}},
+                    "spec": {"containers": [{"name": "server", "image": "vllm/vllm-openai:v0.11.0"}]},
+                },
+            },
+        },
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": "llama", "namespace": NAMESPACE},
+            "spec": {
+                "scaleTargetRef": {"name": "llama"},
+                "pollingInterval": 5,
+                "minReplicaCount": 1,
+                "maxReplicaCount": 16,
+                "fallback": {"failureThreshold": 3, "replicas": FALLBACK_REPLICAS},
+                "advanced": {
+                    "horizontalPodAutoscalerConfig": {
+                        "behavior": {
+                            "scaleUp": {"tolerance": "0"},
+                            "scaleDown": {"stabilizationWindowSeconds": 60},
+                        }
+                    }
+                },
+                "triggers": [
+                    {
+                        "type": "external",
+                        "metadata": {
+                            "scalerAddress": scaler_address,
+                            "deployment": "llama",
+                            "prometheus": "faults",
+                            "policy": "default",
+                            "maxHoldSeconds": str(MAX_HOLD_S),
+                            "scaleDownStabilizationSeconds": "20",
+                            "forecastHorizonSeconds": "30",
+                        },
+                    }
+                ],
+            },
+        },
+    ]
+
+
+def spec_replicas(stack: Stack) -> int:
+    return int(stack.plane.get_json("deployment", "llama", "-n", NAMESPACE)["spec"]["replicas"])  # type: ignore[index]
+
+
+def data_age(stack: Stack) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.scaler_metrics_port}/metrics", timeout=3) as resp:
+        samples = exposition(resp.read().decode())
+    ages = [
+        v
+        for (name, labels), v in samples.items()
+        if name == "gpuscale_data_age_seconds" and ("namespace", NAMESPACE) in labels
+    ]
+    return max(ages) if ages else None
+
+
+def fallback_condition(stack: Stack) -> str:
+    return stack.plane.kubectl(
+        "get",
+        "scaledobject",
+        "llama",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type=='Fallback')].status}",
+    ).stdout
+
+
+def test_a_prometheus_outage_holds_then_falls_back_and_recovers(stack: Stack) -> None:
+    plane = stack.plane
+    plane.kubectl(
+        "apply",
+        "--server-side",
+        "--validate=strict",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": workload(stack.scaler_address)}),
+    )
+    mirror = PodMirror(plane, stack.fleet, NAMESPACE, "llama").start()
+    log: list[tuple[int, str, int, float | None, str]] = []
+    start = time.monotonic()
+
+    def record(phase: str) -> int:
+        replicas = spec_replicas(stack)
+        log.append((round(time.monotonic() - start), phase, replicas, data_age(stack), fallback_condition(stack)))
+        return replicas
+
+    try:
+        mirror.set_load(queue=0.0, running=8.0, generation_tps=float(STEADY_TPS), kv_cache_usage=0.3)
+        plane.wait(lambda: record("steady") == 6 and len(mirror.pods) == 6, 180, "six replicas serving the steady load")
+        stack.faults_prometheus.kill()
+        mirror.set_load(queue=0.0, running=0.0, generation_tps=0.0, kv_cache_usage=0.0)  # a blind scaler would scale in
+        alert_condition = False
+        while time.monotonic() - start < log[-1][0] + MAX_HOLD_S - 5:
+            assert record("outage, held") == 6, log  # never a scale-down on missing data
+            age = log[-1][3]
+            alert_condition = alert_condition or (age is not None and age > 120)  # GpuscaleStaleInputs' expression
+            time.sleep(5)
+        assert alert_condition, log
+        # past maxHoldSeconds the scaler fails GetMetrics, so KEDA counts failures and applies its fallback
+        plane.wait(lambda: record("outage, fallback") == FALLBACK_REPLICAS, 150, "KEDA's fallback replicas")
+        assert fallback_condition(stack) == "True", log
+        stack.faults_prometheus.start()
+        plane.wait(lambda: fallback_condition(stack) == "False", 150, "the fallback to end once Prometheus is back")
+        record("recovered")
+    finally:
+        mirror.stop()
+        (plane.root / "faults-timeline.json").write_text(json.dumps(log))
+        print(
+            "\n".join(
+                f"{t:>4}s {phase:<18} spec.replicas={r} data_age={age} fallback={fb}" for t, phase, r, age, fb in log
+            )
+        )
