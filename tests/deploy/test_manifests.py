@@ -249,7 +249,11 @@ def test_scaler_runs_hardened() -> None:
     # readiness follows the collector (/readyz), start-up the gRPC server
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 6000, "metrics": 8080, "probes": 8081}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "grpc": 6000,
+        "metrics": 8080,
+        "probes": 8081,
+    }
     assert container["startupProbe"]["grpc"]["port"] == 6000
     assert container["resources"]["requests"]
 
