@@ -41,6 +41,18 @@ class Stack:
     def scaler_address(self) -> str:
         return f"127.0.0.1:{self.scaler_port}"
 
+    def kill_scaler(self) -> None:
+        self.scaler.kill()
+        self.scaler.wait(timeout=10)
+
+    def restart_scaler(self) -> None:
+        """A new ``gpuscale serve`` on the same ports, as a restarted pod behind the same Service."""
+        self.scaler = start_scaler(
+            self.plane, self.prometheus.url, self.faults_prometheus.url, self.scaler_port, self.scaler_metrics_port
+        )
+        self.plane.processes["gpuscale"] = self.scaler
+        self.plane.wait(lambda: _serving(self.scaler_port), 60, "gpuscale serve's gRPC health", "gpuscale")
+
 
 def start_scaler(
     plane: ControlPlane, prometheus_url: str, faults_url: str, port: int, metrics_port: int

@@ -1,0 +1,66 @@
+"""gpuscale killed on the real path: what KEDA's own code does about an unreachable external scaler.
+
+KEDA counts failures toward ``fallback`` only for GetMetrics/IsActive calls that reach the scaler; with the
+scaler unreachable, GetMetricSpec fails first and no failure is counted (kedacore/keda#8056, open; see
+../shared/keda-contract.md §3.6). So the HPA keeps the current replica count instead of the fallback's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.conftest import Stack
+from tests.e2e.fleet import PodMirror
+from tests.e2e.test_faults import STEADY_TPS, workload
+
+pytestmark = pytest.mark.e2e
+
+
+def test_with_gpuscale_killed_the_hpa_holds_and_keda_does_not_fall_back(stack: Stack) -> None:
+    plane = stack.plane
+    items = workload(stack.scaler_address)
+    for item in items:  # its own namespace and the default Prometheus source: independent of test_faults
+        text = json.dumps(item).replace('"faults"', '"killed"')
+        item.clear()
+        item.update(json.loads(text))
+    trigger = items[-1]["spec"]["triggers"][0]["metadata"]  # type: ignore[index]
+    trigger.pop("prometheus")
+    plane.kubectl(
+        "apply", "--server-side", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+    mirror = PodMirror(plane, stack.fleet, "killed", "llama").start()
+    log: list[tuple[int, str, int, str]] = []
+    start = time.monotonic()
+
+    def record(phase: str) -> int:
+        replicas = int(plane.get_json("deployment", "llama", "-n", "killed")["spec"]["replicas"])  # type: ignore[index]
+        state = plane.kubectl(
+            "get",
+            "scaledobject",
+            "llama",
+            "-n",
+            "killed",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Fallback')].status}",
+        ).stdout
+        log.append((round(time.monotonic() - start), phase, replicas, state))
+        return replicas
+
+    try:
+        mirror.set_load(queue=0.0, running=8.0, generation_tps=float(STEADY_TPS), kv_cache_usage=0.3)
+        plane.wait(lambda: record("steady") == 6 and len(mirror.pods) == 6, 180, "six replicas serving the steady load")
+        stack.kill_scaler()
+        mirror.set_load(queue=0.0, running=0.0, generation_tps=0.0, kv_cache_usage=0.0)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 90:  # fallback would have come after 3 failures, about 30 s
+            assert record("gpuscale down") == 6, log
+            assert log[-1][3] != "True", log
+            time.sleep(5)
+    finally:
+        if stack.scaler.poll() is not None:
+            stack.restart_scaler()
+        mirror.stop()
+        print("\n".join(f"{t:>4}s {phase:<14} spec.replicas={r} fallback={fb}" for t, phase, r, fb in log))
