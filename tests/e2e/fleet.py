@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from typing import Any
 
 from simulations.emulator import FleetEmulator
@@ -64,3 +65,28 @@ class PodMirror:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sync()
+
+
+def recommendation(metrics_port: int, namespace: str, scaled_object: str = "llama") -> int | None:
+    """gpuscale's latest recommendation for a ScaledObject, from its /decisions endpoint."""
+    url = f"http://127.0.0.1:{metrics_port}/decisions/{namespace}/{scaled_object}?limit=1"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            (entry,) = json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+    decisions: list[dict[str, Any]] = entry["decisions"]
+    return decisions[-1]["replicas"] if decisions else None
+
+
+def scaled_object_condition(plane: ControlPlane, namespace: str, kind: str, name: str = "llama") -> str:
+    """The status (True, False, Unknown or empty) of one condition of a ScaledObject."""
+    return plane.kubectl(
+        "get",
+        "scaledobject",
+        name,
+        "-n",
+        namespace,
+        "-o",
+        f"jsonpath={{.status.conditions[?(@.type=='{kind}')].status}}",
+    ).stdout

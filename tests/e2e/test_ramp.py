@@ -7,17 +7,16 @@ import importlib.util
 import json
 import os
 import time
-import urllib.request
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.e2e.conftest import Stack
 from tests.e2e.controlplane import ROOT
-from tests.e2e.fleet import PodMirror
+from tests.e2e.fleet import PodMirror, scaled_object_condition
+from tests.e2e.fleet import recommendation as latest_recommendation
 
 pytestmark = pytest.mark.e2e
 
@@ -92,14 +91,7 @@ def overlay(tmp: Path, scaler_address: str) -> Path:
 
 
 def recommendation(stack: Stack) -> int | None:
-    url = f"http://127.0.0.1:{stack.scaler_metrics_port}/decisions/{NAMESPACE}/llama?limit=1"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            (entry,) = json.loads(resp.read())
-    except OSError:
-        return None
-    decisions: list[dict[str, Any]] = entry["decisions"]
-    return decisions[-1]["replicas"] if decisions else None
+    return latest_recommendation(stack.scaler_metrics_port, NAMESPACE)
 
 
 def spec_replicas(stack: Stack) -> int:
@@ -112,18 +104,7 @@ def test_a_ramp_scales_the_deployment_up_while_climbing_and_back_to_the_floor(st
         "apply", "--server-side", "--validate=strict", "-k", str(overlay(tmp_path / "overlay", stack.scaler_address))
     )
     plane.wait(
-        lambda: (
-            plane.kubectl(
-                "get",
-                "scaledobject",
-                "llama",
-                "-n",
-                NAMESPACE,
-                "-o",
-                "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-            ).stdout
-            == "True"
-        ),
+        lambda: scaled_object_condition(plane, NAMESPACE, "Ready") == "True",
         120,
         "the ScaledObject to be Ready",
         "keda-operator",

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.fleet import PodMirror
-from tests.e2e.test_faults import STEADY_TPS, workload
+from tests.e2e.fleet import PodMirror, scaled_object_condition
+from tests.e2e.test_faults import STEADY_TPS, settled, workload
 
 pytestmark = pytest.mark.e2e
 
@@ -37,26 +37,26 @@ def test_with_gpuscale_killed_the_hpa_holds_and_keda_does_not_fall_back(stack: S
 
     def record(phase: str) -> int:
         replicas = int(plane.get_json("deployment", "llama", "-n", "killed")["spec"]["replicas"])  # type: ignore[index]
-        state = plane.kubectl(
-            "get",
-            "scaledobject",
-            "llama",
-            "-n",
-            "killed",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type=='Fallback')].status}",
-        ).stdout
+        state = scaled_object_condition(plane, "killed", "Fallback")
         log.append((round(time.monotonic() - start), phase, replicas, state))
         return replicas
 
     try:
-        mirror.set_load(queue=0.0, running=8.0, generation_tps=float(STEADY_TPS), kv_cache_usage=0.3)
-        plane.wait(lambda: record("steady") == 6 and len(mirror.pods) == 6, 180, "six replicas serving the steady load")
+        mirror.set_load(queue=0.0, running=8.0, generation_tps=STEADY_TPS, kv_cache_usage=0.3)
+        steady = 0
+
+        def settle() -> bool:
+            nonlocal steady
+            record("steady")
+            steady = settled(stack, "killed", mirror)
+            return steady > 0
+
+        plane.wait(settle, 300, "the HPA to hold gpuscale's recommendation for the steady load")
         stack.kill_scaler()
         mirror.set_load(queue=0.0, running=0.0, generation_tps=0.0, kv_cache_usage=0.0)
         killed = time.monotonic()
         while time.monotonic() - killed < 90:  # fallback would have come after 3 failures, about 30 s
-            assert record("gpuscale down") == 6, log
+            assert record("gpuscale down") == steady, log
             assert log[-1][3] != "True", log
             time.sleep(5)
     finally:
