@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
@@ -122,6 +123,21 @@ def settled(stack: Stack, namespace: str, mirror: PodMirror) -> int:
     return replicas if wanted == replicas == len(mirror.pods) and replicas > FALLBACK_REPLICAS else 0
 
 
+def wait_settled(stack: Stack, namespace: str, mirror: PodMirror, record: Callable[[str], int]) -> int:
+    """Put the steady load on and wait (recording each look) until the HPA holds gpuscale's recommendation."""
+    mirror.set_load(queue=0.0, running=8.0, generation_tps=STEADY_TPS, kv_cache_usage=0.3)
+    steady = 0
+
+    def settle() -> bool:
+        nonlocal steady
+        record("steady")
+        steady = settled(stack, namespace, mirror)
+        return steady > 0
+
+    stack.plane.wait(settle, 300, "the HPA to hold gpuscale's recommendation for the steady load")
+    return steady
+
+
 def test_a_prometheus_outage_holds_then_falls_back_and_recovers(stack: Stack) -> None:
     plane = stack.plane
     plane.kubectl(
@@ -142,16 +158,7 @@ def test_a_prometheus_outage_holds_then_falls_back_and_recovers(stack: Stack) ->
         return replicas
 
     try:
-        mirror.set_load(queue=0.0, running=8.0, generation_tps=STEADY_TPS, kv_cache_usage=0.3)
-        steady = 0
-
-        def settle() -> bool:
-            nonlocal steady
-            record("steady")
-            steady = settled(stack, NAMESPACE, mirror)
-            return steady > 0
-
-        plane.wait(settle, 300, "the HPA to hold gpuscale's recommendation for the steady load")
+        steady = wait_settled(stack, NAMESPACE, mirror, record)
         stack.faults_prometheus.kill()
         outage = time.monotonic()
         mirror.set_load(queue=0.0, running=0.0, generation_tps=0.0, kv_cache_usage=0.0)  # a blind scaler would scale in

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 from tests.e2e.fleet import PodMirror, scaled_object_condition
-from tests.e2e.test_faults import STEADY_TPS, settled, workload
+from tests.e2e.test_faults import wait_settled, workload
 
 pytestmark = pytest.mark.e2e
 
@@ -42,16 +42,7 @@ def test_with_gpuscale_killed_the_hpa_holds_and_keda_does_not_fall_back(stack: S
         return replicas
 
     try:
-        mirror.set_load(queue=0.0, running=8.0, generation_tps=STEADY_TPS, kv_cache_usage=0.3)
-        steady = 0
-
-        def settle() -> bool:
-            nonlocal steady
-            record("steady")
-            steady = settled(stack, "killed", mirror)
-            return steady > 0
-
-        plane.wait(settle, 300, "the HPA to hold gpuscale's recommendation for the steady load")
+        steady = wait_settled(stack, "killed", mirror, record)
         stack.kill_scaler()
         mirror.set_load(queue=0.0, running=0.0, generation_tps=0.0, kv_cache_usage=0.0)
         killed = time.monotonic()
