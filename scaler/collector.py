@@ -152,6 +152,8 @@ class Collector:
         self.telemetry.queries_per_refresh.set(report.queries)
         if not late:
             self.telemetry.refresh_duration.observe(max(0.0, self.clock() - now))
+        for future in late:  # the cycle's true length shows when its last late source finishes
+            future.add_done_callback(lambda _: self.telemetry.refresh_duration.observe(max(0.0, self.clock() - now)))
         return report
 
     def _collect_source(
@@ -182,9 +184,6 @@ class Collector:
             log.exception("collection of one Prometheus source failed")
         if part.decisions and self.sink is not None:
             self.sink(part.decisions)
-        elapsed = self.clock() - now
-        if elapsed > self.config.refresh_interval_s:
-            self.telemetry.refresh_duration.observe(max(0.0, elapsed))  # a late source: its own duration shows
         return part
 
     def forget(self, key: WorkloadKey) -> None:
