@@ -628,6 +628,27 @@ def profile_fit(
         typer.echo(f"wrote {out}", err=True)
 
 
+@app.command()
+def synth(
+    shape: Annotated[str, typer.Argument(help="ramp, step, bursts or diurnal (docs/simulator.md)")],
+    out: Annotated[Path, typer.Option(help="CSV to write (arrival_s,prompt_tokens,output_tokens)")],
+    rate: Annotated[float, typer.Option(min=0.001, max=10_000, help="the shape's lowest rate, requests/s")] = 20.0,
+    seed: Annotated[int, typer.Option(min=0, help="draw of arrivals, bursts and token lengths")] = 0,
+    day: Annotated[float, typer.Option(min=600, help="length of the diurnal day, seconds")] = 86_400.0,
+) -> None:
+    """Write a synthetic load shape as a per-request trace, to replay or tune on traffic no real trace has."""
+    from simulations.shapes import Shape, synthetic_trace, write_csv
+
+    try:
+        chosen = Shape(shape)
+    except ValueError:
+        typer.echo(f"error: shape {shape!r} is not one of: {', '.join(s.value for s in Shape)}", err=True)
+        raise typer.Exit(2) from None
+    trace = synthetic_trace(chosen, rate, seed, day)
+    write_csv(trace, str(out))
+    typer.echo(f"wrote {trace.requests} requests over {trace.span_s / 60:.0f} min to {out}", err=True)
+
+
 def main() -> None:
     app()
 

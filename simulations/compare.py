@@ -1,9 +1,11 @@
 """Run several policies on one workload and put them side by side, with the oracle.
 
 The fixed fleet is the smallest constant replica count that meets the SLO, found by search
-on the workload itself (in hindsight) unless a tuned size is given. The oracle's headroom is
-searched for the fewest GPU-hours that still meet the SLO, and it never costs more than that
-hindsight constant fleet (which is one of its plans).
+on the workload itself (in hindsight) unless a tuned size is given. The oracle is the cheapest plan
+that meets the SLO among several searched ones (``oracle_plans``): one uniform headroom over demand at
+three resolutions, violation-budget schedules found by dynamic programming, and the hindsight
+constant fleet; so it never costs more than any of them. The headroom search alone is kept in the
+comparison (``headroom_oracle``) so that what the budget plans changed stays visible.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from simulations.attribution import excess_over_oracle
-from simulations.policies import POLICY_ORDER, PolicyContext, create_controller, future_load
+from simulations.oracle_plans import future_load
+from simulations.policies import POLICY_ORDER, PolicyContext, create_controller
 from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
@@ -34,6 +37,8 @@ class Comparison:
     settings: ReplaySettings
     context: PolicyContext
     results: list[ReplayResult] = field(default_factory=list)
+    #: the oracle had it only searched one headroom over demand (and the constant fleet)
+    headroom_oracle: ReplayResult | None = None
 
     def oracle(self) -> ReplayResult | None:
         return next((r for r in self.results if r.policy == "oracle"), None)
@@ -77,7 +82,19 @@ class Comparison:
             "best_possible_attainment": round(best_possible_attainment(self.context, self.slo), 6),
             "seed": self.settings.seed,
             "policies": rows,
+            "headroom_oracle": _oracle_summary(self.headroom_oracle),
         }
+
+
+def _oracle_summary(result: ReplayResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "gpu_hours": round(result.gpu_hours, 4),
+        "slo_attainment": round(result.score.slo_attainment, 6),
+        "meets_slo": result.score.meets_slo,
+        "params": result.params,
+    }
 
 
 BASELINES = ("hpa-gpu", "keda-queue", "keda-kv", "knative", "fixed")
@@ -157,9 +174,26 @@ def search_fixed(run: Callable[[str, dict[str, Any]], ReplayResult], max_replica
     return at(hi)
 
 
-#: Demand resolutions the oracle plans at: (bin seconds, look-ahead seconds). Fine bins follow
+#: Demand resolutions the headroom oracle plans at: (bin seconds, look-ahead seconds). Fine bins follow
 #: bursts; coarse ones let a queue that stays within the TTFT target absorb them.
 ORACLE_PLANS = ((10.0, 60.0), (30.0, 60.0), (60.0, 120.0))
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """One family of violation-budget schedules (``oracle_plans.budget_plan``): its bins, the demand
+    look-ahead each bin must cover, and the share of the SLO's error budget the schedule may spend on
+    short bins (the rest is left for queueing the plan's model does not see)."""
+
+    bin_s: float
+    lookahead_s: float
+    budget_share: float
+
+    def describe(self) -> str:
+        return f"{self.bin_s:g} s bins, {self.lookahead_s:g} s look-ahead, {self.budget_share:.0%} of the error budget"
+
+
+BUDGET_PLANS = (BudgetPlan(10.0, 60.0, 0.0), BudgetPlan(10.0, 60.0, 0.5), BudgetPlan(10.0, 0.0, 0.5))
 
 
 def search_oracle(
@@ -167,14 +201,18 @@ def search_oracle(
     fixed: ReplayResult | None,
     iterations: int = 6,
     plans: Sequence[tuple[float, float]] = ORACLE_PLANS,
+    budget_plans: Sequence[BudgetPlan] = (),
+    budget_requests: float = 0.0,
 ) -> ReplayResult:
     """The oracle plan with the fewest GPU-hours that meets the SLO.
 
-    For each demand resolution in ``plans`` (bin, look-ahead) the headroom over the demand is bisected.
-    Starting every pod at t=0 and never stopping one is also a plan the oracle knows, so when
-    the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
+    For each demand resolution in ``plans`` (bin, look-ahead) the headroom over the demand is bisected,
+    and for each of ``budget_plans`` the scale of its schedule (``budget_requests``: the SLO's error
+    budget in requests). Starting every pod at t=0 and never stopping one is also a plan the oracle
+    knows, so when the fixed fleet meets the SLO for less, the oracle is that plan (headroom inf).
     """
     candidates = [search_oracle_plan(run, plan, iterations) for plan in plans]
+    candidates += [search_budget_plan(run, plan, budget_requests) for plan in budget_plans]
     return pick_oracle(run, candidates, fixed, plans[0])
 
 
@@ -185,7 +223,31 @@ OracleCandidates = tuple[ReplayResult | None, ReplayResult]
 
 def _oracle_params(headroom: float, plan: tuple[float, float], cap: int = 0) -> dict[str, Any]:
     bin_s, lookahead_s = plan
-    return {"headroom": headroom, "bin_s": bin_s, "lookahead_s": lookahead_s, "cap": cap}
+    return {"method": "headroom", "headroom": headroom, "bin_s": bin_s, "lookahead_s": lookahead_s, "cap": cap}
+
+
+def _bisect_scale(at: Callable[[float], ReplayResult], iterations: int) -> OracleCandidates:
+    """Bisect a plan's scale (headroom, or k) for the cheapest run that meets the SLO: from 1, doubling
+    up to 16 until one meets it, then ``iterations`` halvings of the interval."""
+    results: list[ReplayResult] = []
+
+    def tried(scale: float) -> ReplayResult:
+        results.append(at(scale))
+        return results[-1]
+
+    lo, hi = 0.0, 1.0
+    while not tried(hi).score.meets_slo and hi < 16:
+        lo, hi = hi, hi * 2
+    if results[-1].score.meets_slo:
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            if tried(mid).score.meets_slo:
+                hi = mid
+            else:
+                lo = mid
+    meeting = [r for r in results if r.score.meets_slo]
+    cheapest = min(meeting, key=lambda r: r.gpu_hours) if meeting else None
+    return cheapest, max(results, key=lambda r: (r.score.slo_attainment, -r.gpu_hours))
 
 
 def search_oracle_plan(
@@ -193,25 +255,20 @@ def search_oracle_plan(
 ) -> OracleCandidates:
     """Bisect the headroom of one plan (a demand resolution). Each plan is independent of the others,
     so they can run side by side."""
-    results: list[ReplayResult] = []
+    return _bisect_scale(lambda headroom: run("oracle", _oracle_params(headroom, plan)), iterations)
 
-    def at(headroom: float) -> ReplayResult:
-        results.append(run("oracle", _oracle_params(headroom, plan)))
-        return results[-1]
 
-    lo, hi = 0.0, 1.0
-    while not at(hi).score.meets_slo and hi < 16:
-        lo, hi = hi, hi * 2
-    if results[-1].score.meets_slo:
-        for _ in range(iterations):
-            mid = (lo + hi) / 2
-            if at(mid).score.meets_slo:
-                hi = mid
-            else:
-                lo = mid
-    meeting = [r for r in results if r.score.meets_slo]
-    cheapest = min(meeting, key=lambda r: r.gpu_hours) if meeting else None
-    return cheapest, max(results, key=lambda r: (r.score.slo_attainment, -r.gpu_hours))
+def search_budget_plan(
+    run: Callable[[str, dict[str, Any]], ReplayResult], plan: BudgetPlan, budget_requests: float, iterations: int = 7
+) -> OracleCandidates:
+    """Bisect the scale ``k`` of one family of budget schedules over demand, replaying each."""
+    params = {
+        "method": "budget",
+        "bin_s": plan.bin_s,
+        "lookahead_s": plan.lookahead_s,
+        "budget_requests": plan.budget_share * budget_requests,
+    }
+    return _bisect_scale(lambda k: run("oracle", {**params, "k": k}), iterations)
 
 
 def pick_oracle(
@@ -235,8 +292,13 @@ def pick_oracle(
     return best
 
 
-#: One independent piece of a comparison: ("policy", name), ("fixed_search", None) or
-#: ("oracle_plan", (bin_s, lookahead_s)).
+def error_budget_requests(workload: Workload, slo: Slo) -> float:
+    """Requests the SLO lets miss their target on ``workload``."""
+    return (1.0 - slo.attainment) * workload.requests
+
+
+#: One independent piece of a comparison: ("policy", name), ("fixed_search", None),
+#: ("oracle_plan", (bin_s, lookahead_s)) or ("budget_plan", BudgetPlan).
 Task = tuple[str, Any]
 
 
@@ -271,7 +333,26 @@ class ReplayJob:
             return run(argument, {})
         if kind == "fixed_search":
             return search_fixed(run, self.max_replicas, start=fixed_search_start(self.workload, self.profile))
+        if kind == "budget_plan":
+            return search_budget_plan(run, argument, error_budget_requests(self.workload, self.slo))
         return search_oracle_plan(run, argument)
+
+    def oracles(self, done: dict[Task, Any], progress: Progress | None = None) -> tuple[ReplayResult, ReplayResult]:
+        """(the oracle, the headroom search's oracle) from the finished tasks of ``oracle_tasks``."""
+        run = self.runner(progress)
+        fixed = done[("fixed_search", None)]
+        headroom = [done[("oracle_plan", plan)] for plan in ORACLE_PLANS]
+        budget = [done[("budget_plan", plan)] for plan in BUDGET_PLANS]
+        return pick_oracle(run, headroom + budget, fixed), pick_oracle(run, headroom, fixed)
+
+
+def oracle_tasks() -> list[Task]:
+    """The tasks behind the oracle: the constant fleet's search and every plan's."""
+    return [
+        ("fixed_search", None),
+        *(("oracle_plan", plan) for plan in ORACLE_PLANS),
+        *(("budget_plan", plan) for plan in BUDGET_PLANS),
+    ]
 
 
 def _task_done(task: Task) -> str:
@@ -280,6 +361,8 @@ def _task_done(task: Task) -> str:
         return f"replayed {argument}"
     if kind == "fixed_search":
         return "searched the smallest fixed fleet"
+    if kind == "budget_plan":
+        return f"searched the oracle's budget schedules with {argument.describe()}"
     return f"searched the oracle's headroom with {argument[0]:g} s bins"
 
 
@@ -343,18 +426,18 @@ def compare(
     names = [p for p in POLICY_ORDER if p in policies]
     tuned_fixed = "replicas" in job.params.get("fixed", {})
     tasks: list[Task] = [("policy", n) for n in names if n != "oracle" and not (n == "fixed" and not tuned_fixed)]
-    if "oracle" in names or ("fixed" in names and not tuned_fixed):
-        tasks.append(("fixed_search", None))  # the oracle always knows the constant plan that fits
     if "oracle" in names:
-        tasks.extend(("oracle_plan", plan) for plan in ORACLE_PLANS)
+        tasks.extend(oracle_tasks())  # the oracle always knows the constant plan that fits
+    elif "fixed" in names and not tuned_fixed:
+        tasks.append(("fixed_search", None))
     done = run_tasks(job, tasks, workers, progress)
     comparison = Comparison(workload.name, profile.name, slo, settings, context)
     for name in names:
         if name == "fixed":  # a tuned size (chosen on a training window) is replayed as it is
             comparison.results.append(done[("policy", "fixed") if tuned_fixed else ("fixed_search", None)])
         elif name == "oracle":
-            plans = [done[("oracle_plan", plan)] for plan in ORACLE_PLANS]
-            comparison.results.append(pick_oracle(job.runner(progress), plans, done[("fixed_search", None)]))
+            oracle, comparison.headroom_oracle = job.oracles(done, progress)
+            comparison.results.append(oracle)
         else:
             comparison.results.append(done[("policy", name)])
     return comparison

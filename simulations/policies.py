@@ -28,6 +28,7 @@ from simulations.fleet import Fleet
 from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
 from simulations.knob_space import profile_scales, spec_updates
 from simulations.monitoring import Monitor
+from simulations.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
 from simulations.profiles import ReplicaProfile
 from simulations.workload import Workload
 
@@ -264,92 +265,18 @@ class FixedController:
         return [(0.0, float(self.replicas))]
 
 
-def future_load(workload: Workload, profile: ReplicaProfile, bin_s: float) -> np.ndarray:
-    """Demand per bin in replicas at full use (prefill time plus decode at a full batch)."""
-    if workload.requests == 0:
-        return np.zeros(1)
-    bins = int(workload.span_s // bin_s) + 1
-    index = np.minimum((workload.arrival_s // bin_s).astype(np.int64), bins - 1)
-    prompt = np.bincount(index, weights=workload.prompt_tokens, minlength=bins) / bin_s
-    output = np.bincount(index, weights=workload.output_tokens, minlength=bins) / bin_s
-    return np.asarray(profile.load_units(prompt, output), dtype=np.float64)  # type: ignore[arg-type]
-
-
-def _max_ahead(values: np.ndarray, bins: int) -> np.ndarray:
-    """For each bin, the largest value in it and the ``bins`` that follow."""
-    padded = np.concatenate([values, np.full(bins, values[-1] if values.size else 0)])
-    out: np.ndarray = np.lib.stride_tricks.sliding_window_view(padded, bins + 1)[: values.shape[0]].max(axis=1)
-    return out
-
-
-def _max_behind(values: np.ndarray, bins: int) -> np.ndarray:
-    """For each bin, the largest value in it and the ``bins`` before it."""
-    return _max_ahead(values[::-1], bins)[::-1]
-
-
-def oracle_plan(
-    load: np.ndarray,
-    bin_s: float,
-    headroom: float,
-    lookahead_s: float,
-    keep_s: float,
-    cap: int,
-    floor: int,
-    seen_late_s: float = 0.0,
-) -> np.ndarray:
-    """Replicas wanted per bin: ``headroom`` x the peak demand of the next ``lookahead_s``,
-    and a pod that will be needed again within ``keep_s`` (its cold start) is kept rather
-    than drained and recreated, because a new pod is paid from creation anyway.
-
-    With ``seen_late_s`` the plan sees each bin's demand that much later (the first bin's until
-    then), and, no longer knowing that a pod will be needed again, keeps it for ``keep_s`` after it
-    was last needed, as a scale-down window does. At a typical cold start plus ``lookahead_s`` late,
-    a pod started a typical cold start before it is needed was planned from demand measured by then.
-    Pods still start exactly their own cold start ahead, so a slow pod's plan sees up to the cold
-    start's spread ahead, and a fast pod's that much less.
-    """
-    late = max(0, math.ceil(seen_late_s / bin_s - 1e-9))
-    if late and load.size:
-        load = np.concatenate([np.full(late, load[0]), load])[: load.shape[0]]
-    previous = np.concatenate([load[:1], load[:-1]])  # requests of the last bin are still being served
-    peak = np.maximum(_max_ahead(load, max(1, math.ceil(lookahead_s / bin_s))), previous)
-    if math.isinf(headroom):  # every pod from the start: the fixed fleet at the cap
-        return np.full(load.shape[0], max(floor, cap), dtype=np.int64)
-    need = np.clip(np.ceil(headroom * peak - 1e-9).astype(np.int64), floor, cap)
-    keep = max(0, math.ceil(keep_s / bin_s))
-    return _max_behind(need, keep) if late else _max_ahead(need, keep)
-
-
 class OracleController:
-    """Perfect knowledge of demand and of each pod's cold start: a pod needed from time
-    ``s`` is created at ``s - cold start`` and is Ready exactly when needed; pods are
-    drained as soon as they are not. The simulator searches ``headroom`` for the fewest
-    GPU-hours that still meet the SLO, which makes this the lower bound."""
+    """Perfect knowledge of demand and of each pod's cold start: replays a plan of replicas per bin
+    (``oracle_plans``). A pod needed from time ``s`` is created at ``s - its cold start`` and is Ready
+    exactly when needed; pods are drained as soon as the plan drops them. The simulator searches the
+    plans for the fewest GPU-hours that still meet the SLO, which makes this the lower bound."""
 
     name = "oracle"
 
-    def __init__(
-        self,
-        context: PolicyContext,
-        headroom: float,
-        lookahead_s: float = 60.0,
-        bin_s: float = 10.0,
-        cap: int = 0,
-        seen_late_s: float = 0.0,
-    ) -> None:
-        cap = cap or context.max_replicas
-        stages = context.profile.cold_start
-        self.need = oracle_plan(
-            future_load(context.workload, context.profile, bin_s),
-            bin_s,
-            headroom,
-            lookahead_s,
-            stages.typical_s,
-            cap,
-            context.min_replicas,
-            seen_late_s,
-        )
+    def __init__(self, context: PolicyContext, need: np.ndarray, bin_s: float) -> None:
+        self.need = need
         self.bin_s = bin_s
+        stages = context.profile.cold_start
         rng = np.random.default_rng([context.seed, 0x0AC1E])
         self.creations: deque[tuple[float, tuple[float, float]]] = deque()
         self.removals: deque[tuple[float, int]] = deque()
@@ -379,6 +306,45 @@ class OracleController:
 
     def recommendations(self) -> list[tuple[float, float]]:
         return self._asked
+
+
+#: How the oracle plans (``params["method"]``): one headroom over demand, or a violation budget.
+ORACLE_METHODS = ("headroom", "budget")
+
+
+def _oracle(context: PolicyContext, params: Mapping[str, Any]) -> OracleController:
+    """The oracle replaying the plan ``params`` describe (``oracle_plans``)."""
+    method = str(params.get("method", "headroom"))
+    bin_s = float(params.get("bin_s", 10.0))
+    cap = int(params.get("cap", 0)) or context.max_replicas
+    load = future_load(context.workload, context.profile, bin_s)
+    typical_cold_start = context.profile.cold_start.typical_s
+    if method == "headroom":
+        need = headroom_plan(
+            load,
+            bin_s,
+            float(params.get("headroom", 1.0)),
+            float(params.get("lookahead_s", 60.0)),
+            typical_cold_start,
+            cap,
+            context.min_replicas,
+            float(params.get("seen_late_s", 0.0)),
+        )
+    elif method == "budget":
+        need = budget_plan(
+            load,
+            arrivals_per_bin(context.workload, bin_s),
+            bin_s,
+            float(params.get("lookahead_s", 0.0)),
+            float(params.get("k", 1.0)),
+            float(params.get("budget_requests", 0.0)),
+            typical_cold_start,
+            context.min_replicas,
+            cap,
+        )
+    else:
+        raise ValueError(f"oracle method {method!r} is not one of: {', '.join(ORACLE_METHODS)}")
+    return OracleController(context, need, bin_s)
 
 
 def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext, utilization: float = 0.7) -> PolicySpec:
@@ -431,14 +397,7 @@ POLICIES: dict[str, PolicyFactory] = {
         panic_window_s=float(p.get("stable_window_s", 60.0)) / 10,  # Knative: panic window = 10 % of stable
     ),
     "fixed": lambda c, p: FixedController(c, int(p.get("replicas", c.initial_replicas))),
-    "oracle": lambda c, p: OracleController(
-        c,
-        float(p.get("headroom", 1.0)),
-        lookahead_s=float(p.get("lookahead_s", 60.0)),
-        bin_s=float(p.get("bin_s", 10.0)),
-        cap=int(p.get("cap", 0)),
-        seen_late_s=float(p.get("seen_late_s", 0.0)),
-    ),
+    "oracle": _oracle,
 }
 
 #: The order reports list them in.

@@ -22,7 +22,7 @@ import numpy as np
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
 from simulations.attribution import excess_over_oracle
-from simulations.compare import ORACLE_PLANS, ReplayJob, Task, initial_replicas, pick_oracle, run_tasks
+from simulations.compare import ReplayJob, initial_replicas, oracle_tasks, run_tasks
 from simulations.perturb import Perturbation, perturbed_copies
 from simulations.policies import PolicyContext, create_controller, gpuscale_spec
 from simulations.pools import local_pool
@@ -185,10 +185,8 @@ def references(
     """The fixed fleet and the oracle on ``workload``: the baseline everyone runs and the floor. The
     fleet's search and the oracle's plans run side by side on ``workers`` processes."""
     job = ReplayJob(workload, profile, _replay_context(workload, profile, settings), slo, settings, {}, max_replicas)
-    tasks: list[Task] = [("fixed_search", None), *(("oracle_plan", plan) for plan in ORACLE_PLANS)]
-    done = run_tasks(job, tasks, workers, None)
-    fixed = done[("fixed_search", None)]
-    return fixed, pick_oracle(job.runner(), [done[("oracle_plan", plan)] for plan in ORACLE_PLANS], fixed)
+    done = run_tasks(job, oracle_tasks(), workers, None)
+    return done[("fixed_search", None)], job.oracles(done)[0]
 
 
 def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:

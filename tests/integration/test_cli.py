@@ -227,6 +227,7 @@ COMMANDS = [
     "demo",
     "report",
     "profile-fit",
+    "synth",
 ]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from simulations.fleet import RequestLog
 from simulations.monitoring import extrapolated_rate, parse_duration
-from simulations.policies import oracle_plan
+from simulations.oracle_plans import headroom_plan
 from simulations.profiles import ProfileError, load_profile, shipped_profiles
 from simulations.replay import count_flaps
 from simulations.slo import Slo, score
@@ -148,18 +148,18 @@ def test_count_flaps(name: str, changes: list[tuple[float, int]], flaps: int) ->
 
 def test_oracle_plan_looks_ahead_and_keeps_pods_through_short_dips() -> None:
     load = np.array([1.0, 1.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    plan = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=0.0, cap=100, floor=1)
+    plan = headroom_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=0.0, cap=100, floor=1)
     assert plan.tolist() == [1, 1, 1, 4, 4, 4, 1, 1, 1, 1]
-    kept = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=20.0, cap=3, floor=1)
+    kept = headroom_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=20.0, cap=3, floor=1)
     assert kept.tolist() == [1, 3, 3, 3, 3, 3, 1, 1, 1, 1]
 
 
 def test_an_oracle_that_sees_demand_late_plans_the_same_steps_late() -> None:
     load = np.array([1.0, 1.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    late = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=0.0, cap=100, floor=1, seen_late_s=30.0)
+    late = headroom_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=0.0, cap=100, floor=1, seen_late_s=30.0)
     assert late.tolist() == [1, 1, 1, 1, 1, 1, 4, 4, 4, 1]  # the step at bin 4 is met from bin 6, not 3
     # not knowing the future, it keeps pods for keep_s after they were last needed
-    kept = oracle_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=20.0, cap=100, floor=1, seen_late_s=30.0)
+    kept = headroom_plan(load, 10.0, 1.0, lookahead_s=10.0, keep_s=20.0, cap=100, floor=1, seen_late_s=30.0)
     assert kept.tolist() == [1, 1, 1, 1, 1, 1, 4, 4, 4, 4]
 
 
