@@ -61,7 +61,7 @@ class PolicySpec(BaseModel):
             " overshoots a backlog that drains before new pods start)",
         ),
         Knob("queueDrainSeconds", none_word="off", none_means="KEDA's queue formula", unit="seconds"),
-    ] = None
+    ] = 120.0
     target_generation_tps_per_replica: Annotated[
         float,
         Field(gt=0, le=1e9, description="generated tokens/s one replica should serve"),

@@ -292,6 +292,24 @@ def pick_oracle(
     return best
 
 
+def search_reactive_bound(
+    run: Callable[[str, dict[str, Any]], ReplayResult], cold_start_s: float, iterations: int = 6
+) -> ReplayResult:
+    """The cheapest headroom plan that sees demand only as it happens (``seen_late_s``: a typical cold
+    start plus the look-ahead, so no foresight), at each of ``ORACLE_PLANS``' resolutions: what a policy
+    that reacts instantly and perfectly, but cannot see ahead, can reach. Where it cannot meet the SLO
+    for less than the fixed fleet, no policy without foresight can."""
+    candidates = []
+    for bin_s, lookahead_s in ORACLE_PLANS:
+        late = cold_start_s + lookahead_s
+
+        def at(headroom: float, plan: tuple[float, float] = (bin_s, lookahead_s), late: float = late) -> ReplayResult:
+            return run("oracle", {**_oracle_params(headroom, plan), "seen_late_s": late})
+
+        candidates.append(_bisect_scale(at, iterations))
+    return pick_oracle(run, candidates, None)
+
+
 def error_budget_requests(workload: Workload, slo: Slo) -> float:
     """Requests the SLO lets miss their target on ``workload``."""
     return (1.0 - slo.attainment) * workload.requests

@@ -22,7 +22,7 @@ import numpy as np
 from scaler.decision import Decision
 from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
-from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, UTILIZATION, PolicySpec
+from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot
 from simulations.fleet import Fleet
 from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
@@ -347,14 +347,23 @@ def _oracle(context: PolicyContext, params: Mapping[str, Any]) -> OracleControll
     return OracleController(context, need, bin_s)
 
 
-def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext, utilization: float = 0.7) -> PolicySpec:
-    """gpuscale's defaults sized for ``profile``: token targets at ``utilization`` of capacity."""
+#: The untuned default's token targets, as fractions of one replica's capacity: decode at a full batch
+#: (``max_num_seqs``) and prefill at the profile's rate. Decode keeps a fifth in reserve for the forecast's
+#: error; prefill keeps more, because its wait is what the TTFT target measures and a chunked prefill
+#: shares every engine step with decode, so a replica never prefills at the profile's full rate.
+DEFAULT_DECODE_UTILIZATION = 0.8
+DEFAULT_PREFILL_UTILIZATION = 0.7
+
+
+def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext) -> PolicySpec:
+    """gpuscale's untuned defaults sized for ``profile``: token targets at the default utilizations."""
     return PolicySpec(
         min_replicas=context.min_replicas,
         max_replicas=context.max_replicas,
         # Waiting requests mean the replica is saturated; an eighth of its batch is a short wait.
         target_queue_per_replica=profile.max_num_seqs / 8,
-        **spec_updates({UTILIZATION: utilization}, profile_scales(profile, context.max_replicas)),
+        target_generation_tps_per_replica=DEFAULT_DECODE_UTILIZATION * profile.decode_tps(profile.max_num_seqs),
+        target_prompt_tps_per_replica=DEFAULT_PREFILL_UTILIZATION * profile.prefill_tokens_per_s,
     )
 
 

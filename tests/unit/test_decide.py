@@ -464,7 +464,11 @@ SEEN_AT = NOW - 1  # snap()'s sample time
     [
         # 9 ready complete 10 requests/s (1.11 each); 180 waiting drain in 60 s at 3/s more: 13/s -> 11.7 -> 12.
         pytest.param(180, 10, DecisionState(), DRAIN, 12, 0.0, id="a backlog asks to keep up and drain it"),
-        pytest.param(180, 10, DecisionState(), PolicySpec(), 45, 0.0, id="KEDA's formula: 9 + (180 - 36) / 4"),
+        pytest.param(
+            180, 10, DecisionState(), PolicySpec(queue_drain_s=None), 45, 0.0, id="KEDA's formula: 9 + (180 - 36) / 4"
+        ),
+        # The default drains within 120 s: (10 + 180 / 120) / 1.11 = 10.35 -> 11, not KEDA's 45.
+        pytest.param(180, 10, DecisionState(), PolicySpec(), 11, 0.0, id="by default a backlog drains within 120 s"),
         pytest.param(
             180,
             10,
