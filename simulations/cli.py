@@ -10,6 +10,7 @@ import json
 import math
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -240,6 +241,22 @@ def simulate(
     min_replicas: Annotated[int, typer.Option(min=1, help="KEDA minReplicaCount for every policy")] = 1,
     max_replicas: Annotated[int, typer.Option(min=1, help="maxReplicaCount for every policy")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="random seed (cold starts, rescaling, rate-series arrivals)")] = 0,
+    draw: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="cold-start draw: pods' cold starts come from seed + draw, the workload from --seed alone (a tuned"
+            " policy file's figures are on draw tuned_for.draws)",
+        ),
+    ] = 0,
+    score_from: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="score only requests arriving this many seconds into the window; the part before is a warm-up"
+            " (a tuned policy file's held-out figures: tuned_for.held_out_from_s)",
+        ),
+    ] = 0.0,
     tick: Annotated[float, typer.Option(min=0.05, max=5.0, help="simulation tick, seconds")] = 0.5,
     scrape_interval: Annotated[float, typer.Option(min=1, help="Prometheus scrape interval, seconds")] = 15.0,
     rate_window: Annotated[float, typer.Option(min=1, help="rate() window, seconds")] = 60.0,
@@ -280,10 +297,18 @@ def simulate(
         _replica_range(min_replicas, max_replicas)
         reshape = _reshape(start, end, time_scale, rate_scale)
         workload = build_workload(trace, reshape, seed, tokens=tokens, column=column, history_s=history)
+        if score_from > 0:
+            if score_from >= workload.span_s:
+                raise ValueError(
+                    f"--score-from {score_from:g} is not inside the window; allowed: below its {workload.span_s:.0f} s"
+                )
+            workload = replace(workload, scored_from_s=score_from)
         _check_tokens(tokens, [trace])
         _output_dir("--out", out)  # after the inputs are known good, before the replay
         _output_dir("--report", report)
-        settings = ReplaySettings(tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed)
+        settings = ReplaySettings(
+            tick_s=tick, scrape_interval_s=scrape_interval, rate_window_s=rate_window, seed=seed + draw
+        )
         what = f"replaying {len(names)} {'policies' if len(names) > 1 else 'policy'}"
         with show_progress(console, what, disable=json_output) as bar:
             comparison = compare(
@@ -475,6 +500,9 @@ def tune(
             "history_s": history,
             "tokens": None if tokens is None else file_fingerprint(tokens),
             "column": column,
+            # simulate --seed SEED --draw DRAWS (--score-from HELD_OUT_FROM_S) replays the scored figures
+            "scoring_draw": draws,
+            "held_out_from_s": next((s.validation.scored_from_s for s in splits if s.validation is not None), None),
         }
         policy_file = tuned_policy_file(name, summary, replica_profile, scenario)
         (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")

@@ -194,3 +194,11 @@ def budget_plan(
         else:
             low = middle
     return best
+
+
+def per_minute_schedule(load_per_minute: np.ndarray, scale: float, bin_s: float, bins: int, floor: int) -> np.ndarray:
+    """Another way to plan, for checking the oracle: each minute's mean demand times ``scale``, held for
+    the minute, on the oracle's ``bin_s`` bins."""
+    need = np.maximum(floor, np.ceil(scale * load_per_minute - 1e-9)).astype(np.int64)
+    per_minute = max(1, round(60.0 / bin_s))
+    return np.repeat(need, per_minute)[:bins]

@@ -427,6 +427,9 @@ def with_common_params(name: str, context: PolicyContext, params: Mapping[str, A
             context, hpa=replace(context.hpa, scale_up=GPUSCALE_HPA_SCALE_UP, scale_down=GPUSCALE_HPA_SCALE_DOWN)
         )
     floor = params.get("min_replicas")
+    spec = params.get("spec")
+    if floor is None and isinstance(spec, PolicySpec):  # a policy file's floor is the Deployment's, too
+        floor = spec.min_replicas
     if floor is not None:
         floor = max(1, int(floor))
         context = replace(context, min_replicas=floor, initial_replicas=max(context.initial_replicas, floor))

@@ -183,6 +183,14 @@ def print_tuning(summary: dict[str, Any]) -> None:
             f"out of sample {d['out_of_sample_vs_oracle']}",
             markup=False,
         )
+        if "acceptance" in tuned:
+            console.print(f"  {tuned['acceptance']['verdict']}", markup=False)
+        if tuned.get("advice"):
+            console.print(f"  {tuned['advice']}", markup=False)
+    if summary["policies"]:
+        first = next(iter(summary["policies"].values()))
+        if "acceptance" in first:
+            console.print(f"a setting is {first['acceptance']['rule']}", markup=False)
 
 
 def format_params(params: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
+from simulations.acceptance import acceptance, floor_advice
 from simulations.attribution import excess_over_oracle
 from simulations.compare import ReplayJob, initial_replicas, oracle_tasks, run_tasks
 from simulations.perturb import Perturbation, perturbed_copies
@@ -192,6 +193,8 @@ def references(
 def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:
     return {
         "gpu_hours": round(result.gpu_hours, 4),
+        "peak_replicas": result.peak_replicas,
+        "scale_events": result.scale_events,
         "gpu_hours_vs_oracle": round(result.gpu_hours / oracle.gpu_hours, 4) if oracle.gpu_hours > 0 else None,
         "slo_attainment": round(result.score.slo_attainment, 6),
         "meets_slo": result.score.meets_slo,
@@ -312,12 +315,30 @@ def run_tuning(
             oracle = refs[id(w)][1]
             excess = excess_over_oracle(replayed, oracle, profile.gpus_per_replica).to_json()
             scores.append({"trace": trace, "kind": kind} | _row(replayed, oracle) | {"excess_over_oracle": excess})
+        report(0, f"checking {policy}'s setting out of sample")
+        checked = acceptance(
+            policy,
+            result.best.params,
+            [(f"{trace} [{kind}]", w) for trace, kind, w in held_out],
+            [(f"{s.trace} [train]", s.train) for s in splits],
+            profile,
+            slo,
+            settings,
+            scoring.seed,
+            workers,
+        )
         out["policies"][policy] = {
             "params": {k: round(v, 4) for k, v in result.best.params.items()},
             "scores": scores,
             "degradation": degradation(scores),
+            "acceptance": checked,
             "trials": [_trial(t) for t in result.trials],
         }
+        if policy == "gpuscale":
+            fixed_replicas = tuned_params.get("fixed", {}).get("replicas")
+            out["policies"][policy]["advice"] = floor_advice(
+                result.best.params, scores, None if fixed_replicas is None else int(fixed_replicas)
+            )
     out["policies"] = {p: out["policies"][p] for p in policies}  # the order asked for
     return out
 
@@ -408,7 +429,12 @@ def tuned_policy_file(
             "perturbed_copies": summary.get("perturbation", {}).get("copies", 0),
             "seed": summary["seed"],
         },
-        scores={"windows": tuned["scores"], "degradation": tuned["degradation"]},
+        scores={
+            "windows": tuned["scores"],
+            "degradation": tuned["degradation"],
+            "accepted": tuned["acceptance"]["accepted"],
+            "acceptance": tuned["acceptance"]["verdict"],
+        },
     )
 
 

@@ -6,13 +6,11 @@ matter most where a uniform headroom over-provisions every minute for a few seco
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from simulations.compare import compare, initial_replicas
-from simulations.oracle_plans import future_load
+from simulations.oracle_plans import future_load, per_minute_schedule
 from simulations.policies import OracleController, PolicyContext
 from simulations.profiles import ColdStart, ReplicaProfile, load_profile
 from simulations.replay import ReplayResult, ReplaySettings, replay
@@ -62,14 +60,6 @@ def test_the_budget_schedules_beat_the_uniform_headroom_on_bursts(
         assert oracle.gpu_hours < headroom.gpu_hours
 
 
-def per_minute_schedule(workload: Workload, profile: ReplicaProfile, scale: float) -> np.ndarray:
-    """Another method's plan: each minute's mean demand times ``scale``, on 10 s bins."""
-    minute = future_load(workload, profile, 60.0)
-    need = np.maximum(1, np.ceil(scale * minute - 1e-9)).astype(np.int64)
-    bins = math.ceil(workload.span_s / 10.0) + 1
-    return np.repeat(need, 6)[:bins]
-
-
 def test_no_scaled_per_minute_schedule_that_meets_the_slo_is_cheaper_than_the_oracle(
     bursts: Workload, oracles: dict[float, tuple[ReplayResult, ReplayResult]]
 ) -> None:
@@ -78,8 +68,10 @@ def test_no_scaled_per_minute_schedule_that_meets_the_slo_is_cheaper_than_the_or
         profile=profile, workload=bursts, initial_replicas=initial_replicas(bursts, profile, 1), seed=0
     )
     met = []
+    bins = int(bursts.span_s // 10.0) + 1
     for scale in (0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0):
-        plan = OracleController(context, per_minute_schedule(bursts, profile, scale), 10.0)
+        schedule = per_minute_schedule(future_load(bursts, profile, 60.0), scale, 10.0, bins, 1)
+        plan = OracleController(context, schedule, 10.0)
         result = replay(bursts, profile, plan, Slo(), ReplaySettings(seed=0))
         if result.score.meets_slo:
             met.append(result.gpu_hours)

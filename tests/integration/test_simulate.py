@@ -271,6 +271,11 @@ def test_simulate_json_and_out_dir(tmp_path: Path) -> None:
             "error: --min-replicas 5 is above --max-replicas 2; allowed: at most --max-replicas",
         ),
         (
+            "scored from beyond the window",
+            ["--end", "600", "--score-from", "5000"],
+            "error: --score-from 5000 is not inside the window; allowed: below its 586 s",
+        ),
+        (
             "token lengths for a per-request trace",
             ["--tokens", str(TRACES / "mooncake_conversation.jsonl")],
             f"error: --tokens {TRACES / 'mooncake_conversation.jsonl'} does not apply: "

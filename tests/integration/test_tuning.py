@@ -429,8 +429,24 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
         "sizing the fixed fleets and oracles of 2 windows",
         "tuning fixed",
         "scoring fixed on 2 windows",
+        "checking fixed's setting out of sample",
         "done",
     ]
+    # Accepted only on the held-out window's 5 unseen draws and 2 rate-perturbed copies, all meeting the SLO.
+    checked = tuned["acceptance"]
+    assert [(r["window"], r["replay"]) for r in checked["replays"]] == [
+        ("azure2023_code [validation]", label)
+        for label in ("draw 1", "draw 2", "draw 3", "draw 4", "draw 5", "rate-perturbed #1", "rate-perturbed #2")
+    ]
+    assert [r["seed"] for r in checked["replays"]] == [2, 3, 4, 5, 6, 2, 2]  # the search used seeds 0 and 1
+    missed = [r for r in checked["replays"] if not r["meets_slo"]]
+    assert checked["accepted"] is (not missed)
+    assert f"  {checked['verdict']}" in proc.stdout.splitlines()
+    rule = (
+        "a setting is accepted only if it meets the SLO on every held-out window under 5 cold-start draws the "
+        "search never used and on 2 copies of each with the rate moved (rate ×[0.8, 1.2] per 300 s block)"
+    )
+    assert rule in proc.stdout.splitlines()
     trials = len(json.loads((tmp_path / "tuning.json").read_text())["policies"]["fixed"]["trials"])
     assert progress[-1].endswith(f"] done: {trials} trials")
 
@@ -523,3 +539,56 @@ def test_tune_rejects_a_bad_choice(option: str, value: str, message: str) -> Non
     )
     assert proc.returncode == 2
     assert f"error: {message}" in proc.stderr.splitlines()
+
+
+def test_simulate_with_the_policy_file_reproduces_its_held_out_figures(tmp_path: Path) -> None:
+    """The tuned file records the scenario, and replaying it as tuned_for says gives the scored figures to
+    the last digit: the same workload (--seed), the same cold-start draw (--draw), the held-out part scored
+    from the same cut (--score-from), and the file's replica floor as the Deployment's."""
+    trace = str(TRACES / "azure2023_code.csv")
+    window = ["--trace", trace, "--rate-scale", "10", "--end", "900"]
+    tuned = subprocess.run(
+        [*GPUSCALE, "tune", *window, "--budget", "8", "--policy", "gpuscale", "--out", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    held_out = next(r for r in json.loads(tuned.stdout)["policies"]["gpuscale"]["scores"] if r["kind"] == "validation")
+    scenario = load_policy_file(tmp_path / "tuned.yaml").tuned_for
+    assert (scenario["rate_scale"], scenario["end_s"], scenario["seed"], scenario["scoring_draw"]) == (
+        10.0,
+        900.0,
+        0,
+        2,
+    )
+    replayed = subprocess.run(
+        [
+            *GPUSCALE,
+            "simulate",
+            *window,
+            "--policy-file",
+            str(tmp_path / "tuned.yaml"),
+            "--policy",
+            "gpuscale",
+            "--seed",
+            str(scenario["seed"]),
+            "--draw",
+            str(scenario["scoring_draw"]),
+            "--score-from",
+            repr(scenario["held_out_from_s"]),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    row = json.loads(replayed.stdout)["policies"][0]
+    assert (row["gpu_hours"], row["slo_attainment"], row["peak_replicas"]) == (
+        held_out["gpu_hours"],
+        held_out["slo_attainment"],
+        held_out["peak_replicas"],
+    )

@@ -1,0 +1,111 @@
+"""Whether a tuned setting holds out of sample: the tuner's last word on every policy it tuned.
+
+A setting tuned on one window and two cold-start draws can fit that window's accidents (a tuned Mooncake
+setting met the SLO on its training window and attained 91.6 % on the held-out part). So a setting is
+*accepted* only if it meets the SLO on every held-out window (the part after the training cut, and any
+other trace given for validation) under ``ACCEPT_DRAWS`` cold-start draws none of which the search used,
+and on rate-perturbed copies of those windows. With no held-out window (``--train-fraction 1``) the
+training windows stand in, and the verdict says so.
+
+A tuned gpuscale that never leaves its replica floor is a fixed fleet with extra steps: the trace gives
+a forecast-driven policy nothing to gain, and the verdict recommends the fixed fleet instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from simulations.perturb import Perturbation, perturbed
+from simulations.pools import local_pool
+from simulations.profiles import ReplicaProfile
+from simulations.replay import ReplayResult, ReplaySettings
+from simulations.slo import Slo
+from simulations.workload import Workload
+
+#: Cold-start draws a tuned setting must meet the SLO under, on every held-out window.
+ACCEPT_DRAWS = 5
+#: Rate-perturbed copies of each held-out window it must also meet the SLO on (rate x [0.8, 1.2] per 5 min).
+ACCEPT_PERTURBATION = Perturbation(copies=2, spread=0.2)
+RULE = (
+    f"accepted only if it meets the SLO on every held-out window under {ACCEPT_DRAWS} cold-start draws the "
+    f"search never used and on {ACCEPT_PERTURBATION.copies} copies of each with the rate moved "
+    f"({ACCEPT_PERTURBATION.describe()})"
+)
+
+
+def _replay(args: tuple[str, dict[str, Any], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:
+    from simulations.tune_job import replay_params
+
+    return replay_params(*args)
+
+
+def acceptance(
+    policy: str,
+    params: dict[str, Any],
+    held_out: Sequence[tuple[str, Workload]],
+    train: Sequence[tuple[str, Workload]],
+    profile: ReplicaProfile,
+    slo: Slo,
+    settings: ReplaySettings,
+    first_unseen_seed: int,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Replay ``params`` on every held-out window (or, with none, every training window) under the
+    acceptance draws and on perturbed copies; JSON-ready, with the verdict and every replay."""
+    windows, standing_in = (held_out, False) if held_out else (train, True)
+    jobs: list[tuple[str, str, int, Workload]] = []
+    for index, (name, window) in enumerate(windows):
+        for draw in range(ACCEPT_DRAWS):
+            jobs.append((name, f"draw {draw + 1}", first_unseen_seed + draw, window))
+        for copy in range(ACCEPT_PERTURBATION.copies):
+            rng = np.random.default_rng([first_unseen_seed, 0xACC, index, copy])
+            jobs.append(
+                (name, f"rate-perturbed #{copy + 1}", first_unseen_seed, perturbed(window, ACCEPT_PERTURBATION, rng))
+            )
+    args = [
+        (policy, params, window, profile, slo, dataclasses.replace(settings, seed=seed)) for _, _, seed, window in jobs
+    ]
+    if workers > 1 and len(args) > 1:
+        with local_pool(min(workers, len(args))) as pool:
+            results = pool.map(_replay, args)
+    else:
+        results = [_replay(a) for a in args]
+    replays: list[dict[str, Any]] = [
+        {
+            "window": name,
+            "replay": label,
+            "seed": seed,
+            "slo_attainment": round(result.score.slo_attainment, 6),
+            "meets_slo": result.score.meets_slo,
+            "gpu_hours": round(result.gpu_hours, 4),
+        }
+        for (name, label, seed, _), result in zip(jobs, results, strict=True)
+    ]
+    missed = [r for r in replays if not r["meets_slo"]]
+    accepted = not missed
+    where = "the training windows (no held-out part)" if standing_in else "the held-out windows"
+    if accepted:
+        verdict = f"accepted: met the SLO in all {len(replays)} replays on {where}"
+    else:
+        worst = min(missed, key=lambda r: r["slo_attainment"])
+        verdict = (
+            f"not accepted: missed the SLO in {len(missed)} of {len(replays)} replays on {where} "
+            f"(worst {worst['slo_attainment']:.2%}, {worst['window']} {worst['replay']})"
+        )
+    return {"rule": RULE, "accepted": accepted, "verdict": verdict, "held_out": not standing_in, "replays": replays}
+
+
+def floor_advice(params: dict[str, Any], scores: Sequence[dict[str, Any]], fixed_replicas: int | None) -> str | None:
+    """What to say when a tuned gpuscale never left its replica floor on any scored window, else None."""
+    floor = params.get("min_replicas")
+    if floor is None or not scores or any(row["peak_replicas"] > floor for row in scores):
+        return None
+    fleet = f"the tuned fixed fleet of {fixed_replicas}" if fixed_replicas else "a fixed fleet"
+    return (
+        f"gpuscale's tuned setting is a floor of {int(floor)} replicas that it never left: this trace gives a "
+        f"forecast-driven policy nothing to gain; run {fleet} instead"
+    )
