@@ -1,9 +1,10 @@
 """Rolling-origin evaluation: feed a series one step at a time, forecast from every origin, score.
 
 Every model sees exactly the data a live scaler would have had at each origin
-(online updates, no look-ahead). Scores per horizon: MASE (scaled by the
-in-sample one-step naive error), sMAPE, pinball loss averaged over the
-quantiles (scaled like MASE), and the empirical coverage of each quantile.
+(online updates, no look-ahead). Scores per horizon: MASE (each origin's error
+scaled by the one-step naive error of the history before that origin, never the
+future's), sMAPE, pinball loss averaged over the quantiles (scaled like MASE),
+and the empirical coverage of each quantile.
 """
 
 from __future__ import annotations
@@ -52,13 +53,6 @@ class BacktestResult:
     notes: tuple[str, ...] = field(default=())
 
 
-def naive_scale(series: FloatArray) -> float:
-    """Mean absolute one-step change: the error of "last value" one step ahead (MASE's denominator)."""
-    diffs = np.abs(np.diff(series))
-    diffs = diffs[np.isfinite(diffs)]
-    return float(diffs.mean()) if diffs.size else math.nan
-
-
 def rolling_origin(
     series: Sequence[float] | FloatArray,
     step_s: float,
@@ -77,16 +71,21 @@ def rolling_origin(
     if start + hmax >= n:
         raise ValueError(f"series of {n} steps is too short for warm-up {start} and horizon {hmax}")
     model = factory()
-    preds: dict[int, list[tuple[float, float, dict[float, float]]]] = {h: [] for h in horizons}
+    preds: dict[int, list[tuple[float, float, dict[float, float], float]]] = {h: [] for h in horizons}
     update_time = forecast_time = 0.0
     forecasts = 0
     notes: list[tuple[str, ...]] = []
+    change_sum, changes = 0.0, 0  # the naive error of the history so far: MASE's scale at this origin
     for t in range(n - 1):
         t0 = timer()
         model.update(float(y[t]))
         update_time += timer() - t0
+        if t > 0 and math.isfinite(y[t]) and math.isfinite(y[t - 1]):
+            change_sum += abs(float(y[t] - y[t - 1]))
+            changes += 1
         if t + 1 < start or (t + 1 - start) % stride or t + hmax >= n:
             continue
+        scale = change_sum / changes if changes else math.nan
         t0 = timer()
         f = model.forecast(hmax)
         forecast_time += timer() - t0
@@ -96,9 +95,8 @@ def rolling_origin(
             actual = y[t + h]
             if math.isfinite(actual):
                 qs = {q: f.quantile_at(q, h * f.step_s) for q in quantiles}
-                preds[h].append((float(actual), float(f.mean[h - 1]), qs))
-    scale = naive_scale(y)
-    scores = [_score(model.name, h, h * step_s, preds[h], quantiles, scale) for h in horizons]
+                preds[h].append((float(actual), float(f.mean[h - 1]), qs, scale))
+    scores = [_score(model.name, h, h * step_s, preds[h], quantiles) for h in horizons]
     return BacktestResult(
         model=model.name,
         scores=scores,
@@ -133,9 +131,8 @@ def _score(
     model: str,
     h: int,
     horizon_s: float,
-    rows: list[tuple[float, float, dict[float, float]]],
+    rows: list[tuple[float, float, dict[float, float], float]],
     quantiles: Sequence[float],
-    scale: float,
 ) -> HorizonScore:
     if not rows:
         nan = math.nan
@@ -145,22 +142,24 @@ def _score(
     err = np.abs(actual - mean)
     denom = np.abs(actual) + np.abs(mean)
     smape = float(np.mean(np.where(denom > 0, 200.0 * err / np.where(denom > 0, denom, 1.0), 0.0)))
-    pinball = 0.0
+    scale = np.array([r[3] for r in rows])
+    scaled = np.isfinite(scale) & (scale > 0)  # an origin whose history never changed has no scale
+    pinball = np.zeros(len(rows))
     coverage = {}
     for q in quantiles:
         qv = np.array([r[2][q] for r in rows])
         diff = actual - qv
-        pinball += float(np.mean(np.maximum(q * diff, (q - 1) * diff)))
+        pinball += np.maximum(q * diff, (q - 1) * diff)
         coverage[q] = float(np.mean(actual <= qv))
     pinball /= len(quantiles)
-    ok = scale > 0 and math.isfinite(scale)
+    ok = bool(scaled.any())
     return HorizonScore(
         model=model,
         horizon_steps=h,
         horizon_s=horizon_s,
-        mase=float(err.mean() / scale) if ok else math.nan,
+        mase=float(np.mean(err[scaled] / scale[scaled])) if ok else math.nan,
         smape=smape,
-        pinball=pinball / scale if ok else math.nan,
+        pinball=float(np.mean(pinball[scaled] / scale[scaled])) if ok else math.nan,
         coverage=coverage,
         points=len(rows),
         abs_errors=err,

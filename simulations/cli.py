@@ -138,13 +138,13 @@ def _check_tokens(tokens: Path | None, traces: list[Path]) -> None:
     )
 
 
-def _reshape(start: float, end: float | None, time_scale: float, rate_scale: float) -> Reshape:
+def _reshape(start: float, end: float | None, time_scale: float, rate_scale: float, copy_jitter: float) -> Reshape:
     """The trace window and rescaling, with a mistake named by its options (not the fields behind them)."""
     from simulations.workload import Reshape
 
     if end is not None and end <= start:
         raise ValueError(f"--end {end:g} is not after --start {start:g}; allowed: an end after the start")
-    return Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale)
+    return Reshape(start_s=start, end_s=end, time_scale=time_scale, rate_scale=rate_scale, copy_jitter_s=copy_jitter)
 
 
 def _replica_range(min_replicas: int, max_replicas: int) -> None:
@@ -227,6 +227,15 @@ def simulate(
         float, typer.Option(min=0.5, max=1.0, help="share of requests that must meet the targets")
     ] = 0.99,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
+    copy_jitter: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            help="with --rate-scale above 1, each extra copy of a request lands up to this many seconds after it"
+            " (1: the trace's bursts scale with it; more: copies spread out like independent users)",
+        ),
+    ] = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time (2 = half the rate, twice as long)")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into the trace")] = 0.0,
     end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into the trace")] = None,
@@ -295,7 +304,7 @@ def simulate(
             params["gpuscale"] = {"spec": load_policy_file(policy_file).policy}
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
         _replica_range(min_replicas, max_replicas)
-        reshape = _reshape(start, end, time_scale, rate_scale)
+        reshape = _reshape(start, end, time_scale, rate_scale, copy_jitter)
         workload = build_workload(trace, reshape, seed, tokens=tokens, column=column, history_s=history)
         if score_from > 0:
             if score_from >= workload.span_s:
@@ -406,6 +415,15 @@ def tune(
     ] = 0.2,
     perturb_block: Annotated[float, typer.Option(min=10, help="seconds per block of a perturbed copy")] = 300.0,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
+    copy_jitter: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            help="with --rate-scale above 1, each extra copy of a request lands up to this many seconds after it"
+            " (1: the trace's bursts scale with it; more: copies spread out like independent users)",
+        ),
+    ] = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
     end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into each trace")] = None,
@@ -455,7 +473,7 @@ def tune(
 
         replica_profile = load_profile(profile)
         slo = Slo(ttft_s=ttft_slo, queue_wait_s=queue_wait_slo, attainment=slo_attainment)
-        reshape = _reshape(start, end, time_scale, rate_scale)
+        reshape = _reshape(start, end, time_scale, rate_scale, copy_jitter)
         splits = [split(build_workload(t, reshape, seed, tokens, column, history), train_fraction) for t in trace]
         others = [build_workload(t, reshape, seed, tokens, column, history) for t in validate_trace or []]
         _check_tokens(tokens, [*trace, *(validate_trace or [])])
@@ -493,6 +511,7 @@ def tune(
         scenario = {
             "traces": [file_fingerprint(t) for t in trace],
             "rate_scale": rate_scale,
+            "copy_jitter_s": copy_jitter,
             "time_scale": time_scale,
             "start_s": start,
             "end_s": end,

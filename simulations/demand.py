@@ -20,14 +20,17 @@ class DemandSeries:
 
 
 def demand_series(trace: RequestTrace | RateSeries, step_s: float | None, kind: str = "requests") -> DemandSeries:
-    """Per-request traces are binned at ``step_s`` (default 10 s); rate series keep (or coarsen) their step."""
+    """Per-request traces are binned at ``step_s`` (default 10 s), without the incomplete last bin; rate
+    series keep (or coarsen) their step."""
     if kind not in SERIES_KINDS:
         raise ValueError(f"unknown series {kind!r}; valid: {', '.join(SERIES_KINDS)}")
     if isinstance(trace, RequestTrace):
         step = step_s or 10.0
         binned = trace.binned(step)
         key = {"requests": "requests_per_s", "output_tokens": "output_tps", "prompt_tokens": "prompt_tps"}[kind]
-        return DemandSeries(trace.name, kind, step, binned[key])
+        # The last bin ends after the trace's last request: it is incomplete and would read as a drop.
+        values = binned[key][:-1] if binned[key].shape[0] > 1 else binned[key]
+        return DemandSeries(trace.name, kind, step, values)
     if kind != "requests":
         raise TraceError(trace.source, f"an aggregated rate series has no {kind} column; use --series requests")
     if step_s is None or step_s == trace.step_s:

@@ -379,3 +379,28 @@ def test_an_output_folder_that_is_a_file_is_refused_before_the_work(
         2,
         f"error: {args[0]} {in_the_way} is a file; allowed: a directory (made when missing)",
     )
+
+
+def _peak_to_mean_per_second(workload: Workload) -> float:
+    counts = np.bincount(workload.arrival_s.astype(np.int64))
+    return float(counts.max() / counts.mean())
+
+
+def test_rate_scaling_keeps_the_traces_bursts_unless_copies_are_spread() -> None:
+    """--rate-scale repeats each request; with the default 1 s copy jitter the busiest second stays as
+    far above the mean as in the original (the bursts scale with the rate), while spreading copies over
+    a minute smooths them like independent users (docs/replay.md)."""
+    trace = TRACES / "azure2023_code.csv"
+    original = _peak_to_mean_per_second(build_workload(trace, Reshape(), seed=0))
+    scaled = _peak_to_mean_per_second(build_workload(trace, Reshape(rate_scale=8), seed=0))
+    spread = _peak_to_mean_per_second(build_workload(trace, Reshape(rate_scale=8, copy_jitter_s=60.0), seed=0))
+    assert scaled == pytest.approx(original, rel=0.15)
+    assert spread < original / 3
+
+
+def test_simulate_takes_the_copy_jitter() -> None:
+    args = ["--trace", str(TRACES / "azure2023_code.csv"), "--end", "300", "--rate-scale", "4", "--policy", "fixed"]
+    default, spread = (run_cli(*args, "--copy-jitter", jitter, "--json") for jitter in ("1", "60"))
+    assert default.returncode == 0 and spread.returncode == 0, default.stderr + spread.stderr
+    rows = [json.loads(p.stdout)["policies"][0] for p in (default, spread)]
+    assert rows[0]["ttft_p99_s"] != rows[1]["ttft_p99_s"]

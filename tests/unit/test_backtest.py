@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from predictors import create_predictor
-from predictors.backtest import naive_scale, ratio_interval, rolling_origin, summarize_notes
+from predictors.backtest import ratio_interval, rolling_origin, summarize_notes
 from simulations.backtesting import horizon_steps
 from tests.conftest import TRACES
 
@@ -32,13 +32,40 @@ def test_damped_trend_reaches_its_analytic_steady_state_on_a_ramp() -> None:
     assert model._trend == pytest.approx(beta / (1 - (1 - beta) * phi), rel=1e-6)  # type: ignore[attr-defined]
 
 
-def test_gaps_in_actuals_are_skipped_and_scale_ignores_them() -> None:
+def history_scaled_mase(series: np.ndarray, warmup: int, h: int) -> float:
+    """Last value's MASE at horizon ``h``, written out: each origin's error over the mean finite one-step
+    change of the history up to that origin (the protocol: no future in the scale)."""
+    ratios = []
+    for t in range(warmup - 1, series.shape[0] - h):
+        history = np.diff(series[: t + 1])
+        history = np.abs(history[np.isfinite(history)])
+        actual = series[t + h]
+        seen = series[: t + 1]
+        last = seen[np.isfinite(seen)][-1]  # a gap is not a value: last value keeps the one before it
+        if np.isfinite(actual) and history.size and history.mean() > 0:
+            ratios.append(abs(actual - last) / history.mean())
+    return float(np.mean(ratios))
+
+
+def test_the_mase_scale_comes_from_the_history_before_each_origin() -> None:
+    """A calm ramp, then wild swings: scaled by the whole series (the future's swings included) last value
+    would look far better than naive on the calm part; scaled by each origin's own history it is exactly
+    what the written-out protocol says."""
+    series = np.concatenate([np.arange(100, dtype=float), np.tile([0.0, 1000.0], 50)])
+    result = rolling_origin(series, 10.0, lambda: create_predictor("last_value", 10.0, max_horizon=1), [1], warmup=20)
+    assert result.scores[0].mase == pytest.approx(history_scaled_mase(series, 20, 1))
+    whole_series_scale = np.abs(np.diff(series)).mean()
+    origins = range(19, 199)
+    old_style = np.mean([abs(series[t + 1] - series[t]) for t in origins]) / whole_series_scale
+    assert result.scores[0].mase > 5 * old_style
+
+
+def test_gaps_in_actuals_are_skipped_and_the_scale_ignores_them() -> None:
     series = np.array([1.0, 2.0, np.nan, 4.0, 5.0] * 20)
-    # finite one-step changes per period: 1 (1->2) and 1 (4->5), plus 4 (5->1) between periods
-    assert naive_scale(series) == pytest.approx((20 * 2 + 19 * 4) / (20 * 2 + 19))
     result = rolling_origin(series, 60.0, lambda: create_predictor("last_value", 60.0, max_horizon=2), [1])
     # origins t = 19..98 (warm-up 20), each scored against y[t + 1] unless that is a gap
     assert result.scores[0].points == sum(1 for t in range(19, 99) if not np.isnan(series[t + 1]))
+    assert result.scores[0].mase == pytest.approx(history_scaled_mase(series, 20, 1))
 
 
 def test_too_short_a_series_is_refused() -> None:
@@ -159,7 +186,8 @@ def test_backtest_command_json() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["default_model"] == "default" and doc["step_s"] == 10.0 and doc["points"] == 344
+    # 344 bins of 10 s, the last one incomplete
+    assert doc["default_model"] == "default" and doc["step_s"] == 10.0 and doc["points"] == 343
     rows = {(r["model"], r["horizon_s"]) for r in doc["results"]}
     assert rows == {("default", 300.0), ("default", 600.0), ("last_value", 300.0), ("last_value", 600.0)}
     for row in doc["results"]:
