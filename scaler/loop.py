@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 from predictors import create_predictor
+from predictors.base import Predictor
 from predictors.residuals import MIN_ERRORS
 from scaler.decide import decide, resolve_horizon
 from scaler.decision import Decision, DecisionState
@@ -38,9 +39,13 @@ def error_window(spec: PolicySpec, step_s: float) -> int:
 class DecisionLoop:
     """The explicit state carried between decisions: forecaster, decision state, last sample time."""
 
-    def __init__(self, spec: PolicySpec, step_s: float, max_horizon_steps: int) -> None:
+    def __init__(
+        self, spec: PolicySpec, step_s: float, max_horizon_steps: int, predictor: Predictor | None = None
+    ) -> None:
+        """``predictor`` replaces the spec's forecaster (the simulator's clairvoyant one measures what a
+        perfect forecast would be worth); the live scaler never passes one."""
         self.spec = spec
-        self.predictor = create_predictor(
+        self.predictor = predictor or create_predictor(
             spec.forecast_model,
             step_s=step_s,
             max_horizon=max_horizon_steps,

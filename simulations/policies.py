@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from predictors.base import Predictor
 from scaler.decision import Decision
 from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
@@ -131,10 +132,12 @@ class GpuscaleController(_HpaDriven):
 
     name = "gpuscale"
 
-    def __init__(self, context: PolicyContext, spec: PolicySpec, max_horizon_steps: int = 120) -> None:
+    def __init__(
+        self, context: PolicyContext, spec: PolicySpec, max_horizon_steps: int = 120, predictor: Predictor | None = None
+    ) -> None:
         super().__init__(context, context.hpa_config())
         self.spec = spec
-        self.loop = DecisionLoop(spec, context.refresh_interval_s, max_horizon_steps)
+        self.loop = DecisionLoop(spec, context.refresh_interval_s, max_horizon_steps, predictor)
         history = context.workload.history
         if history is not None and history.span_s > 0:
             self.loop.fit_history(
