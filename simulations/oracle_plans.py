@@ -150,11 +150,13 @@ def cheapest_schedule(
     return schedule, float(arrivals[short].sum())
 
 
-def demand_peaks(load: np.ndarray, bin_s: float, lookahead_s: float) -> np.ndarray:
+def demand_peaks(load: np.ndarray, bin_s: float, lookahead_s: float, cover_previous: bool = True) -> np.ndarray:
     """Each bin's demand as a plan must cover it: the peak of the bin and of the next ``lookahead_s``,
-    and of the bin before (whose requests are still being served)."""
-    previous = np.concatenate([load[:1], load[:-1]])
-    peaks: np.ndarray = np.maximum(_max_ahead(load, max(0, math.ceil(lookahead_s / bin_s - 1e-9))), previous)
+    and (``cover_previous``) of the bin before, whose requests are still being served. Long bins may
+    leave the previous bin out: its tail is a small part of a minute."""
+    peaks: np.ndarray = _max_ahead(load, max(0, math.ceil(lookahead_s / bin_s - 1e-9)))
+    if cover_previous:
+        peaks = np.maximum(peaks, np.concatenate([load[:1], load[:-1]]))
     return peaks
 
 
@@ -169,13 +171,14 @@ def budget_plan(
     floor: int,
     cap: int,
     iterations: int = 40,
+    cover_previous: bool = True,
 ) -> np.ndarray:
     """The cheapest schedule that covers ``k`` x each bin's demand except in bins holding at most
     ``budget_requests`` requests in all (a Lagrange multiplier on short requests, bisected).
 
     Among the multipliers tried, the cheapest schedule within the budget wins; with no budget, every
     bin is covered."""
-    need = np.ceil(k * demand_peaks(load, bin_s, lookahead_s) - 1e-9).astype(np.int64)
+    need = np.ceil(k * demand_peaks(load, bin_s, lookahead_s, cover_previous) - 1e-9).astype(np.int64)
     covered, _ = cheapest_schedule(need, arrivals, bin_s, start_cost_s, math.inf, floor, cap)
     if budget_requests < 1 or not arrivals.any():
         return covered

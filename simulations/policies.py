@@ -344,6 +344,7 @@ def _oracle(context: PolicyContext, params: Mapping[str, Any]) -> OracleControll
             typical_cold_start,
             context.min_replicas,
             cap,
+            cover_previous=bool(params.get("cover_previous", True)),
         )
     else:
         raise ValueError(f"oracle method {method!r} is not one of: {', '.join(ORACLE_METHODS)}")

@@ -124,7 +124,7 @@ def test_replays_side_by_side_give_the_same_comparison(
         azure_window, PROFILE, list(POLICY_ORDER), Slo(), ReplaySettings(seed=0), progress=heard.append, workers=2
     )
     assert parallel.to_json() == comparison_json
-    tasks = 5 + 1 + 3 + 3  # five policies, the fixed fleet's search, three headroom and three budget plans
+    tasks = 5 + 1 + 3 + 4  # five policies, the fixed fleet's search, three headroom and four budget plans
     assert [line.rsplit(" (", 1)[1] for line in heard[:tasks]] == [f"{i} of {tasks})" for i in range(1, tasks + 1)]
     assert sorted(line.rsplit(" (", 1)[0] for line in heard[:tasks]) == sorted(
         [f"replayed {n}" for n in ("gpuscale", "hpa-gpu", "keda-queue", "keda-kv", "knative")]
@@ -133,6 +133,10 @@ def test_replays_side_by_side_give_the_same_comparison(
         + [
             f"searched the oracle's budget schedules with 10 s bins, {ahead} s look-ahead, {share} of the error budget"
             for ahead, share in ((60, "0%"), (60, "50%"), (0, "50%"))
+        ]
+        + [
+            "searched the oracle's budget schedules with 60 s bins, 0 s look-ahead, 0% of the error budget, "
+            "each bin alone"
         ]
     )
 
