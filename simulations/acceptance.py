@@ -24,8 +24,11 @@ from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings
 from simulations.slo import Slo
+from simulations.tuning import Trial
 from simulations.workload import Workload
 
+#: Settings checked out of sample at most: the search's best, then cheapest ones with more margin.
+MAX_CANDIDATES = 3
 #: Cold-start draws a tuned setting must meet the SLO under, on every held-out window.
 ACCEPT_DRAWS = 5
 #: Rate-perturbed copies of each held-out window it must also meet the SLO on (rate x [0.8, 1.2] per 5 min).
@@ -33,8 +36,22 @@ ACCEPT_PERTURBATION = Perturbation(copies=2, spread=0.2)
 RULE = (
     f"accepted only if it meets the SLO on every held-out window under {ACCEPT_DRAWS} cold-start draws the "
     f"search never used and on {ACCEPT_PERTURBATION.copies} copies of each with the rate moved "
-    f"({ACCEPT_PERTURBATION.describe()})"
+    f"({ACCEPT_PERTURBATION.describe()}); when the search's best is not, the cheapest settings with more "
+    f"training margin are checked, {MAX_CANDIDATES} in all"
 )
+
+
+def acceptance_candidates(best: Trial, trials: Sequence[Trial], limit: int = MAX_CANDIDATES) -> list[Trial]:
+    """The settings to check, in order: the search's best, then the cheapest feasible trials whose worst
+    training attainment is above the best's (more margin than the setting that just failed), each
+    with more margin than the one before."""
+    chosen = [best]
+    for trial in sorted((t for t in trials if t.feasible), key=lambda t: t.gpu_hours):
+        if len(chosen) >= limit:
+            break
+        if trial.attainment > chosen[-1].attainment and trial.params != chosen[-1].params:
+            chosen.append(trial)
+    return chosen
 
 
 def _replay(args: tuple[str, dict[str, Any], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:

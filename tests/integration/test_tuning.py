@@ -160,11 +160,15 @@ def test_perturbed_copies_are_tuned_on_and_recorded(window: Workload) -> None:
         "tuned_on": [{"name": copy.name, "requests": copy.requests}],
     }
     assert [s["kind"] for s in summary["policies"]["fixed"]["scores"]] == ["train", "validation"]
-    # the fleet tuned on both windows is the smallest that meets the SLO with the margin on each
-    replicas = summary["policies"]["fixed"]["params"]["replicas"]
+    # the search's best on both windows is the smallest fleet that meets the SLO with the margin on each
+    fixed = summary["policies"]["fixed"]
+    best = min((t for t in fixed["trials"] if t["feasible"]), key=lambda t: t["gpu_hours"])["params"]["replicas"]
     both = dataclasses.replace(context("fixed", parts.train), workloads=(parts.train, copy), margin=0.1)
-    assert evaluate(both, {"replicas": replicas}).feasible
-    assert not evaluate(both, {"replicas": replicas - 1}).feasible
+    assert evaluate(both, {"replicas": best}).feasible
+    assert not evaluate(both, {"replicas": best - 1}).feasible
+    # it missed the SLO out of sample, so the tuned fleet is a larger one that did not
+    assert fixed["acceptance"]["accepted"] and fixed["acceptance"]["candidates_checked"] >= 2
+    assert fixed["params"]["replicas"] > best
 
 
 @pytest.fixture(scope="module")
@@ -428,8 +432,8 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
     assert list(dict.fromkeys(stages)) == [
         "sizing the fixed fleets and oracles of 2 windows",
         "tuning fixed",
-        "scoring fixed on 2 windows",
         "checking fixed's setting out of sample",
+        "scoring fixed on 2 windows",
         "done",
     ]
     # Accepted only on the held-out window's 5 unseen draws and 2 rate-perturbed copies, all meeting the SLO.
@@ -444,7 +448,8 @@ def test_tune_table_says_what_every_trial_had_to_survive(tmp_path: Path) -> None
     assert f"  {checked['verdict']}" in proc.stdout.splitlines()
     rule = (
         "a setting is accepted only if it meets the SLO on every held-out window under 5 cold-start draws the "
-        "search never used and on 2 copies of each with the rate moved (rate ×[0.8, 1.2] per 300 s block)"
+        "search never used and on 2 copies of each with the rate moved (rate ×[0.8, 1.2] per 300 s block); "
+        "when the search's best is not, the cheapest settings with more training margin are checked, 3 in all"
     )
     assert rule in proc.stdout.splitlines()
     trials = len(json.loads((tmp_path / "tuning.json").read_text())["policies"]["fixed"]["trials"])
