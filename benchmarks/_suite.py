@@ -9,6 +9,7 @@ headline's cases, read from ``../shared/traces/``.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,6 +32,23 @@ class SuiteCase:
     slo: Slo
     #: a case of ../shared/traces/ (not a synthetic shape)
     real: bool
+
+
+def suite_arguments(
+    parser: argparse.ArgumentParser, default_draws: int, argv: list[str] | None, json_out: bool = False
+) -> argparse.Namespace:
+    """The suite's command line, the same in every benchmark that walks it: draws, --no-real, case names."""
+    parser.add_argument(
+        "--draws", type=int, default=default_draws, help=f"seeds of each synthetic shape (default {default_draws})"
+    )
+    parser.add_argument("--no-real", action="store_true", help="only the synthetic shapes")
+    if json_out:
+        parser.add_argument("--json", metavar="FILE", help="also write every case's rows here")
+    parser.add_argument("cases", nargs="*", metavar="CASE", help="parts of case names to run (default all)")
+    args = parser.parse_args(argv)
+    if args.draws < 1:
+        parser.error(f"--draws must be at least 1, got {args.draws}")
+    return args
 
 
 def shape_case_names(draws: int) -> list[str]:
@@ -57,4 +75,4 @@ def suite(draws: int, parts: list[str], include_real: bool) -> Iterator[tuple[Su
         yield SuiteCase(case.name, case.slo, real=True), workload, 0
 
 
-__all__ = ["PROFILE", "SuiteCase", "shape_case_names", "suite"]
+__all__ = ["PROFILE", "SuiteCase", "shape_case_names", "suite", "suite_arguments"]

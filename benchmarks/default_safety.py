@@ -30,7 +30,7 @@ import traceback
 from typing import Any
 
 from benchmarks._cli import parser
-from benchmarks._suite import PROFILE, suite
+from benchmarks._suite import PROFILE, suite, suite_arguments
 from simulations.compare import ReplayJob, compare, search_reactive_bound
 from simulations.replay import ReplaySettings
 from simulations.tune_job import default_workers
@@ -48,14 +48,7 @@ def checks(rows: dict[str, dict[str, Any]]) -> dict[str, bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_parser = parser(__doc__, "benchmarks.default_safety")
-    args_parser.add_argument("--draws", type=int, default=2, help="seeds of each synthetic shape (default 2)")
-    args_parser.add_argument("--no-real", action="store_true", help="only the synthetic shapes")
-    args_parser.add_argument("--json", metavar="FILE", help="also write every case's rows here")
-    args_parser.add_argument("cases", nargs="*", metavar="CASE", help="parts of case names to run (default all)")
-    args = args_parser.parse_args(argv)
-    if args.draws < 1:
-        args_parser.error(f"--draws must be at least 1, got {args.draws}")
+    args = suite_arguments(parser(__doc__, "benchmarks.default_safety"), 2, argv, json_out=True)
     workers = default_workers()
     print(f"profile {PROFILE.name}, {workers} workers; checks: meets (where the fixed fleet meets the SLO),")
     print(f"cheaper (than that fixed fleet), peak (at most {PEAK_LIMIT}x the oracle's peak)\n")

@@ -21,7 +21,7 @@ import time
 import traceback
 
 from benchmarks._cli import parser
-from benchmarks._suite import PROFILE, suite
+from benchmarks._suite import PROFILE, suite, suite_arguments
 from simulations.clairvoyant import Clairvoyant, demand_loads
 from simulations.compare import initial_replicas
 from simulations.policies import GpuscaleController, PolicyContext, gpuscale_spec, with_common_params
@@ -50,13 +50,7 @@ def replay_with(workload: Workload, slo: Slo, seed: int, forecaster: str) -> Rep
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = parser(__doc__, "benchmarks.forecast_value")
-    cli.add_argument("--draws", type=int, default=1, help="seeds of each synthetic shape (default 1)")
-    cli.add_argument("--no-real", action="store_true", help="only the synthetic shapes")
-    cli.add_argument("cases", nargs="*", metavar="CASE", help="parts of case names to run (default all)")
-    args = cli.parse_args(argv)
-    if args.draws < 1:
-        cli.error(f"--draws must be at least 1, got {args.draws}")
+    args = suite_arguments(parser(__doc__, "benchmarks.forecast_value"), 1, argv)
     forecasters = ("default", "last_value", "clairvoyant")
     header = f"{'case':30s}" + "".join(f"{name:>24s}" for name in forecasters) + "  default / last / clairvoyant"
     print(f"gpuscale's default policy; per forecaster: GPU-h, in SLO, peak replicas; profile {PROFILE.name}\n")

@@ -24,7 +24,7 @@ import time
 import traceback
 
 from benchmarks._cli import parser
-from benchmarks._suite import PROFILE, suite
+from benchmarks._suite import PROFILE, suite, suite_arguments
 from simulations.compare import ReplayJob, compare, search_reactive_bound
 from simulations.oracle_plans import future_load, per_minute_schedule
 from simulations.policies import OracleController, PolicyContext
@@ -51,13 +51,7 @@ def best_per_minute(context: PolicyContext, workload: Workload, slo: Slo, seed: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = parser(__doc__, "benchmarks.oracle_check")
-    cli.add_argument("--draws", type=int, default=1, help="seeds of each synthetic shape (default 1)")
-    cli.add_argument("--no-real", action="store_true", help="only the synthetic shapes")
-    cli.add_argument("cases", nargs="*", metavar="CASE", help="parts of case names to run (default all)")
-    args = cli.parse_args(argv)
-    if args.draws < 1:
-        cli.error(f"--draws must be at least 1, got {args.draws}")
+    args = suite_arguments(parser(__doc__, "benchmarks.oracle_check"), 1, argv)
     workers = default_workers()
     header = (
         f"{'case':30s} {'oracle':>8s} {'headroom':>8s} {'per-min':>8s} {'reactive':>8s} "

@@ -22,6 +22,17 @@ from simulations.tables import print_backtest, print_simulation, print_tuning
 if TYPE_CHECKING:
     from simulations.workload import Reshape
 
+#: ``--copy-jitter``, shared by simulate and tune (the default, 1 s, is ``Reshape.copy_jitter_s``'s).
+CopyJitter = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        max=3600,
+        help="with --rate-scale above 1, each extra copy of a request lands up to this many seconds after it"
+        " (1: the trace's bursts scale with it; more: copies spread out like independent users)",
+    ),
+]
+
 
 @app.command()
 def emulate(
@@ -227,15 +238,7 @@ def simulate(
         float, typer.Option(min=0.5, max=1.0, help="share of requests that must meet the targets")
     ] = 0.99,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
-    copy_jitter: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=3600,
-            help="with --rate-scale above 1, each extra copy of a request lands up to this many seconds after it"
-            " (1: the trace's bursts scale with it; more: copies spread out like independent users)",
-        ),
-    ] = 1.0,
+    copy_jitter: CopyJitter = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time (2 = half the rate, twice as long)")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into the trace")] = 0.0,
     end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into the trace")] = None,
@@ -415,15 +418,7 @@ def tune(
     ] = 0.2,
     perturb_block: Annotated[float, typer.Option(min=10, help="seconds per block of a perturbed copy")] = 300.0,
     rate_scale: Annotated[float, typer.Option(min=0.001, help="multiply the request rate")] = 1.0,
-    copy_jitter: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            max=3600,
-            help="with --rate-scale above 1, each extra copy of a request lands up to this many seconds after it"
-            " (1: the trace's bursts scale with it; more: copies spread out like independent users)",
-        ),
-    ] = 1.0,
+    copy_jitter: CopyJitter = 1.0,
     time_scale: Annotated[float, typer.Option(min=0.001, help="stretch time")] = 1.0,
     start: Annotated[float, typer.Option(min=0, help="window start, seconds into each trace")] = 0.0,
     end: Annotated[float | None, typer.Option(min=0, help="window end, seconds into each trace")] = None,
