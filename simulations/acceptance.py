@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 
 from simulations.perturb import Perturbation, perturbed
-from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
-from simulations.replay import ReplayResult, ReplaySettings
+from simulations.replay import ReplaySettings
 from simulations.slo import Slo
 from simulations.tuning import Trial
 from simulations.workload import Workload
@@ -54,12 +53,6 @@ def acceptance_candidates(best: Trial, trials: Sequence[Trial], limit: int = MAX
     return chosen
 
 
-def _replay(args: tuple[str, dict[str, Any], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:
-    from simulations.tune_job import replay_params
-
-    return replay_params(*args)
-
-
 def acceptance(
     policy: str,
     params: dict[str, Any],
@@ -83,14 +76,10 @@ def acceptance(
             jobs.append(
                 (name, f"rate-perturbed #{copy + 1}", first_unseen_seed, perturbed(window, ACCEPT_PERTURBATION, rng))
             )
-    args = [
-        (policy, params, window, profile, slo, dataclasses.replace(settings, seed=seed)) for _, _, seed, window in jobs
-    ]
-    if workers > 1 and len(args) > 1:
-        with local_pool(min(workers, len(args))) as pool:
-            results = pool.map(_replay, args)
-    else:
-        results = [_replay(a) for a in args]
+    from simulations.tune_job import replay_each  # tune_job calls this module: imported when used
+
+    replayed = [(window, dataclasses.replace(settings, seed=seed)) for _, _, seed, window in jobs]
+    results = replay_each(policy, params, replayed, profile, slo, workers)
     replays: list[dict[str, Any]] = [
         {
             "window": name,

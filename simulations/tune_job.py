@@ -154,8 +154,24 @@ def replay_params(
     return result
 
 
-def _replay_window(args: tuple[str, dict[str, float], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:
+def _replay_window(args: tuple[str, dict[str, Any], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:
     return replay_params(*args)
+
+
+def replay_each(
+    policy: str,
+    params: dict[str, Any],
+    replays: Sequence[tuple[Workload, ReplaySettings]],
+    profile: ReplicaProfile,
+    slo: Slo,
+    workers: int,
+) -> list[ReplayResult]:
+    """``policy`` replayed once per (window, settings), side by side on up to ``workers`` processes."""
+    args = [(policy, params, window, profile, slo, settings) for window, settings in replays]
+    if workers <= 1 or len(args) <= 1:
+        return [_replay_window(a) for a in args]
+    with local_pool(min(workers, len(args))) as pool:  # a window goes to one worker: sent once either way
+        return pool.map(_replay_window, args)
 
 
 def replay_windows(
@@ -167,12 +183,9 @@ def replay_windows(
     settings: ReplaySettings,
     workers: int,
 ) -> list[ReplayResult]:
-    """``policy`` replayed on every window, side by side on up to ``workers`` processes: scoring a
-    tuned setting on a day-long training window and the whole day after it takes minutes each."""
-    if workers <= 1 or len(windows) <= 1:
-        return [replay_params(policy, params, w, profile, slo, settings) for w in windows]
-    with local_pool(min(workers, len(windows))) as pool:  # a window goes to one worker: sent once either way
-        return pool.map(_replay_window, [(policy, params, w, profile, slo, settings) for w in windows])
+    """``policy`` replayed on every window: scoring a tuned setting on a day-long training window and
+    the whole day after it takes minutes each, so the windows run side by side."""
+    return replay_each(policy, params, [(w, settings) for w in windows], profile, slo, workers)
 
 
 def references(
