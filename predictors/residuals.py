@@ -2,8 +2,12 @@
 
 Every update scores the point forecasts made 1..H steps ago against the new
 observation, so the quantile band of horizon ``h`` is learned from the model's
-own ``h``-step errors (an online split-conformal band). Memory is a fixed ring
-per horizon; an update is O(H), independent of the history length. Quantiles
+own ``h``-step errors (an online split-conformal band). Errors are kept at a few
+*anchor* horizons only (1, 2, 3, 4, 6, 8, 12, ... doubling, and H), and a horizon
+between two anchors interpolates theirs: errors change smoothly with the horizon,
+and keeping all H rings cost ~2.5 MiB per workload at the scaler's 120 steps
+(issue 28's budget is 0.5 MiB), the anchors ~0.2 MiB. Memory is a fixed ring per
+anchor; an update is O(anchors), independent of the history length. Quantiles
 are recomputed lazily, at most once every ``refresh_every`` scored updates,
 because one new error barely moves a quantile of the window's hundreds of samples; the
 assembled bands are cached until then, so a forecast costs a dictionary lookup.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -29,20 +34,56 @@ MIN_ERRORS = 8
 DEFAULT_RESIDUAL_WINDOW = 256
 
 
+def anchor_horizons(max_horizon: int) -> tuple[int, ...]:
+    """Horizons (1-based) whose errors are kept: 1 to 4, then each power of two and one and a half times it,
+    and H itself (14 anchors at H = 120)."""
+    out = {1, 2, 3, 4, max_horizon}
+    h = 4
+    while h < max_horizon:
+        out.update((h, h + h // 2))
+        h *= 2
+    return tuple(sorted(x for x in out if x <= max_horizon))
+
+
+@dataclass(frozen=True)
+class _Anchors:
+    """Where the anchors are and how each horizon 1..H is interpolated from them (shared, read-only)."""
+
+    steps: IntArray  # 0-based steps of the anchors
+    low: IntArray  # per horizon: the anchor at or below it
+    high: IntArray  # per horizon: the anchor at or above it
+    weight: FloatArray  # per horizon: the share of ``high`` in the interpolation
+    due: IntArray  # per head position, per member, per anchor: flat index of the path entry now due
+
+
 @functools.cache
-def _due_indices(max_horizon: int, members: int) -> IntArray:
-    """Flat indices into a (members, H, H) ring of paths of the entries that predict the next observation,
-    for each head position: shape (H, members, H). The same for every ring of one shape, so it is made once
-    and shared read-only (it was ~0.1 MB per ring, several rings per workload)."""
-    steps = np.arange(max_horizon)
-    diagonal = np.array([((head - steps) % max_horizon) * max_horizon + steps for head in range(max_horizon)])
-    due = diagonal[:, None, :] + (np.arange(members) * max_horizon * max_horizon)[None, :, None]
-    due.setflags(write=False)
-    return due
+def _anchors(max_horizon: int, members: int) -> _Anchors:
+    """The interpolation table and, for each head position of a (members, H, anchors) ring of paths, the
+    flat indices of the entries that predict the next observation (the path made k+1 updates ago, at its
+    step k). Made once per shape and shared read-only by every ring of that shape."""
+    anchors = np.array(anchor_horizons(max_horizon)) - 1
+    count = anchors.size
+    horizons = np.arange(max_horizon)
+    high = np.searchsorted(anchors, horizons)
+    low = np.where(anchors[high] == horizons, high, high - 1)
+    span = anchors[high] - anchors[low]
+    weight = np.where(span > 0, (horizons - anchors[low]) / np.maximum(span, 1), 0.0)
+    rows = np.array([(head - anchors) % max_horizon for head in range(max_horizon)])  # (H, anchors)
+    diagonal = rows * count + np.arange(count)
+    due = diagonal[:, None, :] + (np.arange(members) * max_horizon * count)[None, :, None]
+    for array in (anchors, low, high, weight, due):
+        array.setflags(write=False)
+    return _Anchors(anchors, low, high, weight, due)
+
+
+def _interpolate(at_anchors: FloatArray, table: _Anchors) -> FloatArray:
+    """Values at anchors (last axis) to values at every horizon 1..H, linear between anchors."""
+    low, high = at_anchors[..., table.low], at_anchors[..., table.high]
+    return np.asarray(low + (high - low) * table.weight)
 
 
 class ResidualBands:
-    """Ring buffers of signed errors ``actual - forecast`` for horizons 1..H."""
+    """Ring buffers of signed errors ``actual - forecast`` at the anchor horizons."""
 
     def __init__(self, max_horizon: int, window: int = DEFAULT_RESIDUAL_WINDOW, refresh_every: int = 32) -> None:
         if max_horizon < 1:
@@ -50,15 +91,15 @@ class ResidualBands:
         self.max_horizon = max_horizon
         self.window = window
         self.refresh_every = refresh_every
-        self._errors = np.zeros((max_horizon, window))
-        self._counts = np.zeros(max_horizon, dtype=np.int64)
-        self._steps = np.arange(max_horizon)
-        # Ring of the last H forecast paths; row ``_head`` is the newest. For each head position,
-        # the flat indices of the entries that predict the next observation (the path made k+1
-        # updates ago, at its step k) are precomputed: one ``take`` per update.
-        self._pending = np.full((max_horizon, max_horizon), np.nan)
+        self._table = _anchors(max_horizon, 1)
+        count = self._table.steps.size
+        self._errors = np.zeros((count, window))
+        self._counts = np.zeros(count, dtype=np.int64)
+        self._slots = np.arange(count)
+        # Ring of the anchor entries of the last H forecast paths; row ``_head`` is the newest.
+        self._pending = np.full((max_horizon, count), np.nan)
         self._flat = self._pending.reshape(-1)
-        self._due = _due_indices(max_horizon, 1)[:, 0, :]
+        self._due = self._table.due[:, 0, :]
         self._head = 0
         self._pushed = 0
         self._cache: dict[tuple[float, ...], FloatArray] = {}
@@ -71,76 +112,75 @@ class ResidualBands:
         if math.isfinite(actual) and self._pushed:
             predicted = self._flat.take(self._due[self._head])
             if self._pushed >= self.max_horizon and math.isfinite(predicted.sum()):
-                # warm: every horizon has a forecast to score (the common case)
-                slots = self._counts % self.window
-                self._errors[self._steps, slots] = actual - predicted
+                # warm: every anchor has a forecast to score (the common case)
+                self._errors[self._slots, self._counts % self.window] = actual - predicted
                 self._counts += 1
             else:
-                horizons = np.nonzero(np.isfinite(predicted))[0]
-                slots = self._counts[horizons] % self.window
-                self._errors[horizons, slots] = actual - predicted[horizons]
-                self._counts[horizons] += 1
+                scored = np.nonzero(np.isfinite(predicted))[0]
+                self._errors[scored, self._counts[scored] % self.window] = actual - predicted[scored]
+                self._counts[scored] += 1
             self._scored_since_refresh += 1
         self._head = (self._head + 1) % self.max_horizon
         self._pushed += 1
         row = self._pending[self._head]
         n = min(self.max_horizon, path.shape[0])
-        row[:n] = path[:n]
-        if n < self.max_horizon:
-            row[n:] = np.nan
+        steps = self._table.steps
+        row[:] = np.nan
+        row[steps < n] = path[steps[steps < n]]
 
     def count(self, horizon: int) -> int:
-        return int(min(self._counts[horizon - 1], self.window))
+        """Errors scored at the anchor at or below ``horizon``."""
+        anchor = int(self._table.low[min(horizon, self.max_horizon) - 1])
+        return int(min(self._counts[anchor], self.window))
 
     def _learned(self, probs: tuple[float, ...]) -> FloatArray:
-        """Matrix (len(probs), H) of error quantiles; NaN where a horizon has too few errors."""
+        """Matrix (len(probs), anchors) of error quantiles; NaN where an anchor has too few errors."""
         cached = self._cache.get(probs)
         if cached is not None and self._scored_since_refresh < self.refresh_every:
             return cached
-        out = np.full((len(probs), self.max_horizon), np.nan)
+        out = np.full((len(probs), self._counts.size), np.nan)
         filled = np.minimum(self._counts, self.window)
         full = filled >= self.window
         if full.any():
             out[:, full] = np.quantile(self._errors[full], probs, axis=1)
-        for h in np.nonzero((filled >= MIN_ERRORS) & ~full)[0]:
-            out[:, h] = np.quantile(self._errors[h, : filled[h]], probs)
+        for a in np.nonzero((filled >= MIN_ERRORS) & ~full)[0]:
+            out[:, a] = np.quantile(self._errors[a, : filled[a]], probs)
         self._cache = {probs: out}
         self._bands = {}
         self._scored_since_refresh = 0
         return out
 
     def quantiles(self, steps: int, probs: Sequence[float], scale: float) -> dict[float, FloatArray]:
-        """Error quantiles for horizons 1..steps.
+        """Error quantiles for horizons 1..steps (beyond H: those of H).
 
-        A horizon with fewer than 8 scored errors borrows the nearest learned
-        horizon below it, or a Gaussian guess of ``scale * sqrt(h)`` when none
-        has been learned yet.
+        An anchor with fewer than 8 scored errors borrows the nearest learned anchor below it, or a
+        Gaussian guess of ``scale * sqrt(h)`` when none has been learned yet; horizons between anchors
+        interpolate.
         """
         key = tuple(probs)
         learned = self._learned(key)
-        if scale != self._scale_seen and np.isnan(learned[:, : min(steps, self.max_horizon)]).any():
+        if scale != self._scale_seen and np.isnan(learned).any():
             self._bands, self._scale_seen = {}, scale  # the Gaussian guess depends on the scale
         cached = self._bands.get((steps, key))
         if cached is not None:
             return cached
+        anchors = self._table.steps
+        valid = ~np.isnan(learned[0])
+        last_learned = np.maximum.accumulate(np.where(valid, np.arange(anchors.size), -1))
         horizons = np.minimum(np.arange(steps), self.max_horizon - 1)
         out: dict[float, FloatArray] = {}
         for i, p in enumerate(key):
-            row = learned[i, horizons]
-            if np.isnan(row).any():
-                guess = _STANDARD_NORMAL.inv_cdf(p) * scale * np.sqrt(horizons + 1.0)
-                # forward-fill learned values; before the first learned one, the guess
-                valid = ~np.isnan(row)
-                idx = np.where(valid, np.arange(steps), -1)
-                np.maximum.accumulate(idx, out=idx)
-                row = np.where(idx >= 0, row[np.maximum(idx, 0)], guess)
-            out[p] = row
+            row = learned[i]
+            if not valid.all():
+                guess = _STANDARD_NORMAL.inv_cdf(p) * scale * np.sqrt(anchors + 1.0)
+                row = np.where(last_learned >= 0, row[np.maximum(last_learned, 0)], guess)
+            out[p] = _interpolate(row, self._table)[horizons]
         self._bands[(steps, key)] = out
         return out
 
 
 class MemberErrors:
-    """Per-horizon absolute errors of several models' paths, scored together in one pass.
+    """Absolute errors of several models' paths at the anchor horizons, scored together in one pass.
 
     The same ring as :class:`ResidualBands`, with a leading member axis: a combination
     scores all its members with one ``take`` instead of one call per member.
@@ -148,11 +188,14 @@ class MemberErrors:
 
     def __init__(self, members: int, max_horizon: int, window: int = DEFAULT_RESIDUAL_WINDOW) -> None:
         self.members, self.max_horizon, self.window = members, max_horizon, window
-        self._abs = np.zeros((members, max_horizon, window))
-        self._counts = np.zeros(max_horizon, dtype=np.int64)
-        self._steps = np.arange(max_horizon)
-        self._pending = np.full((members, max_horizon, max_horizon), np.nan)
-        self._due = _due_indices(max_horizon, members)
+        self._table = _anchors(max_horizon, members)
+        count = self._table.steps.size
+        # float32: a mean of hundreds of errors needs no more, and it halves the largest array per workload
+        self._abs = np.zeros((members, count, window), dtype=np.float32)
+        self._counts = np.zeros(count, dtype=np.int64)
+        self._slots = np.arange(count)
+        self._pending = np.full((members, max_horizon, count), np.nan)
+        self._due = self._table.due
         self._flat = self._pending.reshape(-1)
         self._head = 0
         self._pushed = 0
@@ -160,24 +203,24 @@ class MemberErrors:
     def score_and_push(self, actual: float, paths: FloatArray) -> None:
         """Score every member's earlier paths against ``actual``; remember ``paths`` (members x H)."""
         if math.isfinite(actual) and self._pushed:
-            predicted = self._flat.take(self._due[self._head])  # (members, H)
+            predicted = self._flat.take(self._due[self._head])  # (members, anchors)
             ok = np.isfinite(predicted).all(axis=0)
             slots = self._counts % self.window
             if ok.all():
-                self._abs[:, self._steps, slots] = np.abs(actual - predicted)
+                self._abs[:, self._slots, slots] = np.abs(actual - predicted)
                 self._counts += 1
             else:
-                horizons = np.nonzero(ok)[0]
-                self._abs[:, horizons, slots[horizons]] = np.abs(actual - predicted[:, horizons])
-                self._counts[horizons] += 1
+                scored = np.nonzero(ok)[0]
+                self._abs[:, scored, slots[scored]] = np.abs(actual - predicted[:, scored])
+                self._counts[scored] += 1
         self._head = (self._head + 1) % self.max_horizon
         self._pushed += 1
-        self._pending[:, self._head, :] = paths
+        self._pending[:, self._head, :] = paths[:, self._table.steps]
 
     def mean_abs_errors(self) -> FloatArray:
-        """(members, H) mean absolute errors; NaN where a horizon has too few scored errors."""
+        """(members, H) mean absolute errors; NaN where a horizon's anchors have too few scored errors."""
         filled = np.minimum(self._counts, self.window)
-        total = self._abs.sum(axis=2)
+        total = self._abs.sum(axis=2, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(filled >= MIN_ERRORS, total / np.maximum(filled, 1), np.nan)
-        return np.asarray(out, dtype=np.float64)
+            at_anchors = np.where(filled >= MIN_ERRORS, total / np.maximum(filled, 1), np.nan)
+        return _interpolate(np.asarray(at_anchors, dtype=np.float64), self._table)

@@ -22,7 +22,7 @@ from scaler.decision_log import DecisionLog
 from scaler.engines import ENGINES, PodAggregate, aggregate
 from scaler.kube import KubeObservation, KubeSource
 from scaler.loop import DecisionLoop
-from scaler.prometheus import PrometheusError, PrometheusSource, Sample
+from scaler.prometheus import PrometheusError, PrometheusSource, PromQLApi, Sample
 from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
 from scaler.snapshot import Replicas, Signal, Snapshot
 from scaler.telemetry import DecisionTelemetry
@@ -34,6 +34,11 @@ Clock = Callable[[], float]
 _NAN_MEANS_ABSENT = frozenset({Signal.TTFT_P95_S, Signal.GPU_MEMORY_USAGE, Signal.GPU_UTILIZATION})
 #: A failed history bootstrap is retried this much later, not every cycle.
 HISTORY_RETRY_S = 60.0
+#: Most new workloads whose history one cycle reads per workload group (bounds a range query's size).
+HISTORY_BATCH = 100
+#: Share of the refresh interval a source's cycle may spend fitting new workloads' forecasters on history;
+#: the rest wait for the next cycle (at least one is fitted per cycle, so onboarding always progresses).
+HISTORY_FIT_SHARE = 0.5
 _ZERO_LOAD = {
     Signal.QUEUE: 0.0,
     Signal.RUNNING: 0.0,
@@ -50,6 +55,19 @@ class _Observed:
     newest: float | None = None
 
 
+@dataclass(frozen=True)
+class _GroupInputs:
+    """What one workload group's collection observed, from which each member's snapshot is built."""
+
+    observed: dict[WorkloadKey, _Observed]
+    error: str | None
+    kube: dict[WorkloadKey, KubeObservation]
+    now: float
+
+    def of(self, w: Workload) -> tuple[_Observed | None, str | None, KubeObservation | None, float]:
+        return self.observed.get(w.key), self.error, self.kube.get(w.key), self.now
+
+
 @dataclass
 class CycleReport:
     workloads: int = 0
@@ -60,10 +78,14 @@ class CycleReport:
     skipped: int = 0
     #: sources still collecting when the cycle stopped waiting (they publish when done)
     late_sources: int = 0
+    #: new workloads whose history was read but not fitted for lack of time (fitted in a later cycle)
+    history_deferred: int = 0
 
 
 #: Where decisions go as soon as a source's are computed (the worker ships them to the server).
 DecisionSink = Callable[[list[tuple[WorkloadKey, Decision]]], None]
+#: Opens the query API of an allow-listed Prometheus URL (tests pass a table-driven fake).
+SourceFactory = Callable[[str], PromQLApi]
 
 
 class Collector:
@@ -77,6 +99,7 @@ class Collector:
         kube_status: str = "kubernetes access disabled",
         decision_log: DecisionLog | None = None,
         sink: DecisionSink | None = None,
+        open_source: SourceFactory | None = None,
     ) -> None:
         self.registry = registry
         self.config = config
@@ -86,7 +109,10 @@ class Collector:
         self.kube_status = kube_status
         self.decision_log = decision_log
         self.sink = sink
-        self._sources: dict[str, PrometheusSource] = {}
+        self._open_source = open_source or (
+            lambda url: PrometheusSource(url, config.query_timeout_s, telemetry.observe_query)
+        )
+        self._sources: dict[str, PromQLApi] = {}
         self._sources_lock = threading.Lock()
         #: each source's collection of the latest full cycle
         self._busy: dict[str, Future[CycleReport]] = {}
@@ -100,12 +126,11 @@ class Collector:
             max_workers=2 * len(config.prometheus_urls()) + 2, thread_name_prefix="gpuscale-source"
         )
 
-    def source(self, url: str) -> PrometheusSource:
+    def source(self, url: str) -> PromQLApi:
         with self._sources_lock:
             src = self._sources.get(url)
             if src is None:
-                src = PrometheusSource(url, self.config.query_timeout_s, self.telemetry.observe_query)
-                self._sources[url] = src
+                src = self._sources[url] = self._open_source(url)
             return src
 
     # --- one cycle ---------------------------------------------------------------
@@ -147,6 +172,7 @@ class Collector:
             part = future.result()
             report.queries += part.queries
             report.errors += part.errors
+            report.history_deferred += part.history_deferred
             report.decisions.extend(part.decisions)
         report.late_sources = len(late)
         self.telemetry.queries_per_refresh.set(report.queries)
@@ -163,28 +189,46 @@ class Collector:
         now: float,
         bootstrap: bool,
     ) -> CycleReport:
-        """One Prometheus source's share of a cycle: its queries, bootstraps and decisions, then publish."""
+        """One Prometheus source's share of a cycle: its queries, decisions and bootstraps.
+
+        Decisions of workloads that need no history now are published first; new workloads' history is
+        read and fitted afterwards, a bounded batch per cycle (:meth:`_history_batch`), and their
+        decisions follow. Onboarding a thousand workloads (or a restart) thus never holds back the
+        decisions of the workloads already served, which would age toward UNAVAILABLE meanwhile.
+        """
         part = CycleReport()
         try:
             for key, members in groups.items():
                 observed, error = self._collect_group(key, members, part)
                 self._note_source_health(key.prometheus_url, error, len(members), now)
-                if bootstrap and error is None:
-                    due = [
-                        w
-                        for w in members
-                        if not w.history_loaded
-                        and (w.history_attempt_at is None or now - w.history_attempt_at >= HISTORY_RETRY_S)
-                    ]
-                    self._bootstrap(key, due, now, part)
-                for w in members:
-                    snapshot = self._snapshot(w, observed.get(w.key), error, kube.get(w.key), now)
-                    part.decisions.append((w.key, self._decide(w, snapshot, now)))
+                batch = self._history_batch(members, now) if bootstrap and error is None else []
+                waiting = {w.key for w in batch}
+                inputs = _GroupInputs(observed, error, kube, now)
+                self._decide_and_publish([w for w in members if w.key not in waiting], inputs, part)
+                if batch:
+                    self._bootstrap(key, batch, now, part)
+                    self._decide_and_publish(batch, inputs, part)
         except Exception:
             log.exception("collection of one Prometheus source failed")
-        if part.decisions and self.sink is not None:
-            self.sink(part.decisions)
         return part
+
+    def _decide_and_publish(self, workloads: list[Workload], inputs: _GroupInputs, part: CycleReport) -> None:
+        """Decide for ``workloads`` and hand their decisions to the sink at once (not at the cycle's end)."""
+        decided = [(w.key, self._decide(w, self._snapshot(w, *inputs.of(w)), inputs.now)) for w in workloads]
+        part.decisions.extend(decided)
+        if decided and self.sink is not None:
+            self.sink(decided)
+
+    @staticmethod
+    def _history_batch(members: list[Workload], now: float) -> list[Workload]:
+        """The new workloads whose history this cycle reads: oldest first, at most ``HISTORY_BATCH``."""
+        due = [
+            w
+            for w in members
+            if not w.history_loaded and (w.history_attempt_at is None or now - w.history_attempt_at >= HISTORY_RETRY_S)
+        ]
+        due.sort(key=lambda w: w.created_at)
+        return due[:HISTORY_BATCH]
 
     def forget(self, key: WorkloadKey) -> None:
         """Stop collecting for a workload and drop its series."""
@@ -310,7 +354,8 @@ class Collector:
         return w.loop
 
     def _bootstrap(self, key: GroupKey, fresh: list[Workload], now: float, report: CycleReport) -> None:
-        """Fit new workloads' forecasters on their recent history (one range query per signal)."""
+        """Fit new workloads' forecasters on their recent history (one range query per signal), for as long as
+        ``HISTORY_FIT_SHARE`` of the refresh interval allows."""
         if not fresh or self.config.history_s <= 0:
             for w in fresh:
                 w.history_loaded = True
@@ -346,7 +391,13 @@ class Collector:
                         if 0 <= i < grid.size and math.isfinite(value):
                             acc[i] = value if math.isnan(acc[i]) else acc[i] + value
             per_signal[signal] = sums
-        for w in fresh:
+        fit_until = now + HISTORY_FIT_SHARE * self.config.refresh_interval_s
+        for n, w in enumerate(fresh):
+            if n > 0 and self.clock() > fit_until:  # the rest are read and fitted again next cycle
+                for later in fresh[n:]:
+                    later.history_attempt_at = None
+                report.history_deferred += len(fresh) - n
+                return
             gen = per_signal.get(Signal.GENERATION_TPS, {}).get(w.key)
             prompt = per_signal.get(Signal.PROMPT_TPS, {}).get(w.key)
             if gen is None and prompt is None:

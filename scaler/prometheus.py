@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -37,6 +37,14 @@ class Sample:
 class RangeSeries:
     labels: dict[str, str]
     points: list[tuple[float, float]]
+
+
+class PromQLApi(Protocol):
+    """What the collector asks of a Prometheus server: instant and range queries (tests pass their own)."""
+
+    def instant(self, query: str, at: float | None = None) -> list[Sample]: ...
+
+    def range(self, query: str, start: float, end: float, step_s: float) -> list[RangeSeries]: ...
 
 
 def _to_float(raw: object) -> float:

@@ -1,0 +1,96 @@
+"""Forecast errors kept at anchor horizons: exact at the anchors, interpolated between, small per workload."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from predictors.residuals import MemberErrors, ResidualBands, anchor_horizons
+from scaler.loop import DecisionLoop
+from scaler.policy import PolicySpec
+
+WINDOW = 64
+HORIZON = 12
+
+
+@pytest.mark.parametrize(
+    ("max_horizon", "anchors"),
+    [
+        (1, (1,)),
+        (6, (1, 2, 3, 4, 6)),
+        (12, (1, 2, 3, 4, 6, 8, 12)),
+        (30, (1, 2, 3, 4, 6, 8, 12, 16, 24, 30)),
+        (120, (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 120)),
+    ],
+)
+def test_anchor_horizons(max_horizon: int, anchors: tuple[int, ...]) -> None:
+    assert anchor_horizons(max_horizon) == anchors
+
+
+def _forecasts_and_actuals(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat forecast paths (value f_t at every step) and noisy actuals, so the h-step error is a_t - f_(t-h)."""
+    rng = np.random.default_rng(5)
+    return rng.normal(10, 1, n), rng.normal(10, 3, n)
+
+
+def test_a_band_is_the_empirical_quantile_of_its_anchors_errors_and_interpolates_between() -> None:
+    forecasts, actuals = _forecasts_and_actuals(400)
+    bands = ResidualBands(HORIZON, WINDOW, refresh_every=1)
+    for f, a in zip(forecasts, actuals, strict=True):
+        bands.score_and_push(float(a), np.full(HORIZON, f))
+    got = bands.quantiles(HORIZON, (0.9,), scale=1.0)[0.9]
+    # Errors scored at the last update of each horizon h: actual_t - forecast made h updates earlier.
+    n = len(actuals)
+
+    def expected(h: int) -> float:
+        errors = [actuals[t] - forecasts[t - h] for t in range(n - WINDOW, n)]
+        return float(np.quantile(errors, 0.9))
+
+    for h in (1, 2, 3, 4, 6, 8, 12):
+        assert got[h - 1] == pytest.approx(expected(h), abs=1e-12), h
+    assert got[4] == pytest.approx((expected(4) + expected(6)) / 2, abs=1e-12)  # horizon 5
+    assert got[9] == pytest.approx((expected(8) + expected(12)) / 2, abs=1e-12)  # horizon 10
+    assert bands.count(5) == WINDOW
+
+
+def test_member_errors_are_mean_absolute_errors_at_anchors_interpolated_between() -> None:
+    forecasts, actuals = _forecasts_and_actuals(300)
+    errors = MemberErrors(members=2, max_horizon=HORIZON, window=WINDOW)
+    for f, a in zip(forecasts, actuals, strict=True):
+        errors.score_and_push(float(a), np.stack([np.full(HORIZON, f), np.full(HORIZON, 2 * f)]))
+    got = errors.mean_abs_errors()
+    n = len(actuals)
+
+    def expected(member: int, h: int) -> float:
+        scale = 1 + member
+        return float(np.mean([abs(actuals[t] - scale * forecasts[t - h]) for t in range(n - WINDOW, n)]))
+
+    for member in (0, 1):
+        for h in (1, 6, 8, 12):
+            assert got[member, h - 1] == pytest.approx(expected(member, h), rel=1e-6), (member, h)
+        assert got[member, 6] == pytest.approx((expected(member, 6) + expected(member, 8)) / 2, rel=1e-6)  # h 7
+        assert got[member, 8] == pytest.approx(0.75 * expected(member, 8) + 0.25 * expected(member, 12), rel=1e-6)
+
+
+def _held_bytes(obj: object, seen: set[int]) -> int:
+    """Bytes of the numpy arrays a workload's forecaster owns (views and shared read-only tables excluded)."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes if obj.base is None and obj.flags.writeable else 0
+    if isinstance(obj, dict):
+        return sum(_held_bytes(v, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_held_bytes(v, seen) for v in obj)
+    if hasattr(obj, "__dict__"):
+        return sum(_held_bytes(v, seen) for v in vars(obj).values())
+    return 0
+
+
+def test_a_workloads_forecaster_holds_under_a_quarter_mebibyte() -> None:
+    """The scaler's default at its 120-step path, with full error rings (was 2.4 MiB: issue 28)."""
+    loop = DecisionLoop(PolicySpec(), step_s=10.0, max_horizon_steps=120)
+    loop.fit_history(list(np.random.default_rng(2).gamma(4.0, 1.0, 600)))
+    held = _held_bytes(loop, set())
+    assert 100_000 < held <= 256 * 1024
