@@ -11,43 +11,26 @@ overlap the measurement).
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import random
-import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from benchmarks._cli import parser
-from benchmarks._fleet import start_fleet, workload_names
+from benchmarks._fleet import start_fleet
+from benchmarks._rpc import get_metrics_requests, percentile_ms, start_bare, start_scaler, stop, wait_serving
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
-from simulations.local_prometheus import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
+from simulations.local_prometheus import free_port
 
 WORKLOADS = 1000
 RATE = 500
 OPEN_LOOP_S = 10.0
 CLOSED_LOOP_S = 5.0
 CALLERS = 16
-
-
-def requests() -> list[pb.GetMetricsRequest]:
-    return [
-        pb.GetMetricsRequest(
-            scaledObjectRef=pb.ScaledObjectRef(name=name, namespace=ns, scalerMetadata={"deployment": name}),
-            metricName=f"gpuscale-{name}",
-        )
-        for ns, name in workload_names(WORKLOADS)
-    ]
 
 
 async def warm_up(stub: pb_grpc.ExternalScalerStub, reqs: list[pb.GetMetricsRequest]) -> int:
@@ -114,13 +97,6 @@ async def open_loop(
     return latencies, errors
 
 
-def pct(values: list[float], p: float) -> float:
-    """The ``p``-th percentile in milliseconds (NaN with fewer than two answers)."""
-    if len(values) < 2:
-        return math.nan
-    return statistics.quantiles(values, n=1000)[int(p * 10) - 1] * 1e3
-
-
 async def measure(address: str, reqs: list[pb.GetMetricsRequest]) -> dict[str, Any]:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.ExternalScalerStub(channel)
@@ -130,22 +106,11 @@ async def measure(address: str, reqs: list[pb.GetMetricsRequest]) -> dict[str, A
     return {
         "warmed": warmed,
         "throughput": throughput,
-        "p50": pct(latencies, 50),
-        "p99": pct(latencies, 99),
+        "p50": percentile_ms(latencies, 50),
+        "p99": percentile_ms(latencies, 99),
         "errors": closed_errors + open_errors,
         "answered": len(latencies),
     }
-
-
-def wait_serving(port: int) -> None:
-    def serving() -> bool:
-        try:
-            stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-            return bool(stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5).status == 1)
-        except grpc.RpcError:
-            return False
-
-    wait_for(serving, timeout=30, what="gpuscale serve")
 
 
 def main() -> None:
@@ -162,32 +127,8 @@ def main() -> None:
     cores = sorted(os.sched_getaffinity(0))
     _, emulator, prom = start_fleet(WORKLOADS)
     scaler_port, bare_port = free_port(), free_port()
-    scaler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulations.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(scaler_port),
-            "--metrics-port",
-            str(free_port()),
-            "--probe-port",
-            str(free_port()),
-            "--prometheus-url",
-            prom.url,
-            "--refresh-interval",
-            args.refresh,
-            "--kubernetes",
-            "off",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-    )
-    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare_server", str(bare_port)], cwd=ROOT)
+    scaler = start_scaler(prom.url, args.refresh, scaler_port)
+    bare = start_bare(bare_port)
     if args.pin and len(cores) > 1:
         # Servers on the last core (pinned before they start their worker), the load generator on the others.
         for proc in (scaler, bare):
@@ -196,14 +137,11 @@ def main() -> None:
     try:
         wait_serving(scaler_port)
         time.sleep(0.5)
-        reqs = requests()
+        reqs = get_metrics_requests(WORKLOADS)
         ours = asyncio.run(measure(f"127.0.0.1:{scaler_port}", reqs))
         base = asyncio.run(measure(f"127.0.0.1:{bare_port}", reqs))
     finally:
-        scaler.terminate()
-        bare.terminate()
-        scaler.wait(timeout=15)
-        bare.wait(timeout=15)
+        stop(scaler, bare)
         prom.stop()
         emulator.stop()
     print(f"GetMetrics, {WORKLOADS} registered workloads (answered {ours['warmed']:.0f}/{WORKLOADS} at warm-up);")

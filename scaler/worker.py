@@ -97,7 +97,7 @@ def _handle(
         existing = registry.get(key)
         if existing is None or existing.meta != meta or existing.spec != spec:
             collector.forget(key)
-            registry.add(Workload(key, meta, spec, url, created, created))
+            registry.add(Workload(key, meta, spec, url, created, created, keep_decisions=0))
     elif kind == "remove":
         collector.forget(message[1])
     elif kind == "refresh":

@@ -18,6 +18,8 @@ from scaler.loop import DecisionLoop
 from scaler.metadata import TriggerMetadata, parse_pod_selector
 from scaler.policy import PolicySpec
 
+#: Decisions a workload keeps for ``/decisions`` (10 min at the default 10 s refresh); the decision log keeps all.
+RECENT_DECISIONS = 60
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 #: Deployment pods are named <deployment>-<replicaset hash>-<pod suffix>.
 _DEPLOYMENT_POD = re.compile(r"^(?P<deployment>.+)-[a-z0-9]{1,10}-[a-z0-9]{5}$")
@@ -56,10 +58,12 @@ class Workload:
     latest: Decision | None = None
     history_loaded: bool = False
     history_attempt_at: float | None = None  # last bootstrap attempt, for back-off
-    decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=120))
+    #: how many recent decisions to keep: the collector worker keeps none (the server answers /decisions)
+    keep_decisions: int = RECENT_DECISIONS
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        self.decisions: deque[Decision] = deque(maxlen=self.keep_decisions)
         labels, regex = ({}, None) if self.meta.pod_selector is None else parse_pod_selector(self.meta.pod_selector)
         self.pod_labels = {sanitize_label(k): v for k, v in labels.items()}
         self.pod_regex = regex
