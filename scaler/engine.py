@@ -108,7 +108,8 @@ class ProcessEngine:
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC threads
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._waiters: dict[int, asyncio.Future[None]] = {}
+        #: first-seen refreshes in flight: request id -> (the RPC's future, the workload); sent again to a new worker
+        self._waiters: dict[int, tuple[asyncio.Future[None], WorkloadKey]] = {}
         self._metrics: dict[int, tuple[threading.Event, list[bytes]]] = {}
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,6 +139,8 @@ class ProcessEngine:
         threading.Thread(target=self._receive, args=(parent, process), name="gpuscale-receiver", daemon=True).start()
         for workload in self.registry.all():  # after a restart, the worker learns every workload again
             self.upsert(workload)
+        for request, (_, key) in list(self._waiters.items()):  # and collects for the RPCs still waiting
+            self._send(("refresh", request, key))
 
     def _send(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
@@ -158,9 +161,9 @@ class ProcessEngine:
             elif kind == "decisions":
                 self._publish(message[1])
             elif kind == "done":
-                future = self._waiters.pop(message[1], None)
-                if future is not None and self._loop is not None:
-                    self._loop.call_soon_threadsafe(_resolve, future)
+                refresh = self._waiters.pop(message[1], None)
+                if refresh is not None and self._loop is not None:
+                    self._loop.call_soon_threadsafe(_resolve, refresh[0])
             elif kind == "metrics":
                 waiter = self._metrics.get(message[1])
                 if waiter is not None:
@@ -191,7 +194,7 @@ class ProcessEngine:
     async def refresh_now(self, workload: Workload) -> None:
         request = next(self._ids)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters[request] = future
+        self._waiters[request] = (future, workload.key)
         self._send(("refresh", request, workload.key))
         try:
             await future

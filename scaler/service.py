@@ -75,10 +75,14 @@ def _observed(method: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[.
         @functools.wraps(fn)
         async def inner(self: ScalerService, request: Any, context: Any) -> T:
             start = time.perf_counter()
+            code: grpc.StatusCode | None = None
             try:
                 return await fn(self, request, context)
+            except asyncio.CancelledError:  # the client went away or the server stops: not an OK answer
+                code = grpc.StatusCode.CANCELLED
+                raise
             finally:
-                code = context.code() or grpc.StatusCode.OK
+                code = code or context.code() or grpc.StatusCode.OK
                 self.telemetry.observe_rpc(method, code.name, time.perf_counter() - start)
 
         return inner

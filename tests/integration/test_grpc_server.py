@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -14,12 +15,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
 from simulations.emulator import EmulatorServer, FleetEmulator
 from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.certs import make_pki
-from tests.support.net import free_port, wait_for
+from tests.support.net import exposition, free_port, wait_for
 from tests.support.scaler import RunningScaler, ref
 
 pytestmark = pytest.mark.integration
@@ -156,3 +158,27 @@ def test_decisions_and_metrics_need_a_client_certificate_in_mtls_mode(
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(f"http://127.0.0.1:{probe}/decisions", timeout=3)
     assert err.value.code == 404
+
+
+def test_a_call_the_client_abandons_is_counted_cancelled(
+    silent_address: str, start_scaler: Callable[..., RunningScaler]
+) -> None:
+    """A handler cancelled under it (the client gave up, here while a first collection hangs on a silent
+    Prometheus) is counted CANCELLED in gpuscale_rpcs_total; it was counted OK (issue 28)."""
+    running = start_scaler(scaler_config(silent_address, query_timeout_s=5.0, first_answer_timeout_s=2.0))
+    call = running.stub().GetMetrics.future(pb.GetMetricsRequest(scaledObjectRef=SO), timeout=10)
+    time.sleep(0.5)
+    call.cancel()
+
+    def counted() -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{running.server.metrics_port}/metrics") as resp:
+            text = resp.read().decode()
+        return {
+            code: value
+            for (name, labels), value in exposition(text).items()
+            if name == "gpuscale_rpcs_total"
+            and dict(labels).get("method") == "GetMetrics"
+            and (code := dict(labels)["code"])
+        }
+
+    assert wait_for(counted, timeout=5, what="the cancelled call in /metrics") == {"CANCELLED": 1.0}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -16,34 +14,6 @@ from tests.support.net import wait_for
 from tests.support.scaler import RunningScaler, keda_poll, ref
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def silent_address() -> Iterator[str]:
-    """An address that accepts TCP connections and never answers (a hung Prometheus or a black-hole proxy)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=2)
-    for conn in held:
-        conn.close()
-    listener.close()
 
 
 def test_a_silent_source_delays_only_its_own_workloads(

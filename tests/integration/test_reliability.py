@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 
@@ -179,3 +181,28 @@ def test_a_workload_beyond_the_limit_is_refused_and_the_others_keep_answering(
     )
     assert keda_poll(stub, ref("a", "limit", deployment="a"))[2] == 3
     assert stub.GetMetricSpec(ref("c", "limit", deployment="c"), timeout=3).metricSpecs[0].metricName == "gpuscale-c"
+
+
+def test_a_first_collection_asked_of_a_dying_worker_is_asked_again_of_the_next(
+    emulator: tuple[FleetEmulator, EmulatorServer],
+    prometheus: PrometheusServer,
+    start_scaler: Callable[..., RunningScaler],
+) -> None:
+    """The request sat in the dead worker's pipe and its waiter was never resolved (a leak per workload
+    that was first seen during a collector restart); the new worker now receives it again."""
+    fleet, _ = emulator
+    fleet.set_load("respawn", "phi", replicas=1, queue=0, running=2, generation_tps=100, kv_cache_usage=0.2)
+    prometheus.wait_for_series('vllm:num_requests_waiting{namespace="respawn"}')
+    running = start_scaler(scaler_config(prometheus.url, refresh_interval_s=300, first_answer_timeout_s=0.3))
+    engine = running.server.engine
+    worker = engine._process  # type: ignore[attr-defined]
+    os.kill(worker.pid, signal.SIGSTOP)  # the worker stops reading: the refresh request waits in its pipe
+    so = ref("phi", "respawn", deployment="phi")
+    _, first = _timed(lambda: running.stub().GetMetrics(pb.GetMetricsRequest(scaledObjectRef=so), timeout=3))
+    assert isinstance(first, grpc.RpcError) and first.code() == grpc.StatusCode.UNAVAILABLE
+    assert len(engine._waiters) == 1  # type: ignore[attr-defined]
+    worker.kill()
+    wait_for(lambda: engine.restarts == 1 and engine.alive(), timeout=60, what="the collector's restart")  # type: ignore[attr-defined]
+    wait_for(lambda: not engine._waiters, timeout=10, what="the waiting refresh answered")  # type: ignore[attr-defined]
+    answer = running.stub().GetMetrics(pb.GetMetricsRequest(scaledObjectRef=so), timeout=3)
+    assert answer.metricValues[0].metricValue == 1
