@@ -34,8 +34,13 @@ Clock = Callable[[], float]
 _NAN_MEANS_ABSENT = frozenset({Signal.TTFT_P95_S, Signal.GPU_MEMORY_USAGE, Signal.GPU_UTILIZATION})
 #: A failed history bootstrap is retried this much later, not every cycle.
 HISTORY_RETRY_S = 60.0
-#: Most new workloads whose history one cycle reads per workload group (bounds a range query's size).
+#: Most new workloads whose history one cycle reads per workload group.
 HISTORY_BATCH = 100
+#: Most points one history range query may return (with ``HISTORY_PODS_GUESS`` pods per workload): a
+#: day at 10 s is 8,640 points per series, and a reply's JSON is parsed whole (~200 bytes per point), so
+#: the batch shrinks with the history's length to keep the worker's transient memory near 100 MiB.
+HISTORY_POINTS_PER_QUERY = 400_000
+HISTORY_PODS_GUESS = 4
 #: Share of the refresh interval a source's cycle may spend fitting new workloads' forecasters on history;
 #: the rest wait for the next cycle (at least one is fitted per cycle, so onboarding always progresses).
 HISTORY_FIT_SHARE = 0.5
@@ -219,16 +224,15 @@ class Collector:
         if decided and self.sink is not None:
             self.sink(decided)
 
-    @staticmethod
-    def _history_batch(members: list[Workload], now: float) -> list[Workload]:
-        """The new workloads whose history this cycle reads: oldest first, at most ``HISTORY_BATCH``."""
+    def _history_batch(self, members: list[Workload], now: float) -> list[Workload]:
+        """The new workloads whose history this cycle reads: oldest first, at most ``history_batch_size``."""
         due = [
             w
             for w in members
             if not w.history_loaded and (w.history_attempt_at is None or now - w.history_attempt_at >= HISTORY_RETRY_S)
         ]
         due.sort(key=lambda w: w.created_at)
-        return due[:HISTORY_BATCH]
+        return due[: history_batch_size(self.config)]
 
     def forget(self, key: WorkloadKey) -> None:
         """Stop collecting for a workload and drop its series."""
@@ -429,6 +433,12 @@ class Collector:
         if self.decision_log is not None:
             self.decision_log.write(str(w.key), snapshot, decision, w.spec.model_dump())
         return decision
+
+
+def history_batch_size(config: ServerConfig) -> int:
+    """New workloads one cycle reads history for: ``HISTORY_BATCH``, fewer for a long history."""
+    points = max(1.0, config.history_s / config.refresh_interval_s) * HISTORY_PODS_GUESS
+    return max(1, min(HISTORY_BATCH, int(HISTORY_POINTS_PER_QUERY // points)))
 
 
 def _labels(key: WorkloadKey) -> tuple[str, str, str]:

@@ -47,7 +47,7 @@ class DecisionState:
     newest_sample_at: float | None = None  # sample time of the newest usable snapshot (data age in an outage)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Decision:
     """A recommendation and everything needed to explain it."""
 

@@ -25,7 +25,7 @@ import yaml
 from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
 from prometheus_client import CollectorRegistry
 
-from scaler.config import load_config
+from scaler.config import MEMORY_BASE_MIB, MEMORY_PER_WORKLOAD_MIB, load_config
 from scaler.metadata import parse_trigger_metadata
 from scaler.policy_file import load_policy_file
 from scaler.telemetry import DecisionTelemetry, RpcTelemetry
@@ -304,6 +304,20 @@ def test_server_config_and_policies_load_with_the_scalers_schema() -> None:
     assert str(config.policy_dir) == "/etc/gpuscale/policies"
     policy = load_policy_file(DEPLOY / "base/policies/default.yaml")
     assert policy.name == "default" and policy.policy.target_queue_per_replica == 32
+
+
+def test_the_memory_limit_holds_max_workloads_at_the_measured_figure() -> None:
+    """max_workloads was set without the per-workload figure in view; the pod was OOM-killed at ~120 workloads."""
+    config = load_config(DEPLOY / "base/config.yaml", {})
+    (deployment,) = [d for d in documents(DEPLOY / "base/deployment.yaml") if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi") or limit.endswith("Mi"), limit
+    limit_mib = float(limit[:-2]) * (1024 if limit.endswith("Gi") else 1)
+    needed = MEMORY_BASE_MIB + config.max_workloads * MEMORY_PER_WORKLOAD_MIB
+    # three quarters: the rest is for a history read's transient memory and the allocator's slack
+    assert needed <= 0.75 * limit_mib, (needed, limit_mib)
+    assert config.max_workloads == 1000
 
 
 def exported_names() -> tuple[set[str], set[str]]:

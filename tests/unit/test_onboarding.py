@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from scaler.collector import HISTORY_BATCH, Collector
+from scaler.collector import HISTORY_BATCH, Collector, history_batch_size
 from scaler.config import ServerConfig
 from scaler.decision import Decision
 from scaler.metadata import parse_trigger_metadata, resolve_policy
@@ -132,3 +132,19 @@ def test_a_slow_history_read_defers_fits_to_later_cycles() -> None:
     second = f.collector.refresh()
     assert (loaded(f), second.history_deferred) == (2, 98)
     assert all(w.history_attempt_at is None for w in f.registry.all() if not w.history_loaded)
+
+
+@pytest.mark.parametrize(
+    ("name", "history_s", "refresh_s", "batch"),
+    [
+        ("an hour at 10 s", 3600.0, 10.0, HISTORY_BATCH),
+        ("the shipped day at 10 s", 86400.0, 10.0, 11),
+        ("a week at 1 min", 7 * 86400.0, 60.0, 9),
+        ("a day at 1 min", 86400.0, 60.0, 69),
+    ],
+)
+def test_a_longer_history_is_read_for_fewer_workloads_at_a_time(
+    name: str, history_s: float, refresh_s: float, batch: int
+) -> None:
+    config = ServerConfig(prometheus_url=URL, history_s=history_s, refresh_interval_s=refresh_s, kubernetes="off")
+    assert history_batch_size(config) == batch, name
