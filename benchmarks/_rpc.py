@@ -37,7 +37,7 @@ def start_scaler(prometheus_url: str, refresh_s: str, port: int, *extra: str) ->
         [
             sys.executable,
             "-m",
-            "simulations.cli",
+            "scaler.cli",
             "serve",
             "--host",
             "127.0.0.1",

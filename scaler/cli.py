@@ -1,13 +1,15 @@
-"""The scaler's commands of the ``gpuscale`` CLI (``serve``).
+"""The ``gpuscale`` entry point and the scaler's commands (``serve``, ``trigger-keys``).
 
-The offline commands are added by ``simulations.cli``, which owns the entry
-point, so ``scaler`` never imports ``simulations``.
+Other installed packages add their commands through the ``gpuscale.commands`` entry-point group: the
+simulator's (``simulate``, ``tune``, ``demo``, ...) come with ``gpuscale[simulator]``. The scaler never
+imports them, so its image runs ``gpuscale serve`` without the simulator's dependencies.
 """
 
 from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +29,31 @@ app = typer.Typer(
     # vanish from the help.
     rich_markup_mode="markdown",
 )
+
+
+#: Entry-point group of the packages that add commands to ``gpuscale``.
+COMMAND_PLUGINS = "gpuscale.commands"
+SIMULATOR_MISSING = (
+    "The simulator's commands (simulate, tune, backtest, demo, report, ...) are not installed here:"
+    " pip install 'gpuscale[simulator]'."
+)
+
+
+def load_command_plugins() -> list[str]:
+    """Import every installed command plugin (importing one adds its commands); those that cannot load."""
+    failed = []
+    for plugin in entry_points(group=COMMAND_PLUGINS):
+        try:
+            plugin.load()
+        except ImportError as exc:
+            failed.append(f"{plugin.name}: {exc}")
+    return failed
+
+
+def main() -> None:
+    if load_command_plugins():
+        app.info.epilog = SIMULATOR_MISSING
+    app()
 
 
 def _named_sources(pairs: list[str]) -> dict[str, str] | None:
@@ -153,3 +180,7 @@ def trigger_keys(
     for row in rows:
         table.add_row(row.key, row.default, row.allowed, row.meaning)
     Console(markup=False).print(table)
+
+
+if __name__ == "__main__":
+    main()

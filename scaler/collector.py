@@ -235,9 +235,19 @@ class Collector:
         return due[: history_batch_size(self.config)]
 
     def forget(self, key: WorkloadKey) -> None:
-        """Stop collecting for a workload and drop its series."""
+        """Stop collecting for a workload and drop its series.
+
+        A cycle may be deciding for it right now: the workload is marked under its lock, so that decision
+        neither publishes nor brings the series back (they stayed in /metrics for good: issue 29).
+        """
+        workload = self.registry.get(key)
         self.registry.remove(key)
-        self.telemetry.forget(_labels(key))
+        if workload is None:
+            self.telemetry.forget(_labels(key))
+            return
+        with workload.lock:
+            workload.forgotten = True
+            self.telemetry.forget(_labels(key))
 
     def _note_source_health(self, url: str, error: str | None, workloads: int, now: float) -> None:
         """Log a source's failure when it starts and its recovery when it ends: once each, not every cycle."""
@@ -427,9 +437,10 @@ class Collector:
             decision = self._loop(w).step(snapshot, now)
             if self.kube is None and decision.horizon_source == "default":
                 decision = _with_note(decision, f"horizon is the configured default: {self.kube_status}")
+            if w.forgotten:  # removed while this cycle ran: nothing to publish or show
+                return decision
             w.publish_decision(decision)
-        labels = _labels(w.key)
-        self.telemetry.observe_decision(labels, snapshot, decision)
+            self.telemetry.observe_decision(_labels(w.key), snapshot, decision)
         if self.decision_log is not None:
             self.decision_log.write(str(w.key), snapshot, decision, w.spec.model_dump())
         return decision

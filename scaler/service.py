@@ -148,8 +148,8 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
             return existing
         if existing is not None:
             log.info("trigger metadata of %s changed: starting its history again", key)
+            self.engine.remove(key)  # first: a collector sharing this registry marks the workload forgotten
             self.registry.remove(key)
-            self.engine.remove(key)
         if existing is None and len(self.registry) >= self.config.max_workloads:
             raise WorkloadLimitError(
                 f"{key}: the scaler already collects {len(self.registry)} workloads, its limit (max_workloads"
@@ -174,8 +174,8 @@ class ScalerService(pb_grpc.ExternalScalerServicer):
         now = self.clock()
         stale = [w for w in self.registry.all() if now - w.last_seen_at > self.config.workload_ttl_s]
         for w in stale:
+            self.engine.remove(w.key)  # first: a collector sharing this registry marks the workload forgotten
             self.registry.remove(w.key)
-            self.engine.remove(w.key)
             log.info("forgot workload %s: no RPC for %.0fs", w.key, now - w.last_seen_at)
         self.telemetry.workloads.set(len(self.registry))
         return len(stale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -17,12 +18,16 @@ from scaler.telemetry import DecisionTelemetry
 from scaler.workloads import Registry, Workload, WorkloadKey
 
 log = logging.getLogger(__name__)
+#: The worker yields the CPU to the server's RPC handlers when both want it (a 2-core pod runs both): a
+#: collection cycle may finish a few milliseconds later, an RPC answered late is KEDA's latency.
+WORKER_NICENESS = 5
 #: Decisions travel in batches so the server unpickles a few at a time between RPCs.
 BATCH = 100
 
 
 def worker_main(config: ServerConfig, conn: Any) -> None:
     setup_logging(config.log_level)
+    os.nice(WORKER_NICENESS)
     registry = Registry()
     telemetry = DecisionTelemetry()
     kube, status = KubeSource.connect(config.kubernetes)

@@ -58,6 +58,7 @@ class Workload:
     latest: Decision | None = None
     history_loaded: bool = False
     history_attempt_at: float | None = None  # last bootstrap attempt, for back-off
+    forgotten: bool = False  # removed (expired or replaced): a cycle still running must not publish it
     #: how many recent decisions to keep: the collector worker keeps none (the server answers /decisions)
     keep_decisions: int = RECENT_DECISIONS
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -1,11 +1,14 @@
-"""The ``gpuscale`` entry point: the scaler's commands plus the offline ones.
+"""The simulator's commands of ``gpuscale``: importing this module adds them to the scaler's app.
 
-Every command has ``--help``; options are validated before work starts.
+``gpuscale`` (``scaler.cli:main``) imports it through the ``gpuscale.commands`` entry point when the
+simulator's dependencies are installed (``gpuscale[simulator]``). Every command has ``--help``; options
+are validated before work starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import signal
@@ -18,6 +21,25 @@ import typer
 
 from scaler.cli import app
 from simulations.tables import print_backtest, print_simulation, print_tuning
+
+#: What the simulator needs beyond the scaler (the ``simulator`` extra).
+SIMULATOR_MODULES = ("scipy", "matplotlib")
+
+
+def _missing(modules: tuple[str, ...]) -> list[str]:
+    out = []
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                out.append(name)
+        except (ImportError, ValueError):  # a module blocked in sys.modules has no spec
+            out.append(name)
+    return out
+
+
+if _MISSING := _missing(SIMULATOR_MODULES):
+    raise ImportError(f"the simulator needs {', '.join(_MISSING)}: pip install 'gpuscale[simulator]'")
+
 
 if TYPE_CHECKING:
     from simulations.workload import Reshape
@@ -692,6 +714,7 @@ def synth(
 
 
 def main() -> None:
+    """``python -m simulations.cli``: this module's commands are already on the app (no plugin lookup)."""
     app()
 
 

@@ -454,5 +454,17 @@ def test_dockerfile_builds_from_files_that_exist_and_runs_unprivileged() -> None
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.M):
         for item in source.split():
             assert (ROOT / item).exists(), item
-    assert re.findall(r"^FROM .* AS (\w+)$", text, flags=re.M) == ["build", "runtime", "emulator", "scaler"]
+    assert re.findall(r"^FROM .* AS ([\w-]+)$", text, flags=re.M) == [
+        "build",
+        "build-simulator",
+        "runtime",
+        "emulator",
+        "scaler",
+    ]
+    # The scaler's image is built without the simulator's dependencies (scipy, matplotlib), the emulator's with.
+    stages = dict(re.findall(r"^FROM \S+ AS ([\w-]+)\n(.*?)(?=^FROM |\Z)", text, flags=re.M | re.S))
+    assert "COPY --from=build /opt/gpuscale" in stages["scaler"]
+    assert "COPY --from=build-simulator /opt/gpuscale" in stages["emulator"]
+    assert "pip install -c constraints.txt .\n" in stages["build"] + "\n"
+    assert '".[simulator]"' in stages["build-simulator"]
     assert "USER 10001:10001" in text

@@ -62,7 +62,7 @@ def start_scaler(
     log = (plane.root / "gpuscale.log").open("ab")
     return subprocess.Popen(
         [
-            sys.executable, "-m", "simulations.cli", "serve",
+            sys.executable, "-m", "scaler.cli", "serve",
             "--config", str(ROOT / "deploy" / "base" / "config.yaml"),
             "--policy-dir", str(ROOT / "deploy" / "base" / "policies"),
             "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),

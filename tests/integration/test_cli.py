@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -288,3 +289,32 @@ def test_live_demo_scales_up_with_the_ramp() -> None:
     assert recommended[0] == 1 and max(recommended) >= 4  # quiet start, then the ramp asks for more
     assert any(r[6] == "scale_up" for r in rows if len(r) >= 7)
     assert "KEDA polls." in proc.stdout
+
+
+def _gpuscale_help(block: str = "") -> str:
+    """``gpuscale --help`` through the installed entry point's code (``scaler.cli:main``)."""
+    code = f"import sys\n{block}\nsys.argv = ['gpuscale', '--help']\nfrom scaler.cli import main\nmain()"
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "block", "offered", "hint"),
+    [
+        ("with the simulator", "", True, False),
+        ("the scaler's image: no matplotlib", "sys.modules['matplotlib'] = None", False, True),
+        ("the scaler's image: no scipy", "sys.modules['scipy'] = None", False, True),
+    ],
+)
+def test_the_simulators_commands_come_with_its_dependencies(name: str, block: str, offered: bool, hint: bool) -> None:
+    """`gpuscale` is the scaler's entry point; the simulator adds its commands when it is installed."""
+    out = _gpuscale_help(block)
+    commands = set(re.findall(r"^│ ([a-z][a-z-]+)  ", out, flags=re.M))  # the Commands panel's first column
+    assert {"serve", "trigger-keys"} <= commands, name
+    assert ({"simulate", "tune", "demo", "backtest"} <= commands) is offered, name
+    assert (commands == {"serve", "trigger-keys"}) is not offered, name
+    assert ("pip install 'gpuscale[simulator]'" in out) is hint, name

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 
 import pytest
 
+from scaler.worker import WORKER_NICENESS
 from tests.conftest import scaler_config
 from tests.support.net import free_port, wait_for
 from tests.support.scaler import RunningScaler
@@ -46,3 +48,11 @@ def test_readyz_refuses_while_draining(start_scaler: Callable[..., RunningScaler
     running = start_scaler(scaler_config(f"http://127.0.0.1:{free_port()}"))
     running.server.stopping.set()
     assert _get(running.server.metrics_port, "/readyz") == (503, "draining: the server is stopping\n")
+
+
+def test_the_collector_worker_yields_the_cpu_to_the_rpc_handlers(start_scaler: Callable[..., RunningScaler]) -> None:
+    """Both processes share the pod's cores; under contention the RPCs go first (benchmarks/soak.py)."""
+    running = start_scaler(scaler_config(f"http://127.0.0.1:{free_port()}"))
+    worker = running.server.engine._process  # type: ignore[attr-defined]
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, ours + WORKER_NICENESS)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+import urllib.request
 from collections.abc import Callable
 
 import grpc
@@ -206,3 +208,31 @@ def test_a_first_collection_asked_of_a_dying_worker_is_asked_again_of_the_next(
     wait_for(lambda: not engine._waiters, timeout=10, what="the waiting refresh answered")  # type: ignore[attr-defined]
     answer = running.stub().GetMetrics(pb.GetMetricsRequest(scaledObjectRef=so), timeout=3)
     assert answer.metricValues[0].metricValue == 1
+
+
+@pytest.mark.parametrize("collector", ["process", "thread"])
+def test_a_workload_no_one_asks_about_leaves_decisions_and_metrics(
+    collector: str,
+    emulator: tuple[FleetEmulator, EmulatorServer],
+    prometheus: PrometheusServer,
+    start_scaler: Callable[..., RunningScaler],
+) -> None:
+    """A trigger queried once (a Deployment that does not exist, a grpcurl by hand) is forgotten after
+    ``workload_ttl_s``: its decisions and its series go, not only its collection. A cycle deciding for it
+    as it was removed brought its series back for good (issue 29)."""
+    fleet, _ = emulator
+    fleet.set_load("ttl", "mistral", replicas=1, queue=0, running=2, generation_tps=100, kv_cache_usage=0.2)
+    prometheus.wait_for_series('vllm:num_requests_waiting{namespace="ttl"}')
+    running = start_scaler(scaler_config(prometheus.url, workload_ttl_s=2.0, collector=collector))
+    port = running.server.metrics_port
+    running.stub().GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref("once", "ttl", deployment="mistral")), timeout=3)
+
+    def listed() -> tuple[list[str], bool]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/decisions", timeout=3) as resp:
+            workloads = [w["workload"] for w in json.load(resp)]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as resp:
+            series = 'scaledobject="once"' in resp.read().decode()
+        return workloads, series
+
+    assert listed() == (["ttl/once/gpuscale-mistral"], True)
+    wait_for(lambda: listed() == ([], False), timeout=15, interval=0.2, what="the idle workload to be forgotten")
