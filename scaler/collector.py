@@ -24,7 +24,7 @@ from scaler.kube import KubeObservation, KubeSource
 from scaler.loop import DecisionLoop
 from scaler.prometheus import PrometheusError, PrometheusSource, PromQLApi, Sample
 from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
-from scaler.snapshot import Replicas, Signal, Snapshot
+from scaler.snapshot import Replicas, Signal, Snapshot, no_series_snapshot, token_load
 from scaler.telemetry import DecisionTelemetry
 from scaler.workloads import Registry, Workload, WorkloadIndex, WorkloadKey
 
@@ -44,13 +44,6 @@ HISTORY_PODS_GUESS = 4
 #: Share of the refresh interval a source's cycle may spend fitting new workloads' forecasters on history;
 #: the rest wait for the next cycle (at least one is fitted per cycle, so onboarding always progresses).
 HISTORY_FIT_SHARE = 0.5
-_ZERO_LOAD = {
-    Signal.QUEUE: 0.0,
-    Signal.RUNNING: 0.0,
-    Signal.PROMPT_TPS: 0.0,
-    Signal.GENERATION_TPS: 0.0,
-    Signal.KV_CACHE_USAGE: 0.0,
-}
 
 
 @dataclass
@@ -343,13 +336,8 @@ class Collector:
         if error is not None:
             return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold, error=error)
         if obs is None or not obs.pods:
-            # No series at all. Zero load only if the fleet is known to be at zero (or we
-            # were already recommending zero); otherwise the metrics are missing.
-            at_zero = kube_replicas is not None and kube_replicas.current == 0
-            if at_zero or (w.loop is not None and w.loop.state.last_published == 0):
-                replicas = kube_replicas or Replicas(0, 0, 0, "metrics")
-                return Snapshot(observed_at=now, signals=dict(_ZERO_LOAD), replicas=replicas, cold_start_s=cold)
-            return Snapshot(observed_at=None, replicas=kube_replicas, cold_start_s=cold)
+            last = w.loop.state.last_published if w.loop is not None else None
+            return no_series_snapshot(kube_replicas, last, now, cold)
         signals: dict[Signal, float] = {}
         queries = ENGINES[w.meta.engine].queries
         for signal, values in obs.values.items():
@@ -417,16 +405,15 @@ class Collector:
             if gen is None and prompt is None:
                 w.history_loaded = True
                 continue
-            load = np.zeros(grid.shape)
-            present = np.zeros(grid.shape, dtype=bool)
-            for arr, target in (
-                (gen, w.spec.target_generation_tps_per_replica),
-                (prompt, w.spec.target_prompt_tps_per_replica),
-            ):
-                if arr is not None:
-                    ok = np.isfinite(arr)
-                    load[ok] += arr[ok] / target
-                    present |= ok
+            absent = np.full(grid.shape, np.nan)
+            gen_tps, prompt_tps = (absent if a is None else a for a in (gen, prompt))
+            present = np.isfinite(gen_tps) | np.isfinite(prompt_tps)  # one rate alone counts the other as 0
+            load = token_load(
+                np.nan_to_num(gen_tps),
+                np.nan_to_num(prompt_tps),
+                w.spec.target_generation_tps_per_replica,
+                w.spec.target_prompt_tps_per_replica,
+            )
             with w.lock:  # a first-seen refresh may be deciding for this workload right now
                 self._loop(w).fit_history(np.where(present, load, np.nan).tolist())
                 w.history_loaded = True

@@ -10,6 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any, TypeVar
+
+import numpy as np
+
+#: A sample (float) or a history (array) of token rates.
+Rates = TypeVar("Rates", float, np.ndarray[Any, np.dtype[np.float64]])
 
 
 class Signal(StrEnum):
@@ -65,13 +71,46 @@ class Snapshot:
         return out
 
 
-def demand_load(snapshot: Snapshot, generation_tps_target: float, prompt_tps_target: float) -> float | None:
+#: The load of a fleet at zero: nothing waits, runs or is generated.
+ZERO_LOAD = {
+    Signal.QUEUE: 0.0,
+    Signal.RUNNING: 0.0,
+    Signal.PROMPT_TPS: 0.0,
+    Signal.GENERATION_TPS: 0.0,
+    Signal.KV_CACHE_USAGE: 0.0,
+}
+
+
+def no_series_snapshot(
+    replicas: Replicas | None, last_published: int | None, now: float, cold_start_s: float | None
+) -> Snapshot:
+    """A workload none of whose pods reports any series, as the live collector and the simulator see it.
+
+    Zero load only when its fleet is known to be at zero (or zero is what was last recommended): a
+    fleet scaled to zero has no pods to report, and that must not read as missing data (which holds,
+    then expires to KEDA's fallback). Otherwise the metrics are missing.
+    """
+    if (replicas is not None and replicas.current == 0) or last_published == 0:
+        at_zero = replicas or Replicas(0, 0, 0, "metrics")
+        return Snapshot(observed_at=now, signals=dict(ZERO_LOAD), replicas=at_zero, cold_start_s=cold_start_s)
+    return Snapshot(observed_at=None, replicas=replicas, cold_start_s=cold_start_s)
+
+
+def token_load(
+    generation_tps: Rates, prompt_tps: Rates, generation_tps_target: float, prompt_tps_target: float
+) -> Rates:
     """Served token load in replicas at target: generation and prefill share one GPU's time.
 
-    This is the series the forecaster learns. ``None`` when neither rate was observed.
+    The one definition of the series the forecaster learns, for a sample (floats) or a history (arrays),
+    live (snapshots, Prometheus history) and simulated (a trace's rates).
     """
+    return generation_tps / generation_tps_target + prompt_tps / prompt_tps_target
+
+
+def demand_load(snapshot: Snapshot, generation_tps_target: float, prompt_tps_target: float) -> float | None:
+    """``token_load`` of a snapshot; ``None`` when neither rate was observed (one alone counts the other as 0)."""
     gen = snapshot.get(Signal.GENERATION_TPS)
     prompt = snapshot.get(Signal.PROMPT_TPS)
     if gen is None and prompt is None:
         return None
-    return (gen or 0.0) / generation_tps_target + (prompt or 0.0) / prompt_tps_target
+    return token_load(gen or 0.0, prompt or 0.0, generation_tps_target, prompt_tps_target)

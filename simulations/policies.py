@@ -24,7 +24,7 @@ from scaler.decision import Decision
 from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
 from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot
+from scaler.snapshot import Replicas, Signal, Snapshot, no_series_snapshot
 from simulations.fleet import Fleet
 from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
 from simulations.knob_space import profile_scales, spec_updates
@@ -79,19 +79,19 @@ def observed_cold_start(fleet: Fleet) -> float | None:
     return cold_start_p90(fleet.cold_starts[-COLD_START_SAMPLES:])
 
 
-def snapshot_of(fleet: Fleet, monitor: Monitor, now: float) -> Snapshot:
-    """What the live collector would build from Prometheus and Kubernetes at ``now``."""
+def snapshot_of(fleet: Fleet, monitor: Monitor, now: float, last_published: int | None = None) -> Snapshot:
+    """What the live collector would build from Prometheus and Kubernetes at ``now``: the same rule for a
+    workload none of whose pods reports (``no_series_snapshot``), so a fleet at zero replays as it runs."""
     signals: dict[Signal, float] = {}
     for signal in monitor.engine.queries:
         value = monitor.read(signal, now)
         if value is not None:
             signals[signal] = value
-    return Snapshot(
-        observed_at=monitor.newest_sample_at(now),
-        signals=signals,
-        replicas=kube_replicas(fleet, now),
-        cold_start_s=observed_cold_start(fleet),
-    )
+    replicas, cold = kube_replicas(fleet, now), observed_cold_start(fleet)
+    newest = monitor.newest_sample_at(now)
+    if newest is None and not signals:
+        return no_series_snapshot(replicas, last_published, now, cold)
+    return Snapshot(observed_at=newest, signals=signals, replicas=replicas, cold_start_s=cold)
 
 
 class _HpaDriven(ABC):
@@ -154,7 +154,8 @@ class GpuscaleController(_HpaDriven):
 
     def control(self, now: float, fleet: Fleet, monitor: Monitor) -> None:
         if now >= self.next_refresh:
-            self.decision = self.loop.step(snapshot_of(fleet, monitor, now), now)
+            snapshot = snapshot_of(fleet, monitor, now, self.loop.state.last_published)
+            self.decision = self.loop.step(snapshot, now)
             self.decisions.append(self.decision)
             self.next_refresh += self.context.refresh_interval_s
         super().control(now, fleet, monitor)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scaler.snapshot import token_load
 from simulations.traces.base import FloatArray, IntArray, RateSeries, RequestTrace
 
 HISTORY_STEP_S = 10.0
@@ -39,7 +40,7 @@ class TokenHistory:
         factor = round(step_s / self.step_s)
         if factor < 1 or abs(factor * self.step_s - step_s) > 1e-9:
             raise ValueError(f"history step {self.step_s:g} s does not divide the refresh step {step_s:g} s")
-        load = self.output_tps / generation_tps_target + self.prompt_tps / prompt_tps_target
+        load = token_load(self.output_tps, self.prompt_tps, generation_tps_target, prompt_tps_target)
         window = max(1, round(rate_window_s / self.step_s))
         total = np.cumsum(load)
         earlier = np.concatenate([np.zeros(window), total])[: total.shape[0]]  # the sum up to i - window
