@@ -183,4 +183,8 @@ def trigger_keys(
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m scaler.cli``: run the importable module's app, the one plugins add their commands to
+    # (this file runs as ``__main__``, a second copy of it).
+    import importlib
+
+    importlib.import_module("scaler.cli").main()
