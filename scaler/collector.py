@@ -19,7 +19,7 @@ import numpy as np
 from scaler.config import ServerConfig
 from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
-from scaler.engines import ENGINES, PodAggregate, aggregate
+from scaler.inference_engines import ENGINES, PodAggregate, aggregate
 from scaler.kube import KubeObservation, KubeSource
 from scaler.loop import DecisionLoop
 from scaler.prometheus import PrometheusError, PrometheusSource, PromQLApi, Sample

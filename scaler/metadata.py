@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from scaler.config import SOURCE_NAME, ServerConfig, is_base_url
-from scaler.engines import ENGINES
+from scaler.inference_engines import ENGINES
 from scaler.policy import TRIGGER_KNOBS, PolicySpec
 from scaler.policy_file import POLICY_NAME
 from scaler.tenant_patterns import PodNamePattern, tenant_pattern

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from scaler.engines import ENGINES, PodAggregate, SignalQuery, with_metric_override
+from scaler.inference_engines import ENGINES, PodAggregate, SignalQuery, with_metric_override
 from scaler.snapshot import Signal
 from scaler.workloads import Workload
 

@@ -15,9 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from scaler.collection import create_engine
 from scaler.collector import Clock
 from scaler.config import ServerConfig
-from scaler.engine import create_engine
 from scaler.http import HttpEndpoint
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc

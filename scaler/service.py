@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import grpc
 
+from scaler.collection import DecisionEngine
 from scaler.collector import Clock
 from scaler.config import ServerConfig
 from scaler.decision import Decision
-from scaler.engine import DecisionEngine
 from scaler.metadata import (
     MetadataError,
     TriggerMetadata,

@@ -3,7 +3,7 @@
 Pods export what a vLLM pod and the DCGM exporter export (waiting and running requests,
 KV-cache usage, GPU utilization, prompt/generation/success counters). A scrape every
 ``scrape_interval_s`` stores one sample per Ready or draining pod, as Prometheus would.
-Signals are then read through the scaler's own engine profile (:mod:`scaler.engines`):
+Signals are then read through the scaler's own engine profile (:mod:`scaler.inference_engines`):
 the same per-pod aggregation, gauges as the newest sample within the lookback, counters
 through ``rate()`` over the same window with Prometheus' extrapolation. A deleted pod's
 series goes stale at once, but its samples stay inside ``rate()`` windows until they age out.
@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from scaler.engines import VLLM, EngineProfile, Sampling, aggregate
+from scaler.inference_engines import VLLM, EngineProfile, Sampling, aggregate
 from scaler.snapshot import Signal
 from simulations.fleet import Fleet
 
