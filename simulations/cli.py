@@ -108,6 +108,7 @@ def live_demo(
     Needs Debian's prometheus binary (scripts/setup installs it); no cluster, no GPU.
     """
     from rich.console import Console
+    from rich.live import Live
     from rich.markup import escape
     from rich.table import Table
 
@@ -115,27 +116,36 @@ def live_demo(
 
     console = Console()
     console.print(f"[bold]gpuscale live demo[/]: {seconds:.0f}s, cold start {cold_start:.0f}s; starting Prometheus...")
-    table = Table("t (s)", "demand tok/s", "ready+starting", "queue", "asks q/t/f/kv", "recommended", "reason")
+    header = ("t (s)", "demand tok/s", "ready+starting", "queue", "asks q/t/f/kv", "recommended", "reason")
+    table = Table(*header)
     rows = 0
+    # A terminal gets one table that grows in place; a pipe or a log gets one plain line per poll (a table
+    # printed after the lines repeated every row, cut to 80 columns: issue 29).
+    live = Live(table, console=console, auto_refresh=False) if console.is_terminal else contextlib.nullcontext()
+    if not console.is_terminal:
+        typer.echo("  ".join(header))
     try:
-        for row in run_live_demo(seconds=seconds, cold_start_s=cold_start):
-            asks = "/".join(str(row.asks.get(k, "-")) for k in ("queue", "throughput", "forecast", "kv_cache"))
-            cells = (
-                f"{row.t:5.1f}",
-                f"{row.demand_tps:7.0f}",
-                f"{row.ready}+{row.starting}",
-                f"{row.queue:6.1f}",
-                asks,
-                str(row.recommended),
-                row.reason,
-            )
-            table.add_row(*cells)
-            console.print("  ".join(cells))
-            rows += 1
+        with live:
+            for row in run_live_demo(seconds=seconds, cold_start_s=cold_start):
+                asks = "/".join(str(row.asks.get(k, "-")) for k in ("queue", "throughput", "forecast", "kv_cache"))
+                cells = (
+                    f"{row.t:5.1f}",
+                    f"{row.demand_tps:7.0f}",
+                    f"{row.ready}+{row.starting}",
+                    f"{row.queue:6.1f}",
+                    asks,
+                    str(row.recommended),
+                    row.reason,
+                )
+                rows += 1
+                if isinstance(live, Live):
+                    table.add_row(*cells)
+                    live.refresh()
+                else:
+                    typer.echo("  ".join(cells))
     except (RuntimeError, TimeoutError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    console.print(table)
     console.print(f"{rows} KEDA polls. Every decision is explained at /decisions while `gpuscale serve` runs.")
 
 

@@ -283,8 +283,13 @@ def test_live_demo_scales_up_with_the_ramp() -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [line.split() for line in proc.stdout.splitlines() if line[:6].strip().replace(".", "").isdigit()]
+    lines = proc.stdout.splitlines()
+    rows = [line.split() for line in lines if line[:6].strip().replace(".", "").isdigit()]
     assert len(rows) >= 10  # one row per KEDA poll every 2 s
+    # Not a terminal: one header and one line per poll, no table repeating them (cut to 80 columns).
+    assert sum(line.startswith("t (s)  demand tok/s") for line in lines) == 1
+    assert len({r[0] for r in rows}) == len(rows)
+    assert not any(ch in proc.stdout for ch in "┃│┏━")
     recommended = [int(r[5]) for r in rows if len(r) >= 7]
     assert recommended[0] == 1 and max(recommended) >= 4  # quiet start, then the ramp asks for more
     assert any(r[6] == "scale_up" for r in rows if len(r) >= 7)
