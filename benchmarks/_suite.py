@@ -19,7 +19,7 @@ from benchmarks.headline import CASES, PROFILE, TRACES
 from simulations.scenario import build_workload
 from simulations.shapes import Shape, synthetic_trace
 from simulations.slo import Slo
-from simulations.workload import Reshape, Workload, from_requests
+from simulations.workload import Reshape, TraceWorkload, from_requests
 
 #: lowest rate of each shape, requests/s: fleets of about 3 to 12 replicas of the default profile
 SHAPE_RATES = {Shape.RAMP: 20.0, Shape.STEP: 25.0, Shape.BURSTS: 30.0, Shape.DIURNAL: 20.0}
@@ -55,7 +55,7 @@ def shape_case_names(draws: int) -> list[str]:
     return [f"{shape.value} #{draw}" for shape in Shape for draw in range(draws)]
 
 
-def suite(draws: int, parts: list[str], include_real: bool) -> Iterator[tuple[SuiteCase, Workload, int]]:
+def suite(draws: int, parts: list[str], include_real: bool) -> Iterator[tuple[SuiteCase, TraceWorkload, int]]:
     """(case, workload, seed for the replay's cold starts) for every case whose name contains a part."""
     for shape in Shape:
         for draw in range(draws):

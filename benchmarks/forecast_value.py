@@ -27,10 +27,10 @@ from simulations.compare import initial_replicas
 from simulations.policies import GpuscaleController, PolicyContext, gpuscale_spec, with_common_params
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
-def replay_with(workload: Workload, slo: Slo, seed: int, forecaster: str) -> ReplayResult:
+def replay_with(workload: TraceWorkload, slo: Slo, seed: int, forecaster: str) -> ReplayResult:
     settings = ReplaySettings(seed=seed)
     context = PolicyContext(
         profile=PROFILE,

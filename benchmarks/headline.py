@@ -42,7 +42,7 @@ from simulations.search import DEFAULT_SEARCH, SEARCHES
 from simulations.slo import Slo
 from simulations.tune_job import default_workers, planned_total, run_tuning, split
 from simulations.tuning import DEFAULT_DRAWS, TUNABLE
-from simulations.workload import Reshape, Workload
+from simulations.workload import Reshape, TraceWorkload
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 PROFILE = load_profile("llama3-8b-h100")
@@ -90,7 +90,7 @@ CASES = (
 
 
 def headline(
-    workload: Workload, params: dict[str, dict[str, Any]], slo: Slo, settings: ReplaySettings
+    workload: TraceWorkload, params: dict[str, dict[str, Any]], slo: Slo, settings: ReplaySettings
 ) -> dict[str, Any]:
     comparison = compare(workload, PROFILE, list(POLICY_ORDER), slo, settings, params=params, workers=default_workers())
     summary = comparison.to_json()

@@ -32,12 +32,12 @@ from simulations.profiles import ColdStart
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
 from simulations.tune_job import default_workers
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 SCALES = tuple(0.5 * 1.25**i for i in range(10))  # 0.5 to 3.7
 
 
-def best_per_minute(context: PolicyContext, workload: Workload, slo: Slo, seed: int) -> ReplayResult | None:
+def best_per_minute(context: PolicyContext, workload: TraceWorkload, slo: Slo, seed: int) -> ReplayResult | None:
     """The cheapest scaled per-minute schedule that meets the SLO, or None."""
     minute = future_load(workload, PROFILE, 60.0)
     bins = int(workload.span_s // 10.0) + 1

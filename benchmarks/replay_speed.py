@@ -29,22 +29,22 @@ from simulations.replay import replay
 from simulations.slo import Slo
 from simulations.traces import load_trace
 from simulations.traces.base import RateSeries, RequestTrace
-from simulations.workload import Reshape, Workload, from_rate, from_requests
+from simulations.workload import Reshape, TraceWorkload, from_rate, from_requests
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 PROFILE = load_profile("llama3-8b-h100")
 TARGET_24H_REQUESTS = 8_600_000
 
 
-def timed_replay(workload: Workload, replicas: int) -> tuple[float, int]:
+def timed_replay(workload: TraceWorkload, replicas: int) -> tuple[float, int]:
     context = PolicyContext(PROFILE, workload, initial_replicas=replicas, max_replicas=400)
     start = time.process_time()
     result = replay(workload, PROFILE, create_controller("gpuscale", context), Slo())
     return time.process_time() - start, result.peak_replicas
 
 
-def timed_reference(workload: Workload, replicas: int) -> float:
-    window = Workload(
+def timed_reference(workload: TraceWorkload, replicas: int) -> float:
+    window = TraceWorkload(
         workload.name,
         *(a[workload.arrival_s < 900.0] for a in (workload.arrival_s, workload.prompt_tokens, workload.output_tokens)),
     )
@@ -53,7 +53,7 @@ def timed_reference(workload: Workload, replicas: int) -> float:
     return window.requests / (time.process_time() - start)
 
 
-def synthesized_day(rng: np.random.Generator) -> Workload:
+def synthesized_day(rng: np.random.Generator) -> TraceWorkload:
     series = load_trace(TRACES / "servegen_rate_10min_14d.csv", column="language/m-large")
     tokens = load_trace(TRACES / "azure2023_code.csv")
     assert isinstance(series, RateSeries) and isinstance(tokens, RequestTrace)
@@ -68,7 +68,7 @@ def main(argv: list[str]) -> None:
     cli.add_argument("--skip-24h", action="store_true", help="leave out the synthesized 24-hour trace")
     args = cli.parse_args(argv)
     rng = np.random.default_rng(7)
-    cases: list[tuple[str, Workload, int]] = []
+    cases: list[tuple[str, TraceWorkload, int]] = []
     azure = load_trace(TRACES / "azure2023_code.csv")
     mooncake = load_trace(TRACES / "mooncake_conversation.jsonl")
     assert isinstance(azure, RequestTrace) and isinstance(mooncake, RequestTrace)

@@ -29,13 +29,13 @@ from simulations.replay import ReplaySettings
 from simulations.scenario import build_workload
 from simulations.tune_job import default_workers, references, replay_params
 from simulations.tuning import Param, search_space
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 #: First step of the walk in the unit cube.
 FIRST_STEP = 0.1
 
 
-def _replay(job: tuple[Workload, Case, dict[str, Any], int]) -> tuple[float, float]:
+def _replay(job: tuple[TraceWorkload, Case, dict[str, Any], int]) -> tuple[float, float]:
     workload, case, params, seed = job
     result = replay_params("gpuscale", params, workload, PROFILE, case.slo, ReplaySettings(seed=seed))
     return result.gpu_hours, result.score.slo_attainment

@@ -34,14 +34,14 @@ from simulations.policies import PolicyContext, create_controller
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.scenario import build_workload
 from simulations.slo import Slo
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 PLANS = ((10.0, 60.0), (60.0, 60.0), (300.0, 300.0), (600.0, 600.0))
 #: (bin, look-ahead) of the plans that see demand late: one bin ahead of what they saw.
 REACTIVE_PLANS = ((10.0, 10.0), (60.0, 60.0))
 
 
-def _runner(workload: Workload, context: PolicyContext, slo: Slo) -> Callable[[str, dict[str, Any]], ReplayResult]:
+def _runner(workload: TraceWorkload, context: PolicyContext, slo: Slo) -> Callable[[str, dict[str, Any]], ReplayResult]:
     def run(name: str, params: dict[str, Any]) -> ReplayResult:
         return replay(workload, PROFILE, create_controller(name, context, params), slo, ReplaySettings())
 

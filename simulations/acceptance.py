@@ -24,7 +24,7 @@ from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplaySettings
 from simulations.slo import Slo
 from simulations.tuning import Trial
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 #: Settings checked out of sample at most: the search's best, then cheapest ones with more margin.
 MAX_CANDIDATES = 3
@@ -56,8 +56,8 @@ def acceptance_candidates(best: Trial, trials: Sequence[Trial], limit: int = MAX
 def acceptance(
     policy: str,
     params: dict[str, Any],
-    held_out: Sequence[tuple[str, Workload]],
-    train: Sequence[tuple[str, Workload]],
+    held_out: Sequence[tuple[str, TraceWorkload]],
+    train: Sequence[tuple[str, TraceWorkload]],
     profile: ReplicaProfile,
     slo: Slo,
     settings: ReplaySettings,
@@ -67,7 +67,7 @@ def acceptance(
     """Replay ``params`` on every held-out window (or, with none, every training window) under the
     acceptance draws and on perturbed copies; JSON-ready, with the verdict and every replay."""
     windows, standing_in = (held_out, False) if held_out else (train, True)
-    jobs: list[tuple[str, str, int, Workload]] = []
+    jobs: list[tuple[str, str, int, TraceWorkload]] = []
     for index, (name, window) in enumerate(windows):
         for draw in range(ACCEPT_DRAWS):
             jobs.append((name, f"draw {draw + 1}", first_unseen_seed + draw, window))

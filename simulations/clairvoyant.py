@@ -16,10 +16,10 @@ import numpy as np
 from predictors.base import Predictor
 from predictors.forecast import FloatArray, Forecast
 from scaler.policy import PolicySpec
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
-def demand_loads(workload: Workload, spec: PolicySpec, step_s: float, window_s: float) -> FloatArray:
+def demand_loads(workload: TraceWorkload, spec: PolicySpec, step_s: float, window_s: float) -> FloatArray:
     """Arriving demand at the end of each step, as ``rate()`` over ``window_s`` would read it once served:
     prompt tokens / target + output tokens / target, in replicas."""
     steps = int(workload.span_s // step_s) + 2

@@ -24,7 +24,7 @@ from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.slo import Slo
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 Progress = Callable[[str], None]
 
@@ -137,13 +137,15 @@ def best_possible_attainment(context: PolicyContext, slo: Slo) -> float:
     return float(np.mean(alone <= slo.ttft_s)) if prompt.size else 1.0
 
 
-def initial_replicas(workload: Workload, profile: ReplicaProfile, min_replicas: int, utilization: float = 0.7) -> int:
+def initial_replicas(
+    workload: TraceWorkload, profile: ReplicaProfile, min_replicas: int, utilization: float = 0.7
+) -> int:
     """Where the reactive policies start: the first five minutes' mean demand at ``utilization``."""
     load = future_load(workload, profile, 10.0)[:30]
     return max(min_replicas, 1, math.ceil(float(np.mean(load)) / utilization - 1e-9))
 
 
-def fixed_search_start(workload: Workload, profile: ReplicaProfile) -> int:
+def fixed_search_start(workload: TraceWorkload, profile: ReplicaProfile) -> int:
     """Where the fixed-fleet search starts: the peak minute's demand, in replicas."""
     return max(1, math.ceil(float(np.max(future_load(workload, profile, 60.0)))))
 
@@ -324,7 +326,7 @@ def search_reactive_bound(
     return pick_oracle(run, candidates, None)
 
 
-def error_budget_requests(workload: Workload, slo: Slo) -> float:
+def error_budget_requests(workload: TraceWorkload, slo: Slo) -> float:
     """Requests the SLO lets miss their target on ``workload``."""
     return (1.0 - slo.attainment) * workload.requests
 
@@ -338,7 +340,7 @@ Task = tuple[str, Any]
 class ReplayJob:
     """What every replay of one comparison needs; sent once to each worker process."""
 
-    workload: Workload
+    workload: TraceWorkload
     profile: ReplicaProfile
     context: PolicyContext
     slo: Slo
@@ -425,7 +427,7 @@ def run_tasks(job: ReplayJob, tasks: Sequence[Task], workers: int, progress: Pro
 
 
 def compare(
-    workload: Workload,
+    workload: TraceWorkload,
     profile: ReplicaProfile,
     policies: Sequence[str],
     slo: Slo,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulations.profiles import ReplicaProfile
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 class Pod:
@@ -111,7 +111,7 @@ class Fleet:
     def __init__(
         self,
         profile: ReplicaProfile,
-        workload: Workload,
+        workload: TraceWorkload,
         rng: np.random.Generator,
         tick_s: float = 0.5,
         drain_grace_s: float = 600.0,

@@ -21,10 +21,10 @@ import math
 import numpy as np
 
 from simulations.profiles import ReplicaProfile
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
-def future_load(workload: Workload, profile: ReplicaProfile, bin_s: float) -> np.ndarray:
+def future_load(workload: TraceWorkload, profile: ReplicaProfile, bin_s: float) -> np.ndarray:
     """Demand per bin in replicas at full use (prefill time plus decode at a full batch)."""
     if workload.requests == 0:
         return np.zeros(1)
@@ -35,7 +35,7 @@ def future_load(workload: Workload, profile: ReplicaProfile, bin_s: float) -> np
     return np.asarray(profile.load_units(prompt, output), dtype=np.float64)  # type: ignore[arg-type]
 
 
-def arrivals_per_bin(workload: Workload, bin_s: float) -> np.ndarray:
+def arrivals_per_bin(workload: TraceWorkload, bin_s: float) -> np.ndarray:
     """Requests arriving in each bin, on the bins ``future_load`` uses."""
     if workload.requests == 0:
         return np.zeros(1)

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from simulations.compare import Comparison
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 REQUEST_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens", "queue_wait_s", "ttft_s", "e2e_s", "interrupted")
 
 
-def write_outputs(comparison: Comparison, workload: Workload, out: Path) -> list[Path]:
+def write_outputs(comparison: Comparison, workload: TraceWorkload, out: Path) -> list[Path]:
     """``summary.json``, and per policy ``<name>.requests.csv`` and ``<name>.series.csv``."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.json"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations.workload import Workload, repeat_requests, sorted_workload
+from simulations.workload import TraceWorkload, repeat_requests, sorted_workload
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class Perturbation:
         return f"rate ×[{1 - self.spread:g}, {1 + self.spread:g}] per {self.block_s:g} s block"
 
 
-def perturbed(workload: Workload, perturbation: Perturbation, rng: np.random.Generator, label: str = "") -> Workload:
+def perturbed(
+    workload: TraceWorkload, perturbation: Perturbation, rng: np.random.Generator, label: str = ""
+) -> TraceWorkload:
     """``workload`` with each block's requests thinned or repeated by that block's own factor.
 
     The history before the window is kept: the forecaster starts from what it would have seen."""
@@ -59,7 +61,9 @@ def perturbed(workload: Workload, perturbation: Perturbation, rng: np.random.Gen
     return sorted_workload(name, arrival, prompt, output, workload.history)
 
 
-def perturbed_copies(workload: Workload, perturbation: Perturbation, seed: int, stream: int = 0) -> list[Workload]:
+def perturbed_copies(
+    workload: TraceWorkload, perturbation: Perturbation, seed: int, stream: int = 0
+) -> list[TraceWorkload]:
     """``perturbation.copies`` copies of ``workload``, each from its own random stream of ``seed``
     (``stream`` tells apart the windows of one tuning job)."""
     return [

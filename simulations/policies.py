@@ -31,7 +31,7 @@ from simulations.knob_space import profile_scales, spec_updates
 from simulations.monitoring import Monitor
 from simulations.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
 from simulations.profiles import ReplicaProfile
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class PolicyContext:
     """What every policy may know before the replay starts."""
 
     profile: ReplicaProfile
-    workload: Workload
+    workload: TraceWorkload
     min_replicas: int = 1
     max_replicas: int = 100
     initial_replicas: int = 1

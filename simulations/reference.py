@@ -20,7 +20,7 @@ import numpy as np
 
 from simulations.fleet import RequestLog
 from simulations.profiles import ReplicaProfile
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 @dataclass
@@ -41,7 +41,7 @@ class _Pod:
         return self.kv_prompt + n * (self.clock + 1) - self.sum_d0
 
 
-def simulate_reference(profile: ReplicaProfile, workload: Workload, replicas: int) -> RequestLog:
+def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replicas: int) -> RequestLog:
     """Serve ``workload`` on ``replicas`` Ready pods, step by step, until every request is done."""
     base, per_seq = profile.decode_step_base_s, profile.decode_step_per_seq_s
     rate, budget = profile.prefill_tokens_per_s, profile.max_batched_tokens

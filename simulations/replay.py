@@ -18,7 +18,7 @@ from simulations.monitoring import Monitor
 from simulations.policies import Controller
 from simulations.profiles import ReplicaProfile
 from simulations.slo import Score, Slo, score
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 SERIES_FIELDS = ("t", "replicas", "ready", "starting", "draining", "queue", "running", "arrivals_per_s", "kv_usage")
 
@@ -65,7 +65,7 @@ def count_flaps(changes: list[tuple[float, int]], window_s: float) -> int:
 
 
 def replay(
-    workload: Workload,
+    workload: TraceWorkload,
     profile: ReplicaProfile,
     controller: Controller,
     slo: Slo,

@@ -1,4 +1,4 @@
-"""Turn command-line choices (trace file, token source, window, rescaling) into a Workload."""
+"""Turn command-line choices (trace file, token source, window, rescaling) into a replay's TraceWorkload."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from simulations.traces import TraceError
 from simulations.traces.base import RateSeries, RequestTrace
 from simulations.traces.loaders import load_trace
-from simulations.workload import Reshape, Workload, from_rate, from_requests, token_history
+from simulations.workload import Reshape, TraceWorkload, from_rate, from_requests, token_history
 
 
 def build_workload(
@@ -20,7 +20,7 @@ def build_workload(
     tokens: Path | str | None = None,
     column: str | None = None,
     history_s: float = 0.0,
-) -> Workload:
+) -> TraceWorkload:
     """A per-request trace replays as is; a rate series needs ``tokens``, a per-request trace.
 
     ``history_s`` seconds of the trace before the window (as far as it has them) become the
@@ -44,7 +44,7 @@ def _build(
     tokens: Path | str | None,
     column: str | None,
     allow_empty: bool = False,
-) -> Workload:
+) -> TraceWorkload:
     options = {"column": column} if column else {}
     loaded = load_trace(trace, **options)
     rng = np.random.default_rng([seed, 0x7EACE])

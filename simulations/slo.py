@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulations.fleet import RequestLog
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 class Slo(BaseModel):
@@ -48,7 +48,7 @@ def _pct(values: np.ndarray, q: float) -> float:
         return float(np.percentile(values, q))
 
 
-def score(workload: Workload, log: RequestLog, slo: Slo) -> Score:
+def score(workload: TraceWorkload, log: RequestLog, slo: Slo) -> Score:
     """Per-request outcomes against ``slo``; misses (never served) count as infinite TTFT."""
     scored = workload.scored  # a warm-up before ``workload.scored_from_s`` is served, not scored
     arrival, output = workload.arrival_s[scored], workload.output_tokens[scored]

@@ -46,17 +46,17 @@ from simulations.tuning import (
     tune,
     tune_trials,
 )
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 @dataclass(frozen=True)
 class Split:
     trace: str
-    train: Workload
-    validation: Workload | None
+    train: TraceWorkload
+    validation: TraceWorkload | None
 
 
-def split(workload: Workload, train_fraction: float) -> Split:
+def split(workload: TraceWorkload, train_fraction: float) -> Split:
     """The first ``train_fraction`` of the span to tune on, and the rest to validate: the whole trace
     scored from the cut, so every policy reaches the held-out part as it would running (its fleet, its
     windows, its forecaster's view of the training part), not from a fresh fleet."""
@@ -64,7 +64,7 @@ def split(workload: Workload, train_fraction: float) -> Split:
         raise ValueError(f"--train-fraction must be between 0.1 and 1.0, got {train_fraction}")
     cut = workload.span_s * train_fraction
     head = workload.arrival_s < cut
-    train = Workload(
+    train = TraceWorkload(
         f"{workload.name} (train)",
         workload.arrival_s[head],
         workload.prompt_tokens[head],
@@ -134,7 +134,7 @@ def open_pool(ctx: EvalContext, workers: int, ray_address: str | None) -> Iterat
         yield pool.map
 
 
-def _replay_context(workload: Workload, profile: ReplicaProfile, settings: ReplaySettings) -> PolicyContext:
+def _replay_context(workload: TraceWorkload, profile: ReplicaProfile, settings: ReplaySettings) -> PolicyContext:
     """What every tuning replay's policy knows: one replica at least, 100 at most."""
     return PolicyContext(
         profile=profile,
@@ -146,7 +146,12 @@ def _replay_context(workload: Workload, profile: ReplicaProfile, settings: Repla
 
 
 def replay_params(
-    policy: str, params: dict[str, Any], workload: Workload, profile: ReplicaProfile, slo: Slo, settings: ReplaySettings
+    policy: str,
+    params: dict[str, Any],
+    workload: TraceWorkload,
+    profile: ReplicaProfile,
+    slo: Slo,
+    settings: ReplaySettings,
 ) -> ReplayResult:
     context = _replay_context(workload, profile, settings)
     result = replay(workload, profile, create_controller(policy, context, params), slo, settings)
@@ -154,14 +159,16 @@ def replay_params(
     return result
 
 
-def _replay_window(args: tuple[str, dict[str, Any], Workload, ReplicaProfile, Slo, ReplaySettings]) -> ReplayResult:
+def _replay_window(
+    args: tuple[str, dict[str, Any], TraceWorkload, ReplicaProfile, Slo, ReplaySettings],
+) -> ReplayResult:
     return replay_params(*args)
 
 
 def replay_each(
     policy: str,
     params: dict[str, Any],
-    replays: Sequence[tuple[Workload, ReplaySettings]],
+    replays: Sequence[tuple[TraceWorkload, ReplaySettings]],
     profile: ReplicaProfile,
     slo: Slo,
     workers: int,
@@ -177,7 +184,7 @@ def replay_each(
 def replay_windows(
     policy: str,
     params: dict[str, float],
-    windows: Sequence[Workload],
+    windows: Sequence[TraceWorkload],
     profile: ReplicaProfile,
     slo: Slo,
     settings: ReplaySettings,
@@ -189,7 +196,7 @@ def replay_windows(
 
 
 def references(
-    workload: Workload,
+    workload: TraceWorkload,
     profile: ReplicaProfile,
     slo: Slo,
     settings: ReplaySettings,
@@ -217,7 +224,7 @@ def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:
 
 def run_tuning(
     splits: Sequence[Split],
-    extra_validation: Sequence[Workload],
+    extra_validation: Sequence[TraceWorkload],
     profile: ReplicaProfile,
     policies: Sequence[str],
     slo: Slo,
@@ -467,7 +474,7 @@ def tuned_policy_file(
     )
 
 
-_EMPTY = Workload("none", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+_EMPTY = TraceWorkload("none", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 def default_workers() -> int:

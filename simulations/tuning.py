@@ -27,7 +27,7 @@ from simulations.profiles import ReplicaProfile
 from simulations.replay import ReplaySettings, replay
 from simulations.search import DEFAULT_SEARCH, SEARCH_TRIALS, Outcome, SearchTask, get_search
 from simulations.slo import Slo
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ class EvalContext:
 
     policy: str
     space: tuple[Param, ...]
-    workloads: tuple[Workload, ...]
+    workloads: tuple[TraceWorkload, ...]
     profile: ReplicaProfile
     slo: Slo
     settings: ReplaySettings

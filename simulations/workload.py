@@ -51,7 +51,7 @@ class TokenHistory:
 
 
 @dataclass(frozen=True)
-class Workload:
+class TraceWorkload:
     """Requests sorted by arrival (seconds from the start of the replay).
 
     ``scored_from_s`` makes what comes before it a warm-up: replayed, so that the fleet, the scaler's
@@ -116,7 +116,7 @@ class Reshape:
             raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
 
 
-def from_requests(trace: RequestTrace, reshape: Reshape, rng: np.random.Generator) -> Workload:
+def from_requests(trace: RequestTrace, reshape: Reshape, rng: np.random.Generator) -> TraceWorkload:
     """A per-request trace, windowed and rescaled."""
     end = math.inf if reshape.end_s is None else reshape.end_s
     t = trace.window(reshape.start_s, end) if (reshape.start_s > 0 or reshape.end_s is not None) else trace
@@ -158,7 +158,7 @@ def from_rate(
     tokens: RequestTrace,
     reshape: Reshape,
     rng: np.random.Generator,
-) -> Workload:
+) -> TraceWorkload:
     """Arrivals from a rate series (NHPP), token lengths drawn from ``tokens`` (pairs kept)."""
     if tokens.requests == 0:
         raise ValueError(f"token trace {tokens.name!r} has no requests to sample lengths from")
@@ -180,13 +180,13 @@ def from_rate(
 
 def sorted_workload(
     name: str, arrival: FloatArray, prompt: IntArray, output: IntArray, history: TokenHistory | None = None
-) -> Workload:
-    """Requests in any order as a Workload: sorted by arrival, starting at 0 or later, tokens at least 1."""
+) -> TraceWorkload:
+    """Requests in any order as a workload: sorted by arrival, starting at 0 or later, tokens at least 1."""
     order = np.argsort(arrival, kind="stable")
     arrival = arrival[order]
     if arrival.shape[0]:
         arrival = arrival - min(0.0, float(arrival[0]))
-    return Workload(
+    return TraceWorkload(
         name,
         np.ascontiguousarray(arrival, dtype=np.float64),
         np.ascontiguousarray(np.maximum(prompt[order], 1), dtype=np.int64),
@@ -195,7 +195,7 @@ def sorted_workload(
     )
 
 
-def token_history(workload: Workload, span_s: float, step_s: float = HISTORY_STEP_S) -> TokenHistory:
+def token_history(workload: TraceWorkload, span_s: float, step_s: float = HISTORY_STEP_S) -> TokenHistory:
     """Prompt and output tokens per second of ``workload``'s first ``span_s`` seconds, per step."""
     bins = max(0, math.floor(span_s / step_s + 1e-9))
     inside = workload.arrival_s < bins * step_s

@@ -16,7 +16,7 @@ from simulations.profiles import ColdStart, ReplicaProfile, load_profile
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.shapes import Shape, synthetic_trace
 from simulations.slo import Slo
-from simulations.workload import Reshape, Workload, from_requests
+from simulations.workload import Reshape, TraceWorkload, from_requests
 
 BASE = load_profile("llama3-8b-h100")
 
@@ -26,13 +26,13 @@ def with_cold_start(seconds: float) -> ReplicaProfile:
 
 
 @pytest.fixture(scope="module")
-def bursts() -> Workload:
+def bursts() -> TraceWorkload:
     trace = synthetic_trace(Shape.BURSTS, 5.0, seed=11)
     return from_requests(trace, Reshape(end_s=1800.0), np.random.default_rng(0))
 
 
 @pytest.fixture(scope="module")
-def oracles(bursts: Workload) -> dict[float, tuple[ReplayResult, ReplayResult]]:
+def oracles(bursts: TraceWorkload) -> dict[float, tuple[ReplayResult, ReplayResult]]:
     """(the oracle, the headroom search's oracle) at 180 s and 200 s of cold start."""
     found = {}
     for cold_start in (180.0, 200.0):
@@ -61,7 +61,7 @@ def test_the_budget_schedules_beat_the_uniform_headroom_on_bursts(
 
 
 def test_no_scaled_per_minute_schedule_that_meets_the_slo_is_cheaper_than_the_oracle(
-    bursts: Workload, oracles: dict[float, tuple[ReplayResult, ReplayResult]]
+    bursts: TraceWorkload, oracles: dict[float, tuple[ReplayResult, ReplayResult]]
 ) -> None:
     profile = with_cold_start(180.0)
     context = PolicyContext(

@@ -21,7 +21,7 @@ from simulations.reference import percentile_gap, simulate_reference
 from simulations.replay import ReplayResult, ReplaySettings, replay
 from simulations.scenario import build_workload
 from simulations.slo import Slo
-from simulations.workload import Reshape, Workload
+from simulations.workload import Reshape, TraceWorkload
 from tests.conftest import TRACES
 
 pytestmark = [
@@ -36,7 +36,7 @@ PROFILE = load_profile("llama3-8b-h100")
 TTFT_ABS_S, TTFT_REL, THROUGHPUT_REL = 0.25, 0.10, 0.02
 
 
-def fast_fixed_fleet(workload: Workload, replicas: int, tick_s: float) -> RequestLog:
+def fast_fixed_fleet(workload: TraceWorkload, replicas: int, tick_s: float) -> RequestLog:
     fleet = Fleet(PROFILE, workload, np.random.default_rng(0), tick_s=tick_s)
     for _ in range(replicas):
         fleet.add_pod(0.0, warm=True)
@@ -47,7 +47,7 @@ def fast_fixed_fleet(workload: Workload, replicas: int, tick_s: float) -> Reques
     return fleet.request_log()
 
 
-def throughput(workload: Workload, log: RequestLog) -> float:
+def throughput(workload: TraceWorkload, log: RequestLog) -> float:
     return float(workload.output_tokens.sum() / np.nanmax(log.finished_at))
 
 
@@ -77,12 +77,12 @@ def test_fast_engine_stays_within_the_documented_bound_of_the_exact_reference(
 
 
 @pytest.fixture(scope="module")
-def azure_window() -> Workload:
+def azure_window() -> TraceWorkload:
     return build_workload(TRACES / "azure2023_code.csv", Reshape(end_s=1200.0, rate_scale=10.0), seed=0)
 
 
 @pytest.fixture(scope="module")
-def comparison_json(azure_window: Workload) -> dict[str, object]:
+def comparison_json(azure_window: TraceWorkload) -> dict[str, object]:
     return compare(azure_window, PROFILE, list(POLICY_ORDER), Slo(), ReplaySettings(seed=0)).to_json()
 
 
@@ -115,7 +115,7 @@ def test_gpu_hours_above_the_oracle_are_charged_to_gpuscales_decisions(compariso
 
 
 def test_replays_side_by_side_give_the_same_comparison(
-    azure_window: Workload, comparison_json: dict[str, object]
+    azure_window: TraceWorkload, comparison_json: dict[str, object]
 ) -> None:
     """Every policy, the fixed fleet's search and the oracle's plans in two processes: the same figures
     to the last digit as one after another, in the same order."""
@@ -141,7 +141,7 @@ def test_replays_side_by_side_give_the_same_comparison(
     )
 
 
-def test_replay_is_deterministic_for_a_seed(azure_window: Workload) -> None:
+def test_replay_is_deterministic_for_a_seed(azure_window: TraceWorkload) -> None:
     def run(seed: int) -> dict[str, object]:
         return compare(azure_window, PROFILE, ["gpuscale", "keda-queue"], Slo(), ReplaySettings(seed=seed)).to_json()
 
@@ -149,12 +149,12 @@ def test_replay_is_deterministic_for_a_seed(azure_window: Workload) -> None:
     assert run(3) != run(4)  # cold starts are drawn from the seed
 
 
-def test_a_warm_up_is_replayed_but_neither_scored_nor_paid(azure_window: Workload) -> None:
+def test_a_warm_up_is_replayed_but_neither_scored_nor_paid(azure_window: TraceWorkload) -> None:
     """A held-out window replays the whole trace and counts from its cut: the same run as the whole
     trace, with the warm-up's GPU time, requests, events and decisions left out."""
     cut = 600.0
 
-    def run(workload: Workload) -> ReplayResult:
+    def run(workload: TraceWorkload) -> ReplayResult:
         context = PolicyContext(PROFILE, workload, initial_replicas=3)
         return replay(workload, PROFILE, GpuscaleController(context, profile_policy_spec(PROFILE, context)), Slo())
 
@@ -178,7 +178,7 @@ def test_a_warm_up_is_replayed_but_neither_scored_nor_paid(azure_window: Workloa
     assert 0 < later.scale_events < whole.scale_events
 
 
-def test_gpuscale_policy_runs_the_live_decision_loop(azure_window: Workload) -> None:
+def test_gpuscale_policy_runs_the_live_decision_loop(azure_window: TraceWorkload) -> None:
     context = PolicyContext(PROFILE, azure_window, initial_replicas=3)
     spec = profile_policy_spec(PROFILE, context)
     controller = GpuscaleController(context, spec)
@@ -191,7 +191,7 @@ def test_gpuscale_policy_runs_the_live_decision_loop(azure_window: Workload) -> 
     assert all(d.message for d in controller.decisions)
 
 
-def test_a_forecast_release_scales_down_before_the_window_ends(azure_window: Workload) -> None:
+def test_a_forecast_release_scales_down_before_the_window_ends(azure_window: TraceWorkload) -> None:
     """On the real window's bursts the window alone holds scale-downs for its full length; the forecast
     release lets some go sooner and names what the window would have held. (Whether that saves GPU-hours
     depends on the window and the targets: under the current defaults the release costs 5.14 GPU-h here
@@ -385,7 +385,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_the_work(
     )
 
 
-def _peak_to_mean_per_second(workload: Workload) -> float:
+def _peak_to_mean_per_second(workload: TraceWorkload) -> float:
     counts = np.bincount(workload.arrival_s.astype(np.int64))
     return float(counts.max() / counts.mean())
 

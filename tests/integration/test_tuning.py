@@ -27,7 +27,7 @@ from simulations.scenario import build_workload
 from simulations.slo import Slo
 from simulations.tune_job import open_pool, planned_trials, run_tuning, split, tuned_policy_file
 from simulations.tuning import FLEET_CANDIDATES, EvalContext, evaluate, fleet_equivalent, search_space, tune
-from simulations.workload import Reshape, Workload
+from simulations.workload import Reshape, TraceWorkload
 from tests.conftest import TRACES
 from tests.support.net import free_port
 
@@ -40,17 +40,17 @@ GPUSCALE = [sys.executable, "-m", "simulations.cli"]
 
 
 @pytest.fixture(scope="module")
-def window() -> Workload:
+def window() -> TraceWorkload:
     return build_workload(TRACES / "azure2023_code.csv", Reshape(rate_scale=10, end_s=900), seed=0)
 
 
-def context(policy: str, workload: Workload) -> EvalContext:
+def context(policy: str, workload: TraceWorkload) -> EvalContext:
     space = tuple(search_space(policy, PROFILE, 40))
     return EvalContext(policy, space, (workload,), PROFILE, Slo(), ReplaySettings(), 100, penalty_base=10.0)
 
 
 @pytest.mark.parametrize("search", ["de", "tpe"])
-def test_tuner_improves_a_deliberately_bad_policy(window: Workload, search: str) -> None:
+def test_tuner_improves_a_deliberately_bad_policy(window: TraceWorkload, search: str) -> None:
     """Start: queue scaling at one waiting request per replica with a floor of 40 (meets the SLO, wastes GPUs)."""
     ctx = context("keda-queue", window)
     bad = {"target": 1.0, "scale_down_window_s": 900.0, "min_replicas": 40.0}
@@ -63,7 +63,7 @@ def test_tuner_improves_a_deliberately_bad_policy(window: Workload, search: str)
     assert len(result.trials) >= 24
 
 
-def test_every_cold_start_draw_must_meet_the_slo(window: Workload) -> None:
+def test_every_cold_start_draw_must_meet_the_slo(window: TraceWorkload) -> None:
     """With three draws a trial costs the draws' mean GPU-hours and attains the worst draw's share."""
     setting = {"target": 4.0, "scale_down_window_s": 60.0, "min_replicas": 8.0}
     single = [
@@ -77,7 +77,7 @@ def test_every_cold_start_draw_must_meet_the_slo(window: Workload) -> None:
     assert pooled.feasible == all(t.feasible for t in single)
 
 
-def test_fixed_fleet_is_sized_on_the_training_window_and_replayed_as_tuned(window: Workload) -> None:
+def test_fixed_fleet_is_sized_on_the_training_window_and_replayed_as_tuned(window: TraceWorkload) -> None:
     """The fixed baseline gets the tuner too: the smallest fleet that meets the SLO with the margin on the
     training window. Replayed elsewhere it keeps that size; only the oracle still sizes one in hindsight."""
     parts = split(window, 0.7)
@@ -104,7 +104,7 @@ def test_fixed_fleet_is_sized_on_the_training_window_and_replayed_as_tuned(windo
 
 
 @pytest.mark.parametrize("policy", sorted(FLEET_CANDIDATES))
-def test_a_baseline_set_as_a_fixed_fleet_replays_as_that_fleet(window: Workload, policy: str) -> None:
+def test_a_baseline_set_as_a_fixed_fleet_replays_as_that_fleet(window: TraceWorkload, policy: str) -> None:
     """The candidate every baseline's search is given: its floor at the fleet and its threshold where no
     signal asks for more. It replays tick for tick as the fixed fleet, so a tuned baseline never costs more."""
     fleet = evaluate(context("fixed", window), {"replicas": 31.0})
@@ -114,7 +114,7 @@ def test_a_baseline_set_as_a_fixed_fleet_replays_as_that_fleet(window: Workload,
     assert (as_fleet.gpu_hours, as_fleet.attainment) == (fleet.gpu_hours, fleet.attainment)
 
 
-def test_the_fleet_candidate_is_tried_after_the_search(window: Workload) -> None:
+def test_the_fleet_candidate_is_tried_after_the_search(window: TraceWorkload) -> None:
     ctx = context("hpa-gpu", window)
     point = fleet_equivalent("hpa-gpu", ctx.space, 31)
     with open_pool(ctx, workers=2, ray_address=None) as mapper:
@@ -131,7 +131,7 @@ def test_the_fleet_candidate_is_tried_after_the_search(window: Workload) -> None
     ("case", "margin", "feasible"),
     [("no-margin", 0.0, True), ("half-the-error-budget", 0.5, False)],
 )
-def test_margin_turns_a_bare_pass_infeasible(window: Workload, case: str, margin: float, feasible: bool) -> None:
+def test_margin_turns_a_bare_pass_infeasible(window: TraceWorkload, case: str, margin: float, feasible: bool) -> None:
     """A floor of 30 attains 98.90 % on this window: it meets a 98.9 % SLO, but not with half its budget spare."""
     ctx = dataclasses.replace(context("keda-queue", window), slo=Slo(attainment=0.989), margin=margin)
     trial = evaluate(ctx, {"target": 4.0, "scale_down_window_s": 300.0, "min_replicas": 30.0})
@@ -143,7 +143,7 @@ def test_margin_turns_a_bare_pass_infeasible(window: Workload, case: str, margin
     assert trial.cost == pytest.approx(trial.gpu_hours if feasible else penalised), case
 
 
-def test_perturbed_copies_are_tuned_on_and_recorded(window: Workload) -> None:
+def test_perturbed_copies_are_tuned_on_and_recorded(window: TraceWorkload) -> None:
     """A perturbed copy joins the training windows: every trial replays both, and the summary says so.
     Scores stay on the real windows only."""
     perturbation = Perturbation(copies=1, spread=0.3, block_s=120.0)
@@ -172,11 +172,11 @@ def test_perturbed_copies_are_tuned_on_and_recorded(window: Workload) -> None:
 
 
 @pytest.fixture(scope="module")
-def tuning_summary(window: Workload) -> dict[str, object]:
+def tuning_summary(window: TraceWorkload) -> dict[str, object]:
     return run_tuning([split(window, 0.7)], [], PROFILE, ["gpuscale"], Slo(), ReplaySettings(), budget=16, workers=2)
 
 
-def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, object], window: Workload) -> None:
+def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, object], window: TraceWorkload) -> None:
     tuned = tuning_summary["policies"]["gpuscale"]  # type: ignore[index]
     assert [s["kind"] for s in tuned["scores"]] == ["train", "validation"]
     train, held_out = tuning_summary["windows"]  # type: ignore[misc]
@@ -327,7 +327,7 @@ def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, check=False, env=dict(os.environ))
 
 
-def test_trials_run_on_a_local_ray_cluster_with_the_same_results(window: Workload, ray_cluster: str) -> None:
+def test_trials_run_on_a_local_ray_cluster_with_the_same_results(window: TraceWorkload, ray_cluster: str) -> None:
     import ray
 
     ctx = context("keda-kv", window)

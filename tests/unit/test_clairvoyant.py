@@ -9,7 +9,7 @@ import pytest
 
 from scaler.policy import PolicySpec
 from simulations.clairvoyant import Clairvoyant, demand_loads
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 
 def test_it_forecasts_the_steps_after_the_one_just_seen_and_gaps_are_time() -> None:
@@ -30,7 +30,7 @@ def test_it_forecasts_the_steps_after_the_one_just_seen_and_gaps_are_time() -> N
 def test_demand_loads_are_the_windowed_token_rate_at_the_targets() -> None:
     """Two requests at 5 s and 25 s: each 1000 prompt and 100 output tokens; targets 1000 and 100 tokens/s
     per replica make each request 2 replica-seconds; over a 20 s window, 0.1 replicas per request inside."""
-    workload = Workload(
+    workload = TraceWorkload(
         "two", np.asarray([5.0, 25.0]), np.asarray([1000, 1000]), np.asarray([100, 100]), scored_from_s=0.0
     )
     spec = PolicySpec(target_prompt_tps_per_replica=1000.0, target_generation_tps_per_replica=100.0)

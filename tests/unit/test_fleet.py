@@ -7,7 +7,7 @@ import pytest
 
 from simulations.fleet import Fleet
 from simulations.profiles import ColdStart, ReplicaProfile
-from simulations.workload import Workload
+from simulations.workload import TraceWorkload
 
 PROFILE = ReplicaProfile(
     name="hand",
@@ -21,9 +21,9 @@ PROFILE = ReplicaProfile(
 )
 
 
-def workload(*requests: tuple[float, int, int]) -> Workload:
+def workload(*requests: tuple[float, int, int]) -> TraceWorkload:
     arrival, prompt, output = zip(*requests, strict=True)
-    return Workload("hand", np.array(arrival, float), np.array(prompt, np.int64), np.array(output, np.int64))
+    return TraceWorkload("hand", np.array(arrival, float), np.array(prompt, np.int64), np.array(output, np.int64))
 
 
 def run(fleet: Fleet, until: float) -> None:

@@ -10,13 +10,13 @@ from simulations.policies import GpuscaleController, PolicyContext
 from simulations.profiles import load_profile
 from simulations.scenario import build_workload
 from simulations.tune_job import split
-from simulations.workload import Reshape, TokenHistory, Workload, token_history
+from simulations.workload import Reshape, TokenHistory, TraceWorkload, token_history
 
 PROFILE = load_profile("llama3-8b-h100")
 
 
-def _workload(arrival: list[float], prompt: list[int], output: list[int]) -> Workload:
-    return Workload("w", np.array(arrival), np.array(prompt, np.int64), np.array(output, np.int64))
+def _workload(arrival: list[float], prompt: list[int], output: list[int]) -> TraceWorkload:
+    return TraceWorkload("w", np.array(arrival), np.array(prompt, np.int64), np.array(output, np.int64))
 
 
 def test_token_history_bins_tokens_per_second_per_step() -> None:
@@ -68,7 +68,7 @@ def test_the_validation_window_is_the_whole_trace_scored_from_the_cut() -> None:
     history = TokenHistory(10.0, np.array([7.0, 7.0]), np.array([1.0, 1.0]))
     workload = _workload([0.0, 15.0, 60.0, 95.0], [100, 100, 100, 100], [10, 10, 10, 10])
     parts = split(
-        Workload(workload.name, workload.arrival_s, workload.prompt_tokens, workload.output_tokens, history), 0.5
+        TraceWorkload(workload.name, workload.arrival_s, workload.prompt_tokens, workload.output_tokens, history), 0.5
     )
     assert parts.train.history is history
     np.testing.assert_array_equal(parts.train.arrival_s, [0.0, 15.0])
@@ -87,7 +87,7 @@ def test_gpuscale_starts_with_the_history_in_its_forecaster() -> None:
     workload = _workload([0.0, 1.0], [10, 10], [1, 1])
     history = TokenHistory(10.0, np.full(360, 3000.0), np.full(360, 150.0))
     context = PolicyContext(
-        PROFILE, Workload("w", workload.arrival_s, workload.prompt_tokens, workload.output_tokens, history)
+        PROFILE, TraceWorkload("w", workload.arrival_s, workload.prompt_tokens, workload.output_tokens, history)
     )
     spec = PolicySpec(target_prompt_tps_per_replica=1000.0, target_generation_tps_per_replica=100.0)
     controller = GpuscaleController(context, spec)

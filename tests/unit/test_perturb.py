@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from simulations.perturb import Perturbation, perturbed, perturbed_copies
-from simulations.workload import TokenHistory, Workload
+from simulations.workload import TokenHistory, TraceWorkload
 
 #: 600 s of one request per second, alternating two token pairs, with a history before it
 ARRIVALS = np.arange(600, dtype=np.float64)
-WINDOW = Workload(
+WINDOW = TraceWorkload(
     "w",
     ARRIVALS,
     np.where(np.arange(600) % 2 == 0, 100, 200).astype(np.int64),

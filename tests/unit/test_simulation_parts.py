@@ -16,7 +16,7 @@ from simulations.replay import count_flaps
 from simulations.slo import Slo, score
 from simulations.traces.base import RateSeries, RequestTrace
 from simulations.tuning import Trial, ranking
-from simulations.workload import Reshape, Workload, from_rate, from_requests
+from simulations.workload import Reshape, TraceWorkload, from_rate, from_requests
 
 TRACE = RequestTrace(
     "t",
@@ -164,7 +164,7 @@ def test_an_oracle_that_sees_demand_late_plans_the_same_steps_late() -> None:
 
 
 def test_score_counts_unserved_requests_as_misses() -> None:
-    w = Workload("s", np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4, np.int64), np.array([1, 1, 1, 3], np.int64))
+    w = TraceWorkload("s", np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4, np.int64), np.array([1, 1, 1, 3], np.int64))
     log = RequestLog.empty(4)
     log.admitted_at[:] = [0.0, 1.0, 2.5, np.nan]
     log.first_token_at[:] = [0.5, 4.0, 3.0, np.nan]
@@ -353,7 +353,7 @@ def test_searched_release_quantile_maps_to_the_policy(case: str, searched: float
 
     profile = load_profile("llama3-8b-h100")
     assert search_space("gpuscale", profile, 20)[-2].high == 1.0, case
-    empty = Workload("empty", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    empty = TraceWorkload("empty", np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     context = PolicyContext(profile=profile, workload=empty)
     spec = gpuscale_spec(context, {"scale_down_forecast_quantile": searched})
     assert spec.scale_down_forecast_quantile == expected, case
