@@ -15,9 +15,8 @@ import time
 import numpy as np
 
 from benchmarks._cli import parser
-from predictors import create_predictor
 from predictors.base import Predictor
-from scaler.loop import error_window
+from scaler.loop import DecisionLoop, error_window
 from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
 from simulations.shapes import Shape, synthetic_trace
 
@@ -39,15 +38,8 @@ def demand(shape: Shape) -> np.ndarray:
 
 
 def model(name: str) -> Predictor:
-    spec = PolicySpec()
-    quantiles = sorted({0.5, 0.9, 0.95, spec.forecast_quantile})
-    return create_predictor(
-        name,
-        step_s=STEP_S,
-        max_horizon=MAX_HORIZON,
-        quantiles=quantiles,
-        residual_window=error_window(spec, STEP_S),
-    )
+    """The forecaster exactly as the scaler builds it for a workload (``DecisionLoop``), with model ``name``."""
+    return DecisionLoop(PolicySpec(forecast_model=name), STEP_S, MAX_HORIZON).predictor
 
 
 def per_step_us(name: str, series: np.ndarray, warm: int, timed: int) -> float:
