@@ -1,13 +1,12 @@
 """Forecast quality and cost: gpuscale's default model against baselines, on every shared trace.
 
 Run: python -m benchmarks.forecast_quality [TRACE-NAME-PART ...] (from the project root). Baselines,
-measured in the same run on the same origins: last value, seasonal naive (daily), statsmodels' ETS
-(additive damped trend, refitted at each origin on the last 500 points, with its own prediction
-intervals) and, when the optional `forecast-baselines` extra is installed, statsforecast's AutoETS and
-AutoARIMA. Prints MASE per horizon, p90 coverage, time per update and per forecast, a paired
-block-bootstrap interval of the default's MASE ratio to the best baseline (is a gap more than noise?),
-the default's quantile coverage on every origin (not only the shared ones), and the live cost: one
-update plus a 30-step forecast, against last value.
+measured in the same run on the same origins: last value, seasonal naive (daily) and, when the optional
+`forecast-baselines` extra is installed, the statsforecast models of `gpuscale backtest --baselines`
+(simulations/baselines.py: AutoETS, AutoARIMA, MSTL, damped ES, seasonal naive). Prints MASE per horizon,
+p90 coverage, time per update and per forecast, a paired block-bootstrap interval of the default's MASE
+ratio to the best baseline (is a gap more than noise?), the default's quantile coverage on every origin
+(not only the shared ones), and the live cost: one update plus a 30-step forecast, against last value.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._cli import parser
-from predictors import Forecast, create_predictor
+from predictors import create_predictor
 from predictors.backtest import BacktestResult, Forecaster, ratio_interval, rolling_origin
+from simulations.backtesting import warmup_steps
+from simulations.baselines import (
+    BaselinesUnavailableError,
+    applicable_baselines,
+    baseline_factory,
+    require_statsforecast,
+)
 from simulations.demand import demand_series
 from simulations.traces import load_trace
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
-WINDOW = 500
 MAX_ORIGINS = 60  # external baselines refit at every origin: score all models on the same ~60 origins
 
 
@@ -39,83 +43,20 @@ class Case:
     options: dict[str, str]
     step_s: float | None
     horizons_s: tuple[float, ...]
-    season_steps: int
 
 
 CASES = (
-    Case("azure2023_code.csv", {}, 10.0, (60, 300, 600, 1800), 8640),
-    Case("mooncake_conversation.jsonl", {}, 10.0, (60, 300, 600, 1800), 8640),
-    Case("servegen_rate_10min_14d.csv", {}, None, (600, 1800, 3600), 144),
-    Case("burstgpt1_hourly_61d.csv", {"column": "conversation"}, None, (3600, 7200, 21600), 24),
+    Case("azure2023_code.csv", {}, 10.0, (60, 300, 600, 1800)),
+    Case("mooncake_conversation.jsonl", {}, 10.0, (60, 300, 600, 1800)),
+    Case("servegen_rate_10min_14d.csv", {}, None, (600, 1800, 3600)),
+    Case("burstgpt1_hourly_61d.csv", {"column": "conversation"}, None, (3600, 7200, 21600)),
 )
-
-
-class _Buffered:
-    """Adapter for fit-on-history libraries: update appends, forecast refits on the last WINDOW points."""
-
-    name = "external"
-
-    def __init__(self, step_s: float) -> None:
-        self.step_s = step_s
-        self.history: list[float] = []
-
-    def update(self, value: float) -> None:
-        self.history.append(value)
-
-    def _recent(self) -> np.ndarray:
-        y = np.asarray(self.history[-WINDOW:], dtype=float)
-        if np.isnan(y).any():  # libraries want gap-free input: carry the last value forward
-            idx = np.where(np.isfinite(y), np.arange(y.size), 0)
-            np.maximum.accumulate(idx, out=idx)
-            y = np.nan_to_num(y[idx])
-        return y
-
-
-class StatsmodelsEts(_Buffered):
-    name = "statsmodels_ets"
-
-    def forecast(self, steps: int) -> Forecast:
-        import pandas as pd
-        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-
-        y = pd.Series(self._recent() + 1e-6)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
-            pred = fit.get_prediction(start=len(y), end=len(y) + steps - 1)
-            p90 = pred.summary_frame(alpha=0.2)["pi_upper"].to_numpy()
-            p95 = pred.summary_frame(alpha=0.1)["pi_upper"].to_numpy()
-        mean = np.asarray(pred.predicted_mean)
-        return Forecast(self.step_s, mean, {0.5: mean, 0.9: p90, 0.95: p95}, self.name)
-
-
-class StatsforecastModel(_Buffered):
-    def __init__(self, step_s: float, which: str, season: int) -> None:
-        super().__init__(step_s)
-        self.which, self.season = which, season
-        self.name = f"statsforecast_{which.lower()}"
-
-    def forecast(self, steps: int) -> Forecast:
-        from statsforecast.models import AutoARIMA, AutoETS
-
-        y = self._recent()
-        # Seasonal ETS with a period over 24 steps is not fitted; seasonal AutoARIMA took minutes per fit
-        # even at 24 hourly steps on a 500-point window, so AutoARIMA runs non-seasonal.
-        season = self.season if self.season <= 24 and y.size >= 2 * self.season else 1
-        model = AutoETS(season_length=season) if self.which == "AutoETS" else AutoARIMA(season_length=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = model.forecast(y=y, h=steps, level=[80, 90])
-        mean = np.asarray(out["mean"])
-        return Forecast(
-            self.step_s, mean, {0.5: mean, 0.9: np.asarray(out["hi-80"]), 0.95: np.asarray(out["hi-90"])}, self.name
-        )
 
 
 def _has_statsforecast() -> bool:
     try:
-        import statsforecast  # noqa: F401
-    except ImportError:
+        require_statsforecast()
+    except BaselinesUnavailableError:
         return False
     return True
 
@@ -125,19 +66,15 @@ def run_case(case: Case) -> tuple[str, float, list[int], list[BacktestResult], B
     demand = demand_series(load_trace(TRACES / case.file, **case.options), case.step_s)
     steps = sorted({max(1, math.ceil(h / demand.step_s)) for h in case.horizons_s})
     n = demand.values.shape[0]
-    warmup = max(10, n // 5)
+    warmup = warmup_steps(n)
     stride = max(1, (n - warmup - max(steps)) // MAX_ORIGINS)
     factories: list[Callable[[], Forecaster]] = [
         lambda: create_predictor("default", demand.step_s, max(steps)),
         lambda: create_predictor("last_value", demand.step_s, max(steps)),
         lambda: create_predictor("seasonal_naive_daily", demand.step_s, max(steps)),
-        lambda: StatsmodelsEts(demand.step_s),
     ]
     if _has_statsforecast():
-        factories += [
-            lambda: StatsforecastModel(demand.step_s, "AutoETS", case.season_steps),
-            lambda: StatsforecastModel(demand.step_s, "AutoARIMA", case.season_steps),
-        ]
+        factories += [baseline_factory(name, demand.step_s) for name in applicable_baselines(demand.step_s, n)[0]]
     results = [rolling_origin(demand.values, demand.step_s, f, steps, warmup=warmup, stride=stride) for f in factories]
     # Coverage from ~60 origins has a standard error of ~0.04; the default is cheap enough to score everywhere.
     everywhere = rolling_origin(demand.values, demand.step_s, factories[0], steps, warmup=warmup)
@@ -155,7 +92,7 @@ def main() -> None:
         " p90 coverage at the longest horizon, wall time per update and per forecast"
     )
     if not _has_statsforecast():
-        print("statsforecast is not installed (pip install 'gpuscale[forecast-baselines]'): AutoETS/AutoARIMA skipped")
+        print("statsforecast is not installed (pip install 'gpuscale[forecast-baselines]'): its baselines are skipped")
     chosen = [c for c in CASES if not args.traces or any(a in c.file for a in args.traces)]
     for case in chosen:
         start = time.perf_counter()

@@ -37,9 +37,11 @@ class HorizonScore:
     horizon_s: float
     mase: float
     smape: float
-    pinball: float
+    pinball: float  # mean over the quantiles
     coverage: dict[float, float]
     points: int
+    #: pinball loss of each quantile, scaled like MASE
+    pinball_by_quantile: dict[float, float] = field(default_factory=dict)
     #: per-origin absolute errors, in origin order: what a paired comparison of two models resamples
     abs_errors: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
@@ -136,7 +138,9 @@ def _score(
 ) -> HorizonScore:
     if not rows:
         nan = math.nan
-        return HorizonScore(model, h, horizon_s, nan, nan, nan, {q: nan for q in quantiles}, 0)
+        return HorizonScore(
+            model, h, horizon_s, nan, nan, nan, {q: nan for q in quantiles}, 0, {q: nan for q in quantiles}
+        )
     actual = np.array([r[0] for r in rows])
     mean = np.array([r[1] for r in rows])
     err = np.abs(actual - mean)
@@ -144,24 +148,24 @@ def _score(
     smape = float(np.mean(np.where(denom > 0, 200.0 * err / np.where(denom > 0, denom, 1.0), 0.0)))
     scale = np.array([r[3] for r in rows])
     scaled = np.isfinite(scale) & (scale > 0)  # an origin whose history never changed has no scale
-    pinball = np.zeros(len(rows))
-    coverage = {}
+    ok = bool(scaled.any())
+    coverage, by_quantile = {}, {}
     for q in quantiles:
         qv = np.array([r[2][q] for r in rows])
         diff = actual - qv
-        pinball += np.maximum(q * diff, (q - 1) * diff)
+        loss = np.maximum(q * diff, (q - 1) * diff)
+        by_quantile[q] = float(np.mean(loss[scaled] / scale[scaled])) if ok else math.nan
         coverage[q] = float(np.mean(actual <= qv))
-    pinball /= len(quantiles)
-    ok = bool(scaled.any())
     return HorizonScore(
         model=model,
         horizon_steps=h,
         horizon_s=horizon_s,
         mase=float(np.mean(err[scaled] / scale[scaled])) if ok else math.nan,
         smape=smape,
-        pinball=float(np.mean(pinball[scaled] / scale[scaled])) if ok else math.nan,
+        pinball=float(np.mean(list(by_quantile.values()))),
         coverage=coverage,
         points=len(rows),
+        pinball_by_quantile=by_quantile,
         abs_errors=err,
     )
 

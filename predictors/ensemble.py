@@ -6,7 +6,8 @@ so last value dominates at short horizons on bursty traffic and the seasonal
 model takes over at long horizons once it has seen a full cycle. Members still
 in a short-history fallback get no weight. Quantiles come from the combination's
 own errors (the base class), so coverage is measured, not assumed. The scaler's
-default (``ProfileGuardedEnsemble``) also never forecasts below the daily profile.
+default (``ProfileGuardedEnsemble``) also raises the forecast to the daily profile
+at the horizons where doing so has been more accurate.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from predictors.base import DEFAULT_QUANTILES, Predictor
 from predictors.forecast import FloatArray
 from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
 from predictors.profile import DailyProfile
-from predictors.residuals import DEFAULT_RESIDUAL_WINDOW, MemberErrors
+from predictors.residuals import DEFAULT_RESIDUAL_WINDOW, MemberErrors, SmoothedErrors
 
 #: Refresh member weights every this many updates (they move slowly).
 REWEIGHT_EVERY = 8
@@ -28,6 +29,9 @@ REWEIGHT_EVERY = 8
 #: best member beats a blend (1/MAE^2 lost ~6 % MASE to the best member on Mooncake; see the closing
 #: note of the forecasting issue for the sweep over 2, 4, 8, 16).
 WEIGHT_POWER = 8
+#: The profile guard is judged on errors with a half-life of a day, and of at least this many steps (on an
+#: hourly series a day is 24 steps: too few errors to judge by).
+GUARD_MIN_HALFLIFE_STEPS = 256
 
 
 class OnlineEnsemble(Predictor):
@@ -113,21 +117,47 @@ class OnlineEnsemble(Predictor):
 
 
 class ProfileGuardedEnsemble(OnlineEnsemble):
-    """The ensemble, never below the daily profile's path once the profile has seen a whole day.
+    """The ensemble, raised to the daily profile's path at the horizons where that has been more accurate.
 
-    Weights follow recent errors, and a quiet hour's errors favour persistence: the ensemble then
-    forecasts flat through a step that came at this very time yesterday (BurstGPT's 08:00 step,
-    7x, was missed that way). For sizing a fleet the costs are not symmetric: a step provisioned
-    for and not taken costs a few replica-minutes, a step missed costs a cold start of late
-    requests. So the scaler's default takes the higher of the two paths; the plain ``ensemble``
-    stays the most accurate point forecast (backtests).
+    Weights follow recent errors, and a quiet hour's errors favour persistence: the plain ensemble then
+    forecasts flat through a step that came at this very time yesterday (BurstGPT's 08:00 step, 7x, was
+    missed that way). The guard, ``max(ensemble, profile)``, provisions for such a step. It is not a
+    floor: both paths are scored at every horizon with errors remembered over about a day (long enough
+    to include yesterday's step, not only the last quiet hour), and the guarded path is used where its
+    error is no higher. Where the profile misleads (a day unlike yesterday, series with no daily cycle)
+    the guard switches itself off; until there is evidence either way the two are tied and it is on.
     """
 
     name = "profile_guarded"
 
+    def _reset_model(self) -> None:
+        super()._reset_model()
+        step_s, horizon = self._member_args[0], self._member_args[1]
+        halflife = max(GUARD_MIN_HALFLIFE_STEPS, 86_400.0 / step_s)
+        self._race = SmoothedErrors(2, horizon, halflife)  # row 0: the ensemble, row 1: the guarded path
+        self._raced = np.zeros((2, horizon))
+        self._guarded = np.ones(horizon, dtype=bool)
+
+    def update(self, value: float) -> None:
+        super().update(value)  # builds this update's paths (``_combine``) after scoring the last ones
+        self._race.score_and_push(value, self._raced)
+
+    def weights(self) -> FloatArray:
+        if self._since_reweight >= REWEIGHT_EVERY:  # the guard is re-decided as often as the weights
+            plain, guarded = self._race.mean_abs_errors()
+            self._guarded = ~(plain < guarded)  # a tie, or no errors yet (NaN): guard
+        return super().weights()
+
+    def guarded_horizons(self) -> FloatArray:
+        """Per horizon, 1.0 where the guarded path is used, 0.0 where the plain ensemble is."""
+        return self._guarded.astype(np.float64)
+
     def _combine(self) -> FloatArray:
         combined = super()._combine()
         profile = self.members[-1]
+        self._raced[0] = combined
         if isinstance(profile, DailyProfile) and profile.ready:
-            return np.asarray(np.maximum(combined, self._paths[-1]))
+            self._raced[1] = np.maximum(combined, self._paths[-1])
+            return np.asarray(np.where(self._guarded, self._raced[1], combined))
+        self._raced[1] = combined
         return combined

@@ -52,6 +52,6 @@ register("seasonal_daily", lambda **kw: SeasonalSmoothing(season_s=86_400.0, **k
 register("seasonal_weekly", lambda **kw: SeasonalSmoothing(season_s=7 * 86_400.0, **kw))
 register("ensemble", OnlineEnsemble)
 register("profile_guarded", ProfileGuardedEnsemble)
-# The default combines them online, weighted per horizon by recent errors (benchmarks/forecast_quality.py),
-# and never forecasts below the daily profile: a step that came at this time yesterday is provisioned for.
+# The default combines them online, weighted per horizon by recent errors, and rises to the daily profile
+# where that has been the more accurate: a step that came at this time yesterday is provisioned for.
 register("default", ProfileGuardedEnsemble)

@@ -224,3 +224,44 @@ class MemberErrors:
         with np.errstate(invalid="ignore", divide="ignore"):
             at_anchors = np.where(filled >= MIN_ERRORS, total / np.maximum(filled, 1), np.nan)
         return _interpolate(np.asarray(at_anchors, dtype=np.float64), self._table)
+
+
+class SmoothedErrors:
+    """Exponentially weighted mean absolute errors of a few paths at the anchor horizons.
+
+    For a choice that must remember further back than the band's window: whether the daily profile's
+    guard helps is settled by days of errors, not by the last quiet hour's (which always favour
+    persistence). Memory is the ring of pending anchor entries plus one running mean per path and anchor.
+    """
+
+    def __init__(self, paths: int, max_horizon: int, halflife_steps: float) -> None:
+        if halflife_steps <= 0:
+            raise ValueError(f"halflife_steps must be > 0, got {halflife_steps}")
+        self.max_horizon = max_horizon
+        self._alpha = 1.0 - 0.5 ** (1.0 / halflife_steps)
+        self._table = _anchors(max_horizon, paths)
+        count = self._table.steps.size
+        self._mean = np.zeros((paths, count))
+        self._weight = np.zeros(count)  # how much of the running mean is data rather than its zero start
+        self._pending = np.full((paths, max_horizon, count), np.nan)
+        self._flat = self._pending.reshape(-1)
+        self._due = self._table.due
+        self._head = 0
+
+    def score_and_push(self, actual: float, paths: FloatArray) -> None:
+        """Score the paths made 1..H updates ago against ``actual``; remember ``paths`` (paths x H)."""
+        if math.isfinite(actual):
+            predicted = self._flat.take(self._due[self._head])  # (paths, anchors)
+            ok = np.isfinite(predicted).all(axis=0)
+            if ok.any():
+                step = np.where(ok, self._alpha, 0.0)
+                self._mean += step * (np.abs(actual - np.where(ok, predicted, actual)) - self._mean)
+                self._weight += step * (1.0 - self._weight)
+        self._head = (self._head + 1) % self.max_horizon
+        self._pending[:, self._head, :] = paths[:, self._table.steps]
+
+    def mean_abs_errors(self) -> FloatArray:
+        """(paths, H) weighted mean absolute errors; NaN at horizons whose anchors have scored nothing."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            at_anchors = np.where(self._weight > 0, self._mean / self._weight, np.nan)
+        return _interpolate(np.asarray(at_anchors, dtype=np.float64), self._table)

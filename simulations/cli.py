@@ -218,12 +218,27 @@ def backtest(
     ] = None,
     series: Annotated[str, typer.Option(help="requests, output_tokens or prompt_tokens")] = "requests",
     column: Annotated[str | None, typer.Option(help="column of an aggregated trace (e.g. conversation)")] = None,
+    baselines: Annotated[
+        bool,
+        typer.Option(
+            "--baselines",
+            help="also score statsforecast's AutoETS, AutoARIMA, MSTL, damped ES and seasonal naive on the same"
+            " origins (needs pip install 'gpuscale[forecast-baselines]')",
+        ),
+    ] = False,
+    origins: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="score at most this many evenly spaced origins [default: every step; 150 with --baselines]"
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of a table")] = False,
 ) -> None:
-    """Rolling-origin backtest of forecasters on a trace: MASE, sMAPE, pinball loss and quantile coverage."""
+    """Rolling-origin backtest of forecasters on a trace: MASE, pinball loss and coverage, per horizon."""
     from rich.console import Console
 
     from simulations.backtesting import DEFAULT_HORIZONS_S, DEFAULT_MODELS, run_backtest
+    from simulations.baselines import SPECS, BaselinesUnavailableError
     from simulations.progress import show_progress
     from simulations.traces import TraceError
 
@@ -233,13 +248,24 @@ def backtest(
     try:
         _require_positive_seconds("--step", [] if step is None else [step])
         _require_positive_seconds("--horizon", horizons)
-        with show_progress(console, "backtesting", total=len(models), unit="models", disable=json_output) as bar:
+        total = len(models) + (len(SPECS) if baselines else 0)
+        with show_progress(console, "backtesting", total=total, unit="models", disable=json_output) as bar:
 
             def advance(name: str) -> None:
                 bar.update(f"backtesting {name}", advance=1)
 
-            result = run_backtest(str(trace), step, horizons, models, series, column=column, progress=advance)
-    except (TraceError, ValueError) as exc:
+            result = run_backtest(
+                str(trace),
+                step,
+                horizons,
+                models,
+                series,
+                column=column,
+                progress=advance,
+                baselines=baselines,
+                origins=origins,
+            )
+    except (TraceError, ValueError, BaselinesUnavailableError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if json_output:

@@ -25,20 +25,17 @@ def print_backtest(result: dict[str, Any]) -> None:
     """Every model at every horizon, the best MASE per horizon in bold: the model to pick stands out."""
     from rich.markup import escape
 
-    best: dict[float, float] = {}
-    for row in result["results"]:
-        if row["mase"] is not None:
-            best[row["horizon_s"]] = min(best.get(row["horizon_s"], float("inf")), row["mase"])
+    best = {b["horizon_s"]: b for b in result.get("best", [])}
     rows = []
     for row in result["results"]:
-        cov = row["coverage"]
+        cov, loss = row["coverage"], row.get("pinball_by_quantile", {})
         rows.append(
             [
                 row["model"],
                 f"{row['horizon_s']:g} s",
                 _fmt(row["mase"], "{:.3f}"),
-                _fmt(row["smape"], "{:.1f}"),
-                _fmt(row["pinball"], "{:.3f}"),
+                _fmt(loss.get("0.5"), "{:.3f}"),
+                _fmt(loss.get("0.9"), "{:.3f}"),
                 _fmt(cov.get("0.5"), "{:.2f}"),
                 _fmt(cov.get("0.9"), "{:.2f}"),
                 _fmt(cov.get("0.95"), "{:.2f}"),
@@ -47,19 +44,28 @@ def print_backtest(result: dict[str, Any]) -> None:
         )
     table = _table(
         f"{result['series']} — step {result['step_s']:g} s, {result['points']} points",
-        "sMAPE in %; p50, p90, p95: share of actuals at or below that forecast quantile; µs: one update",
+        "MASE and pinball loss at p50, p90 scaled by the naive error before each origin; p50, p90, p95: share of"
+        " actuals at or below that forecast quantile; µs: one update",
     )
-    for i, header in enumerate(("model", "ahead", "MASE", "sMAPE", "pinball", "p50", "p90", "p95", "µs")):
+    for i, header in enumerate(("model", "ahead", "MASE", "pb50", "pb90", "p50", "p90", "p95", "µs")):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row, cells in zip(result["results"], rows, strict=True):
-        if row["mase"] is not None and row["mase"] == best.get(row["horizon_s"]):
+        held = best.get(row["horizon_s"])
+        if held is not None and row["model"] == held["model"]:
             cells[2] = f"[bold]{cells[2]}[/]"
         table.add_row(*cells)
     console = wide_console()
     console.print(table)
+    if best:
+        console.print(
+            "best MASE: "
+            + ", ".join(f"{b['horizon_s']:g} s {escape(b['model'])} {b['mase']:.3f}" for b in best.values())
+        )
     notes = {row["model"]: row["notes"] for row in result["results"] if row["notes"]}
     for name, lines in notes.items():
         console.print(f"[dim]{name}: {escape('; '.join(lines))}[/]")
+    for name, why in result.get("skipped_baselines", {}).items():
+        console.print(f"[dim]{name} not scored: {escape(why)}[/]")
     if result["skipped_horizons_s"]:
         console.print(f"skipped (longer than the series allows): {result['skipped_horizons_s']}")
 

@@ -244,3 +244,75 @@ def test_scores_keep_the_per_origin_errors_they_average() -> None:
     errors = result.scores[0].abs_errors
     np.testing.assert_array_equal(errors, np.full(errors.shape[0], 3.0))
     assert errors.shape[0] == result.scores[0].points
+
+
+def _daily_rate_series(path: Path, days: int) -> Path:
+    """A ServeGen-shaped rate series at 10-minute steps repeating one day exactly: seasonal naive is exact."""
+    day = [100.0 + 50.0 * np.sin(2 * np.pi * k / 144) for k in range(144)]
+    rows = ["model,window_start_s,clients_active,total_rate_rps,requests_in_window"]
+    for i in range(days * 144):
+        rate = day[i % 144]
+        rows.append(f"language/m-large,{i * 600},10,{rate:.6f},{rate * 600:.1f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_backtest_with_baselines_scores_every_model_on_the_same_origins(tmp_path: Path) -> None:
+    """Five exact days at 10-minute steps: 720 points, warm-up 144, at most 24 origins -> every 24th step from
+    step 144 to 696 for every model; the repeating day makes seasonal naive exact from the first origin."""
+    from simulations.backtesting import run_backtest
+
+    trace = _daily_rate_series(tmp_path / "days.csv", 5)
+    doc = run_backtest(str(trace), None, [600, 3600], ["last_value"], baselines=True, origins=24)
+    assert (doc["points"], doc["warmup_steps"], doc["origin_stride"], doc["skipped_baselines"]) == (720, 144, 24, {})
+    models = [r["model"] for r in doc["results"] if r["horizon_s"] == 600.0]
+    assert models == ["last_value", "auto_ets", "auto_arima", "mstl", "damped_es", "seasonal_naive"]
+    assert {r["points"] for r in doc["results"]} == {24}
+    naive = [r for r in doc["results"] if r["model"] == "seasonal_naive"]
+    assert [(r["mase"], r["pinball_by_quantile"]["0.5"], r["coverage"]["0.5"]) for r in naive] == [(0.0, 0.0, 1.0)] * 2
+    assert [(b["horizon_s"], b["mase"]) for b in doc["best"]] == [(600.0, 0.0), (3600.0, 0.0)]
+    assert all(r["notes"] == [] for r in naive)
+
+
+def test_backtest_baselines_that_need_a_season_are_skipped_on_a_short_series(tmp_path: Path) -> None:
+    from simulations.backtesting import run_backtest
+
+    trace = _daily_rate_series(tmp_path / "day.csv", 1)
+    doc = run_backtest(str(trace), None, [600], ["last_value"], baselines=True, origins=10)
+    why = "of history at a 600 s step within 2100 points; the series has 144"
+    assert doc["skipped_baselines"] == {"mstl": f"needs 2 days {why}"}
+    assert [r["model"] for r in doc["results"]] == [
+        "last_value",
+        "auto_ets",
+        "auto_arima",
+        "damped_es",
+        "seasonal_naive",
+    ]
+    assert doc["origin_stride"] == 12 and {r["points"] for r in doc["results"]} == {10}
+
+
+def test_backtest_baselines_without_statsforecast_name_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['statsforecast'] = None\n"
+        "from simulations.cli import main\n"
+        f"sys.argv = ['gpuscale', 'backtest', '--trace', {str(_daily_rate_series(tmp_path / 'd.csv', 1))!r},"
+        " '--baselines']\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    expected = "error: --baselines needs statsforecast: pip install 'gpuscale[forecast-baselines]'"
+    assert (proc.returncode, proc.stderr.strip()) == (2, expected)
+
+
+@pytest.mark.parametrize(
+    ("case", "origins", "expected"),
+    [
+        ("every step by default", None, 1),
+        ("fewer origins than steps", 100, 8),  # 1000 points, warm-up 200, horizon 60: 740 steps / 100, rounded up
+        ("more origins than steps", 10_000, 1),
+    ],
+)
+def test_origin_stride(case: str, origins: int | None, expected: int) -> None:
+    from simulations.backtesting import origin_stride
+
+    assert origin_stride(1000, 60, origins) == expected, case

@@ -216,6 +216,29 @@ def test_profile_guarded_provisions_for_yesterdays_step_that_the_ensemble_foreca
     np.testing.assert_array_equal(step, np.maximum(flat, ahead))
 
 
+def test_profile_guard_switches_itself_off_once_yesterdays_step_stops_coming() -> None:
+    """Two days with the step, then a day without it: the guard's errors at the old step time outweigh
+    the day it helped, so five minutes before the old step the default forecasts as the ensemble, though
+    the profile (smoothed across days) still expects a step."""
+    without = list(np.maximum(0.0, 2.0 + np.random.default_rng(12).normal(0.0, 0.1, 1440 + 895)))
+    series = _days_with_a_step(2) + without
+    guarded, plain = create_predictor("profile_guarded", 60, 10), create_predictor("ensemble", 60, 10)
+    guarded.fit(series)
+    plain.fit(series)
+    assert guarded.guarded_horizons().tolist() == [0.0] * 10  # type: ignore[attr-defined]
+    assert guarded.forecast(10).mean.tolist() == plain.forecast(10).mean.tolist()
+    assert max(plain._paths[-1]) == pytest.approx(4.0, abs=0.1)  # type: ignore[attr-defined]
+    assert max(guarded.forecast(10).mean) < 2.6
+
+
+def test_profile_guard_stays_on_while_the_step_keeps_coming() -> None:
+    series = _days_with_a_step(5)[: 4 * 1440 + 895]
+    guarded = create_predictor("profile_guarded", 60, 10)
+    guarded.fit(series)
+    assert guarded.guarded_horizons().tolist() == [1.0] * 10  # type: ignore[attr-defined]
+    assert guarded.forecast(10).mean[5:] == pytest.approx([6.0] * 5, abs=0.3)
+
+
 def test_predictors_import_only_numerics_and_the_standard_library() -> None:
     """predictors/ is pure numerics: the scaler and the simulator depend on it, never the reverse."""
     import ast
