@@ -252,8 +252,15 @@ class SmoothedErrors:
         """Score the paths made 1..H updates ago against ``actual``; remember ``paths`` (paths x H)."""
         if math.isfinite(actual):
             predicted = self._flat.take(self._due[self._head])  # (paths, anchors)
-            ok = np.isfinite(predicted).all(axis=0)
-            if ok.any():
+            if math.isfinite(predicted.sum()):  # warm: every anchor has a forecast to score (the common case)
+                change = np.abs(actual - predicted)
+                change -= self._mean
+                change *= self._alpha
+                self._mean += change
+                self._weight *= 1.0 - self._alpha
+                self._weight += self._alpha
+            else:
+                ok = np.isfinite(predicted).all(axis=0)
                 step = np.where(ok, self._alpha, 0.0)
                 self._mean += step * (np.abs(actual - np.where(ok, predicted, actual)) - self._mean)
                 self._weight += step * (1.0 - self._weight)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictors.residuals import MemberErrors, ResidualBands, anchor_horizons
+from predictors.residuals import MemberErrors, ResidualBands, SmoothedErrors, anchor_horizons
 from scaler.loop import DecisionLoop
 from scaler.policy import PolicySpec
 
@@ -94,3 +94,32 @@ def test_a_workloads_forecaster_holds_under_a_quarter_mebibyte() -> None:
     loop.fit_history(list(np.random.default_rng(2).gamma(4.0, 1.0, 600)))
     held = _held_bytes(loop, set())
     assert 100_000 < held <= 256 * 1024
+
+
+@pytest.mark.parametrize(
+    ("case", "actuals", "expected"),
+    [
+        ("nothing scored yet", [], [[float("nan")] * HORIZON] * 2),
+        ("constant errors: exact means", [2.0] * 40, [[1.0] * HORIZON, [2.0] * HORIZON]),
+        # 200 errors of 1 and 2, then one half-life of errors of 2 and 1: the two spans weigh the same
+        ("half-life", [2.0] * 200 + [3.0] * 10, [[1.5] * HORIZON, [1.5] * HORIZON]),
+    ],
+)
+def test_smoothed_errors_weigh_the_last_half_life_as_much_as_everything_before(
+    case: str, actuals: list[float], expected: list[list[float]]
+) -> None:
+    race = SmoothedErrors(2, HORIZON, halflife_steps=10)
+    paths = np.array([[1.0] * HORIZON, [4.0] * HORIZON])
+    for actual in actuals:
+        race.score_and_push(actual, paths)
+    np.testing.assert_allclose(race.mean_abs_errors(), expected, rtol=1e-5, err_msg=case)
+
+
+def test_smoothed_errors_skip_a_gap_and_horizons_not_yet_due() -> None:
+    """Three updates in: only horizons 1 and 2 have been scored (h=1 twice, h=2 once); a NaN scores nothing."""
+    race = SmoothedErrors(1, 4, halflife_steps=5)
+    race.score_and_push(float("nan"), np.array([[3.0, 3.0, 3.0, 3.0]]))
+    for _ in range(2):
+        race.score_and_push(1.0, np.array([[3.0, 3.0, 3.0, 3.0]]))
+    race.score_and_push(float("nan"), np.array([[3.0, 3.0, 3.0, 3.0]]))
+    np.testing.assert_allclose(race.mean_abs_errors(), [[2.0, 2.0, np.nan, np.nan]])
