@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from scaler.config import ServerConfig
+from scaler.config import ServerConfig, promql_duration
 from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
 from scaler.inference_engines import ENGINES, PodAggregate, aggregate
@@ -267,7 +267,7 @@ class Collector:
         source = self.source(key.prometheus_url)
         observed: dict[WorkloadKey, _Observed] = {w.key: _Observed() for w in members}
         deployments = {w.meta.deployment for w in members if w.meta.deployment is not None}
-        for pq in plan(key, {w.namespace for w in members}, self.config.rate_window, deployments):
+        for pq in plan(key, {w.namespace for w in members}, promql_duration(self.config.rate_window), deployments):
             report.queries += 1
             try:
                 samples = source.instant(pq.promql)
@@ -373,7 +373,7 @@ class Collector:
         source = self.source(key.prometheus_url)
         deployments = {w.meta.deployment for w in fresh if w.meta.deployment is not None}
         namespaces = {w.namespace for w in fresh}
-        for signal, pq in plan_history(key, namespaces, self.config.rate_window, deployments).items():
+        for signal, pq in plan_history(key, namespaces, promql_duration(self.config.rate_window), deployments).items():
             report.queries += 1
             try:
                 series = source.range(pq.promql, start, end, step)

@@ -87,7 +87,9 @@ class ServerConfig(BaseModel):
     refresh_interval_s: float = Field(
         DEFAULT_REFRESH_INTERVAL_S, gt=0, le=300, description="collection and forecast step"
     )
-    rate_window: str = Field("1m", pattern=r"^\d+[smh]$", description="PromQL rate() window")
+    rate_window: float = Field(
+        60.0, ge=1, le=3600, description="PromQL rate() window in seconds, or as a duration: 30s, 1m, 1h"
+    )
     history_s: float = Field(
         3600.0, ge=0, le=7 * 86400, description="history bootstrapped from Prometheus per new workload"
     )
@@ -122,6 +124,18 @@ class ServerConfig(BaseModel):
     def decision_max_age_s(self) -> float:
         """A decision older than this means collection has stopped: RPCs then fail (for fallback)."""
         return 3 * self.refresh_interval_s + 30.0
+
+    @field_validator("rate_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("rate_window")
+    @classmethod
+    def _whole_seconds(cls, value: float) -> float:
+        if not value.is_integer():
+            raise ValueError("allowed: a whole number of seconds, or of s, m or h (30s, 1m, 1h)")
+        return value
 
     @field_validator("prometheus_url")
     @classmethod
@@ -163,6 +177,28 @@ class ServerConfig(BaseModel):
                 f" {points:.0f} points; Prometheus allows {PROMETHEUS_MAX_POINTS} per range query"
             )
         return self
+
+
+#: Seconds per unit of the durations ``rate_window`` accepts (the forms PromQL shares with humans).
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> object:
+    """``"1m"`` -> 60.0; a number is seconds already; anything else is left for the field's type to reject."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text and text[-1] in DURATION_UNITS and text[:-1].isdigit():
+            return float(text[:-1]) * DURATION_UNITS[text[-1]]
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("allowed: a whole number of seconds, or of s, m or h (30s, 1m, 1h)") from None
+    return value
+
+
+def promql_duration(seconds: float) -> str:
+    """60.0 -> ``"60s"``: how a window in seconds is written in a PromQL range selector."""
+    return f"{round(seconds)}s"
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> ServerConfig:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 
 from scaler.inference_engines import VLLM, EngineProfile, Sampling, aggregate
@@ -37,14 +36,6 @@ _POD_SERIES: dict[Signal, int] = {
 }
 #: Engines pre-allocate ~90 % of GPU memory, so framebuffer use is flat (DESIGN.md).
 GPU_MEMORY_PREALLOCATED = 0.9
-
-
-def parse_duration(text: str) -> float:
-    """``"1m"`` -> 60.0: the PromQL duration forms the scaler's config accepts."""
-    match = re.fullmatch(r"(\d+)([smh])", text)
-    if match is None:
-        raise ValueError(f"duration {text!r} is not a number followed by s, m or h")
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 @dataclass

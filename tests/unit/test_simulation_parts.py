@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simulations.fleet import RequestLog
-from simulations.monitoring import extrapolated_rate, parse_duration
+from simulations.monitoring import extrapolated_rate
 from simulations.oracle_plans import headroom_plan
 from simulations.profiles import ProfileError, load_profile, shipped_profiles
 from simulations.replay import count_flaps
@@ -86,13 +86,6 @@ def test_extrapolated_rate(
     name: str, times: list[float], values: list[float], window: tuple[float, float], expected: float
 ) -> None:
     assert extrapolated_rate(times, values, *window) == pytest.approx(expected)
-
-
-def test_parse_duration() -> None:
-    assert [parse_duration(t) for t in ("30s", "1m", "2h")] == [30.0, 60.0, 7200.0]
-    with pytest.raises(ValueError) as err:
-        parse_duration("1d")
-    assert str(err.value) == "duration '1d' is not a number followed by s, m or h"
 
 
 def test_shipped_profiles_load() -> None:
