@@ -113,7 +113,7 @@ def main() -> None:
             points = results[0].scores[i].points
             interval = "too few origins for an interval"
             if h <= points // 3:  # at least three blocks of one horizon each
-                low, high = ratio_interval(results[0].scores[i].abs_errors, best.scores[i].abs_errors, block=h)
+                low, high = ratio_interval(results[0].scores[i].scaled_errors, best.scores[i].scaled_errors, block=h)
                 interval = f"95% block-bootstrap interval {low:.2f}-{high:.2f}"
             print(
                 f"  @{h * step:g}s: default {ours:.3f} vs best baseline {best.model} {best.scores[i].mase:.3f}"

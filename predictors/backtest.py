@@ -42,8 +42,9 @@ class HorizonScore:
     points: int
     #: pinball loss of each quantile, scaled like MASE
     pinball_by_quantile: dict[float, float] = field(default_factory=dict)
-    #: per-origin absolute errors, in origin order: what a paired comparison of two models resamples
-    abs_errors: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
+    #: per-origin absolute errors over that origin's scale, in origin order (origins without a scale left out):
+    #: their mean is the MASE, and a paired comparison of two models resamples them
+    scaled_errors: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def _score(
         coverage=coverage,
         points=len(rows),
         pinball_by_quantile=by_quantile,
-        abs_errors=err,
+        scaled_errors=err[scaled] / scale[scaled],
     )
 
 

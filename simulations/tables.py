@@ -61,6 +61,15 @@ def print_backtest(result: dict[str, Any]) -> None:
             "best MASE: "
             + ", ".join(f"{b['horizon_s']:g} s {escape(b['model'])} {b['mase']:.3f}" for b in best.values())
         )
+    for vs in result.get("default_vs_best", []):
+        interval = vs.get("interval_95")
+        noise = ""
+        if interval is not None:
+            low, high = interval
+            verdict = "better" if high < 1 else "worse" if low > 1 else "within noise"
+            noise = f" (95 % interval {low:.2f}–{high:.2f}: {verdict})"
+        against = escape(vs["best_other"])
+        console.print(f"default / best other at {vs['horizon_s']:g} s: {vs['ratio']:.3f} against {against}{noise}")
     notes = {row["model"]: row["notes"] for row in result["results"] if row["notes"]}
     for name, lines in notes.items():
         console.print(f"[dim]{name}: {escape('; '.join(lines))}[/]")

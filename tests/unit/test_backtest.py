@@ -238,12 +238,12 @@ def test_ratio_interval_refuses_unpaired_errors() -> None:
     assert str(err.value) == "need two equal, non-empty error arrays, got (3,) and (4,)"
 
 
-def test_scores_keep_the_per_origin_errors_they_average() -> None:
-    ramp = np.arange(60, dtype=float)
+def test_scores_keep_the_per_origin_scaled_errors_mase_averages() -> None:
+    ramp = 2.0 * np.arange(60, dtype=float)  # last value is off by 6 at 3 steps; the naive error is 2
     result = rolling_origin(ramp, 1.0, lambda: create_predictor("last_value", 1.0, 3), [3], warmup=10)
-    errors = result.scores[0].abs_errors
+    errors = result.scores[0].scaled_errors
     np.testing.assert_array_equal(errors, np.full(errors.shape[0], 3.0))
-    assert errors.shape[0] == result.scores[0].points
+    assert (errors.shape[0], float(errors.mean())) == (result.scores[0].points, result.scores[0].mase)
 
 
 def _daily_rate_series(path: Path, days: int) -> Path:
@@ -316,3 +316,20 @@ def test_origin_stride(case: str, origins: int | None, expected: int) -> None:
     from simulations.backtesting import origin_stride
 
     assert origin_stride(1000, 60, origins) == expected, case
+
+
+def test_backtest_compares_the_default_with_the_best_other_model_on_paired_origins(tmp_path: Path) -> None:
+    """The ratio is of the two rows' MASEs; its interval resamples the same origins of both."""
+    from simulations.backtesting import run_backtest
+
+    trace = _daily_rate_series(tmp_path / "days.csv", 5)
+    doc = run_backtest(str(trace), None, [600, 3600], ["default", "last_value", "damped_trend"], origins=60)
+    mase = {(r["model"], r["horizon_s"]): r["mase"] for r in doc["results"]}
+    compared = doc["default_vs_best"]
+    assert [c["horizon_s"] for c in compared] == [600.0, 3600.0]
+    for c in compared:
+        best = min(("last_value", "damped_trend"), key=lambda m: mase[(m, c["horizon_s"])])
+        assert c["best_other"] == best
+        assert c["ratio"] == pytest.approx(mase[("default", c["horizon_s"])] / mase[(best, c["horizon_s"])], abs=1e-3)
+        low, high = c["interval_95"]
+        assert low <= c["ratio"] <= high
