@@ -137,10 +137,14 @@ class ProfileGuardedEnsemble(OnlineEnsemble):
         self._race = SmoothedErrors(2, horizon, halflife)  # row 0: the ensemble, row 1: the guarded path
         self._raced = np.zeros((2, horizon))
         self._guarded = np.ones(horizon, dtype=bool)
+        self._profile_ready = False
 
     def update(self, value: float) -> None:
         super().update(value)  # builds this update's paths (``_combine``) after scoring the last ones
-        self._race.score_and_push(value, self._raced)
+        if self._profile_ready:
+            # Before the profile is ready the two paths are one: scoring them would add the same error to
+            # both sides of the comparison, so it is skipped (and costs nothing in a short replay).
+            self._race.score_and_push(value, self._raced)
 
     def weights(self) -> FloatArray:
         if self._since_reweight >= REWEIGHT_EVERY:  # the guard is re-decided as often as the weights
@@ -155,9 +159,9 @@ class ProfileGuardedEnsemble(OnlineEnsemble):
     def _combine(self) -> FloatArray:
         combined = super()._combine()
         profile = self.members[-1]
+        if not (isinstance(profile, DailyProfile) and profile.ready):
+            return combined
+        self._profile_ready = True
         self._raced[0] = combined
-        if isinstance(profile, DailyProfile) and profile.ready:
-            self._raced[1] = np.maximum(combined, self._paths[-1])
-            return np.asarray(np.where(self._guarded, self._raced[1], combined))
-        self._raced[1] = combined
-        return combined
+        np.maximum(combined, self._paths[-1], out=self._raced[1])
+        return np.asarray(np.where(self._guarded, self._raced[1], combined))
