@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 
 NAMESPACES = 10
 

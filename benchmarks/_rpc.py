@@ -13,9 +13,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from benchmarks._fleet import workload_names
+from emulation.local_prometheus import free_port, wait_for
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
-from simulations.local_prometheus import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,9 +22,9 @@ import grpc
 from benchmarks._cli import parser
 from benchmarks._fleet import start_fleet
 from benchmarks._rpc import get_metrics_requests, percentile_ms, start_bare, start_scaler, stop, wait_serving
+from emulation.local_prometheus import free_port
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
-from simulations.local_prometheus import free_port
 
 WORKLOADS = 1000
 RATE = 500

@@ -43,9 +43,9 @@ from benchmarks._rpc import (
     stop,
     wait_serving,
 )
+from emulation.local_prometheus import free_port
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
-from simulations.local_prometheus import free_port
 
 MIB = 1024 * 1024
 CALL_TIMEOUT_S = 5.0

@@ -70,7 +70,7 @@ def emulate(
     openmetrics: Annotated[bool, typer.Option(help="serve OpenMetrics (colons become underscores)")] = False,
 ) -> None:
     """Serve vLLM- and DCGM-shaped metrics of an emulated GPU fleet (no GPU needed)."""
-    from simulations.emulator import EmulatorServer, FleetEmulator
+    from emulation.emulator import EmulatorServer, FleetEmulator
 
     emulator = FleetEmulator()
     emulator.set_load(
@@ -112,7 +112,7 @@ def live_demo(
     from rich.markup import escape
     from rich.table import Table
 
-    from simulations.live_demo import run_live_demo
+    from emulation.live_demo import run_live_demo
 
     console = Console()
     console.print(f"[bold]gpuscale live demo[/]: {seconds:.0f}s, cold start {cold_start:.0f}s; starting Prometheus...")

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from scaler.config import ServerConfig
 from scaler.policy import PolicySpec
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 from tests.support.scaler import RunningScaler
 
 TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces"

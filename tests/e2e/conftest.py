@@ -15,8 +15,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from tests.e2e.controlplane import ROOT, ControlPlane
 from tests.e2e.keda import Keda
 from tests.support.net import free_port

@@ -9,7 +9,7 @@ import threading
 import urllib.request
 from typing import Any
 
-from simulations.emulator import FleetEmulator
+from emulation.emulator import FleetEmulator
 from tests.e2e.controlplane import ControlPlane
 
 

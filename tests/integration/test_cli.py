@@ -17,10 +17,10 @@ import pytest
 import typer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from scaler.keda_client import KedaLikeClient
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.keda_client import KedaLikeClient
+from emulation.local_prometheus import PrometheusServer
 from simulations.cli import app
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 from tests.support.net import free_port, wait_for
 from tests.support.scaler import ref
 

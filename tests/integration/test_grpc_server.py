@@ -15,10 +15,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.certs import make_pki
 from tests.support.net import exposition, free_port, wait_for

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from scaler.decision import Ask
 from scaler.rpc import externalscaler_pb2 as pb
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.backfill import Series, create_blocks, write_openmetrics
 from tests.support.scaler import RunningScaler, ref

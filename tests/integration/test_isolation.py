@@ -7,8 +7,8 @@ from collections.abc import Callable
 import grpc
 import pytest
 
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.net import wait_for
 from tests.support.scaler import RunningScaler, keda_poll, ref

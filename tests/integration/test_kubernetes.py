@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from scaler.decision import Ask
 from scaler.rpc import externalscaler_pb2 as pb
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.fake_apiserver import FakeApiServer, deployment, pod
 from tests.support.scaler import RunningScaler, ref

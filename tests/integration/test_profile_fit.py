@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emulation.local_prometheus import PrometheusServer
 from scaler.prometheus import PrometheusSource
-from simulations.local_prometheus import PrometheusServer
 from simulations.profile_fit import FitError, fit_decode_step, fit_from_prometheus
 from simulations.profiles import load_profile
 from tests.support.backfill import Series, create_blocks, write_openmetrics

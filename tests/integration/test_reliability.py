@@ -12,9 +12,9 @@ from collections.abc import Callable
 import grpc
 import pytest
 
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.local_prometheus import PrometheusServer
 from scaler.rpc import externalscaler_pb2 as pb
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
 from tests.support.net import free_port, wait_for
 from tests.support.scaler import RunningScaler, keda_poll, ref

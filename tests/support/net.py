@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulations.local_prometheus import free_port, wait_for
+from emulation.local_prometheus import free_port, wait_for
 
 __all__ = ["exposition", "free_port", "wait_for"]
 

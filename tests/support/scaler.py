@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from scaler.embedded import EmbeddedScaler
-from scaler.keda_client import KedaLikeClient, scaled_object
+from emulation.embedded import EmbeddedScaler
+from emulation.keda_client import KedaLikeClient, scaled_object
 from scaler.rpc import externalscaler_pb2 as pb
 from scaler.rpc import externalscaler_pb2_grpc as pb_grpc
 

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from emulation.embedded import EmbeddedScaler
+from emulation.emulator import EmulatorServer, FleetEmulator
+from emulation.keda_client import KedaLikeClient, scaled_object
+from emulation.local_prometheus import PrometheusServer
 from scaler.config import ServerConfig
-from scaler.embedded import EmbeddedScaler
-from scaler.keda_client import KedaLikeClient, scaled_object
 from scaler.policy import PolicySpec
-from simulations.emulator import EmulatorServer, FleetEmulator
-from simulations.local_prometheus import PrometheusServer
 
 TOKENS_PER_REQUEST = 250.0
 REPLICA_CAPACITY_TPS = 1250.0  # tokens/s one emulated replica can serve
