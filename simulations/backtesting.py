@@ -21,6 +21,8 @@ from simulations.traces import load_trace
 DEFAULT_HORIZONS_S = (60.0, 300.0, 600.0, 1800.0)
 DEFAULT_MODELS = ("default", "last_value", "damped_trend", "seasonal_naive_daily", "seasonal_daily")
 QUANTILES = (0.5, 0.9, 0.95)
+#: The default's own variants: no yardstick for it (``profile_guarded`` is the default by another name).
+DEFAULT_VARIANTS = frozenset({"default", "ensemble", "profile_guarded"})
 #: Origins scored when statsforecast's baselines refit at each one (without them: every step).
 BASELINE_ORIGINS = 150
 
@@ -132,14 +134,19 @@ def _row(name: str, result: BacktestResult, score: HorizonScore) -> dict[str, An
 
 
 def _default_vs_best(results: list[tuple[str, BacktestResult]], stride: int) -> list[dict[str, Any]]:
-    """Per horizon, the default's MASE over the best other model's, with a 95 % paired block-bootstrap
-    interval: a gap of a few per cent on ~150 origins is often noise, and this says whether it is."""
+    """Per horizon, the default's MASE over the best other model's (its own variants left out), with a 95 %
+    paired block-bootstrap interval: a gap of a few per cent on ~150 origins is often noise, and this says
+    whether it is."""
     scored = dict(results)
     if "default" not in scored or len(scored) < 2:
         return []
     out = []
     for i, ours in enumerate(scored["default"].scores):
-        others = [(name, r.scores[i]) for name, r in results if name != "default" and math.isfinite(r.scores[i].mase)]
+        others = [
+            (name, r.scores[i])
+            for name, r in results
+            if name not in DEFAULT_VARIANTS and math.isfinite(r.scores[i].mase)
+        ]
         if not others or not math.isfinite(ours.mase):
             continue
         name, best = min(others, key=lambda pair: pair[1].mase)
