@@ -1,6 +1,6 @@
 """The workloads a default must survive: synthetic shapes at several draws and the real traces' cases.
 
-Shapes come from ``simulations.shapes`` (a 4x ramp over 30 min, a 3x step, 10-30 s bursts every 5 min,
+Shapes come from ``simulations.traces.shapes`` (a 4x ramp over 30 min, a 3x step, 10-30 s bursts every 5 min,
 a diurnal day); each draw is a new seed of arrivals, token lengths and cold starts. The diurnal day is
 compressed to ``DIURNAL_DAY_S`` so that its replays take minutes, not hours; its rises are then six
 times steeper than a real day's, which is the harder case for a scaler. The real traces are the
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.headline import CASES, PROFILE, TRACES
-from simulations.scenario import build_workload
-from simulations.shapes import Shape, synthetic_trace
-from simulations.slo import Slo
-from simulations.workload import Reshape, TraceWorkload, from_requests
+from simulations.policies.slo import Slo
+from simulations.traces.scenario import build_workload
+from simulations.traces.shapes import Shape, synthetic_trace
+from simulations.traces.workload import Reshape, TraceWorkload, from_requests
 
 #: lowest rate of each shape, requests/s: fleets of about 3 to 12 replicas of the default profile
 SHAPE_RATES = {Shape.RAMP: 20.0, Shape.STEP: 25.0, Shape.BURSTS: 30.0, Shape.DIURNAL: 20.0}

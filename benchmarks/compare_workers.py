@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from simulations.compare import compare
 from simulations.demo import DEMO_RATE_SCALE, demo_params, demo_trace_path
-from simulations.policies import POLICY_ORDER
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.compare import compare
+from simulations.policies.controllers import POLICY_ORDER
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.replay import ReplaySettings
-from simulations.scenario import build_workload
-from simulations.slo import Slo
-from simulations.tune_job import default_workers, references, replay_windows, split
-from simulations.workload import Reshape
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import Reshape
+from simulations.tuning.job import default_workers, references, replay_windows, split
 
 
 def main(argv: list[str] | None = None) -> None:

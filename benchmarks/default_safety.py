@@ -31,9 +31,9 @@ from typing import Any
 
 from benchmarks._cli import parser
 from benchmarks._suite import PROFILE, suite, suite_arguments
-from simulations.compare import ReplayJob, compare, search_reactive_bound
-from simulations.replay import ReplaySettings
-from simulations.tune_job import default_workers
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.compare import ReplayJob, compare, search_reactive_bound
+from simulations.tuning.job import default_workers
 
 PEAK_LIMIT = 1.5
 

@@ -3,7 +3,7 @@
 Run: python -m benchmarks.forecast_quality [TRACE-NAME-PART ...] (from the project root). Baselines,
 measured in the same run on the same origins: last value, seasonal naive (daily) and, when the optional
 `forecast-baselines` extra is installed, the statsforecast models of `gpuscale backtest --baselines`
-(simulations/baselines.py: AutoETS, AutoARIMA, MSTL, damped ES, seasonal naive). Prints MASE per horizon,
+(simulations/forecasting/baselines.py: AutoETS, AutoARIMA, MSTL, damped ES, seasonal naive). Prints MASE per horizon,
 p90 coverage, time per update and per forecast, a paired block-bootstrap interval of the default's MASE
 ratio to the best baseline (is a gap more than noise?), the default's quantile coverage on every origin
 (not only the shared ones), and the live cost: one update plus a 30-step forecast, against last value.
@@ -23,15 +23,15 @@ import numpy as np
 from benchmarks._cli import parser
 from predictors import create_predictor
 from predictors.backtest import BacktestResult, Forecaster, ratio_interval, rolling_origin
-from simulations.backtesting import warmup_steps
-from simulations.baselines import (
+from simulations.forecasting.backtest import warmup_steps
+from simulations.forecasting.baselines import (
     BaselinesUnavailableError,
     applicable_baselines,
     baseline_factory,
     require_statsforecast,
 )
-from simulations.demand import demand_series
 from simulations.traces import load_trace
+from simulations.traces.demand import demand_series
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 MAX_ORIGINS = 60  # external baselines refit at every origin: score all models on the same ~60 origins

@@ -20,7 +20,7 @@ from benchmarks._cli import parser
 from predictors.base import Predictor
 from scaler.loop import DecisionLoop, error_window
 from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
-from simulations.shapes import Shape, synthetic_trace
+from simulations.traces.shapes import Shape, synthetic_trace
 
 STEP_S = DEFAULT_REFRESH_INTERVAL_S
 MAX_HORIZON = 120

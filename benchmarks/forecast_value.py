@@ -7,7 +7,7 @@ benchmarks/default_safety.py) three times, changing only the forecaster inside t
 
 - default: the profile-guarded online ensemble the live scaler runs (``forecastModel: default``);
 - last value: no forecast at all beyond "demand stays where it is" (``forecastModel: last_value``);
-- clairvoyant: the demand that will actually arrive, exactly (``simulations.clairvoyant``), with a zero
+- clairvoyant: the demand that will actually arrive, exactly (``simulations.policies.clairvoyant``), with a zero
   band: what a perfect forecast a cold start ahead would buy.
 
 Printed per case: GPU-hours, SLO attainment and peak replicas of each, then the default's GPU-hours
@@ -22,12 +22,12 @@ import traceback
 
 from benchmarks._cli import parser
 from benchmarks._suite import PROFILE, suite, suite_arguments
-from simulations.clairvoyant import Clairvoyant, demand_loads
-from simulations.compare import initial_replicas
-from simulations.policies import GpuscaleController, PolicyContext, gpuscale_spec, with_common_params
-from simulations.replay import ReplayResult, ReplaySettings, replay
-from simulations.slo import Slo
-from simulations.workload import TraceWorkload
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.policies.clairvoyant import Clairvoyant, demand_loads
+from simulations.policies.compare import initial_replicas
+from simulations.policies.controllers import GpuscaleController, PolicyContext, gpuscale_spec, with_common_params
+from simulations.policies.slo import Slo
+from simulations.traces.workload import TraceWorkload
 
 
 def replay_with(workload: TraceWorkload, slo: Slo, seed: int, forecaster: str) -> ReplayResult:

@@ -31,18 +31,18 @@ from typing import Any
 
 from rich.console import Console
 
-from simulations.compare import compare
-from simulations.perturb import Perturbation
-from simulations.policies import POLICY_ORDER
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.compare import compare
+from simulations.policies.controllers import POLICY_ORDER
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.progress import show_progress
-from simulations.replay import ReplaySettings
-from simulations.scenario import build_workload
-from simulations.search import DEFAULT_SEARCH, SEARCHES
-from simulations.slo import Slo
-from simulations.tune_job import default_workers, planned_total, run_tuning, split
-from simulations.tuning import DEFAULT_DRAWS, TUNABLE
-from simulations.workload import Reshape, TraceWorkload
+from simulations.reports.progress import show_progress
+from simulations.traces.perturb import Perturbation
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import Reshape, TraceWorkload
+from simulations.tuning.job import default_workers, planned_total, run_tuning, split
+from simulations.tuning.search import DEFAULT_SEARCH, SEARCHES
+from simulations.tuning.tuner import DEFAULT_DRAWS, TUNABLE
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 PROFILE = load_profile("llama3-8b-h100")

@@ -5,7 +5,7 @@ Run: python -m benchmarks.oracle_check [--draws N] [--no-real] [CASE-NAME-PART .
 Printed per case (the synthetic shapes of benchmarks/default_safety.py and the real traces' cases):
 
 - oracle: the cheapest plan that meets the SLO among the headroom plans, the violation-budget DP
-  schedules and the fixed fleet (``simulations.compare``);
+  schedules and the fixed fleet (``simulations.policies.compare``);
 - headroom: the headroom search alone (the oracle before the budget schedules);
 - per-minute: the cheapest of each minute's mean demand scaled by one factor (0.5-4 in steps of 1.25x),
   held for the minute and replayed the same way: a plan from a method the oracle does not search;
@@ -25,14 +25,14 @@ import traceback
 
 from benchmarks._cli import parser
 from benchmarks._suite import PROFILE, suite, suite_arguments
-from simulations.compare import ReplayJob, compare, search_reactive_bound
-from simulations.oracle_plans import future_load, per_minute_schedule
-from simulations.policies import OracleController, PolicyContext
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.policies.compare import ReplayJob, compare, search_reactive_bound
+from simulations.policies.controllers import OracleController, PolicyContext
+from simulations.policies.oracle_plans import future_load, per_minute_schedule
+from simulations.policies.slo import Slo
 from simulations.profiles import ColdStart
-from simulations.replay import ReplayResult, ReplaySettings, replay
-from simulations.slo import Slo
-from simulations.tune_job import default_workers
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
+from simulations.tuning.job import default_workers
 
 SCALES = tuple(0.5 * 1.25**i for i in range(10))  # 0.5 to 3.7
 

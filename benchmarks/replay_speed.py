@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._cli import parser
-from simulations.policies import PolicyContext, create_controller
+from simulations.fleet.reference import simulate_reference
+from simulations.fleet.replay import replay
+from simulations.policies.controllers import PolicyContext, create_controller
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.reference import simulate_reference
-from simulations.replay import replay
-from simulations.slo import Slo
 from simulations.traces import load_trace
 from simulations.traces.base import RateSeries, RequestTrace
-from simulations.workload import Reshape, TraceWorkload, from_rate, from_requests
+from simulations.traces.workload import Reshape, TraceWorkload, from_rate, from_requests
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
 PROFILE = load_profile("llama3-8b-h100")

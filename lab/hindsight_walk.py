@@ -24,12 +24,12 @@ from typing import Any
 
 from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
+from simulations.fleet.replay import ReplaySettings
 from simulations.pools import local_pool
-from simulations.replay import ReplaySettings
-from simulations.scenario import build_workload
-from simulations.tune_job import default_workers, references, replay_params
-from simulations.tuning import Param, search_space
-from simulations.workload import TraceWorkload
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import TraceWorkload
+from simulations.tuning.job import default_workers, references, replay_params
+from simulations.tuning.tuner import Param, search_space
 
 #: First step of the walk in the unit cube.
 FIRST_STEP = 0.1

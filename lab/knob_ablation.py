@@ -19,9 +19,9 @@ from typing import Any
 from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
 from scaler.policy import POLICY_KNOBS
-from simulations.replay import ReplaySettings
-from simulations.scenario import build_workload
-from simulations.tune_job import replay_params
+from simulations.fleet.replay import ReplaySettings
+from simulations.traces.scenario import build_workload
+from simulations.tuning.job import replay_params
 
 #: Every knob a gpuscale setting may change (the PolicySpec's declared knobs).
 KNOBS = tuple(k.name for k in POLICY_KNOBS)

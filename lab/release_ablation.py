@@ -19,11 +19,11 @@ from typing import Any
 
 from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
-from simulations.attribution import excess_over_oracle
-from simulations.compare import search_oracle
-from simulations.replay import ReplayResult, ReplaySettings
-from simulations.scenario import build_workload
-from simulations.tune_job import replay_params
+from simulations.fleet.replay import ReplayResult, ReplaySettings
+from simulations.policies.attribution import excess_over_oracle
+from simulations.policies.compare import search_oracle
+from simulations.traces.scenario import build_workload
+from simulations.tuning.job import replay_params
 
 HOLDS = ("hold_stabilization", "hold_forecast")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scaler.cli import app
-from simulations.tables import print_backtest, print_simulation, print_tuning
+from simulations.reports.tables import print_backtest, print_simulation, print_tuning
 
 #: What the simulator needs beyond the scaler (the ``simulator`` extra).
 SIMULATOR_MODULES = ("scipy", "matplotlib")
@@ -42,7 +42,7 @@ if _MISSING := _missing(SIMULATOR_MODULES):
 
 
 if TYPE_CHECKING:
-    from simulations.workload import Reshape
+    from simulations.traces.workload import Reshape
 
 #: ``--copy-jitter``, shared by simulate and tune (the default, 1 s, is ``Reshape.copy_jitter_s``'s).
 CopyJitter = Annotated[
@@ -183,7 +183,7 @@ def _check_tokens(tokens: Path | None, traces: list[Path]) -> None:
 
 def _reshape(start: float, end: float | None, time_scale: float, rate_scale: float, copy_jitter: float) -> Reshape:
     """The trace window and rescaling, with a mistake named by its options (not the fields behind them)."""
-    from simulations.workload import Reshape
+    from simulations.traces.workload import Reshape
 
     if end is not None and end <= start:
         raise ValueError(f"--end {end:g} is not after --start {start:g}; allowed: an end after the start")
@@ -237,9 +237,9 @@ def backtest(
     """Rolling-origin backtest of forecasters on a trace: MASE, pinball loss and coverage, per horizon."""
     from rich.console import Console
 
-    from simulations.backtesting import DEFAULT_HORIZONS_S, DEFAULT_MODELS, run_backtest
-    from simulations.baselines import SPECS, BaselinesUnavailableError
-    from simulations.progress import show_progress
+    from simulations.forecasting.backtest import DEFAULT_HORIZONS_S, DEFAULT_MODELS, run_backtest
+    from simulations.forecasting.baselines import SPECS, BaselinesUnavailableError
+    from simulations.reports.progress import show_progress
     from simulations.traces import TraceError
 
     console = Console(stderr=True)
@@ -341,16 +341,16 @@ def simulate(
     from rich.console import Console
 
     from scaler.policy_file import PolicyFileError, load_policy_file
-    from simulations.compare import compare
-    from simulations.outputs import write_outputs
-    from simulations.policies import POLICY_ORDER
+    from simulations.fleet.replay import ReplaySettings
+    from simulations.policies.compare import compare
+    from simulations.policies.controllers import POLICY_ORDER
+    from simulations.policies.slo import Slo
     from simulations.profiles import ProfileError, load_profile
-    from simulations.progress import show_progress
-    from simulations.replay import ReplaySettings
-    from simulations.scenario import build_workload
-    from simulations.slo import Slo
+    from simulations.reports.outputs import write_outputs
+    from simulations.reports.progress import show_progress
     from simulations.traces import TraceError
-    from simulations.tune_job import default_workers
+    from simulations.traces.scenario import build_workload
+    from simulations.tuning.job import default_workers
 
     console = Console(stderr=True)
     chosen = policy or ["all"]
@@ -399,7 +399,7 @@ def simulate(
     if out is not None:
         write_outputs(comparison, workload, out)
     if report is not None:
-        from simulations.report import write_report
+        from simulations.reports.html import write_report
 
         if out is None or out.resolve() != report.resolve():
             write_outputs(comparison, workload, report)
@@ -492,15 +492,14 @@ def tune(
     from rich.console import Console
 
     from scaler.policy_file import POLICY_NAME, POLICY_NAME_RULE, dump_policy_file
-    from simulations.perturb import Perturbation
+    from simulations.fleet.replay import ReplaySettings
+    from simulations.policies.slo import Slo
     from simulations.profiles import ProfileError, load_profile
-    from simulations.progress import show_progress
-    from simulations.replay import ReplaySettings
-    from simulations.scenario import build_workload
-    from simulations.search import get_search
-    from simulations.slo import Slo
+    from simulations.reports.progress import show_progress
     from simulations.traces import TraceError
-    from simulations.tune_job import (
+    from simulations.traces.perturb import Perturbation
+    from simulations.traces.scenario import build_workload
+    from simulations.tuning.job import (
         check_ray_address,
         default_workers,
         file_fingerprint,
@@ -509,7 +508,8 @@ def tune(
         split,
         tuned_policy_file,
     )
-    from simulations.tuning import TUNABLE
+    from simulations.tuning.search import get_search
+    from simulations.tuning.tuner import TUNABLE
 
     console = Console(stderr=True)
     chosen = policy or ["gpuscale"]
@@ -580,7 +580,7 @@ def tune(
         (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")
     tuning_report: Path | None = None
     if report is not None:
-        from simulations.report import write_tuning_report
+        from simulations.reports.html import write_tuning_report
 
         tuning_report = write_tuning_report(summary, report)
     if json_output:
@@ -609,18 +609,18 @@ def demo(
     """
     from rich.console import Console
 
-    from simulations.compare import compare
     from simulations.demo import DEMO_RATE_SCALE, demo_params, demo_trace_path, demo_tuning
-    from simulations.outputs import write_outputs
-    from simulations.policies import POLICY_ORDER
+    from simulations.fleet.replay import ReplaySettings
+    from simulations.policies.compare import compare
+    from simulations.policies.controllers import POLICY_ORDER
+    from simulations.policies.slo import Slo
     from simulations.profiles import load_profile
-    from simulations.progress import show_progress
-    from simulations.replay import ReplaySettings
-    from simulations.report import write_report
-    from simulations.scenario import build_workload
-    from simulations.slo import Slo
-    from simulations.tune_job import default_workers
-    from simulations.workload import Reshape
+    from simulations.reports.html import write_report
+    from simulations.reports.outputs import write_outputs
+    from simulations.reports.progress import show_progress
+    from simulations.traces.scenario import build_workload
+    from simulations.traces.workload import Reshape
+    from simulations.tuning.job import default_workers
 
     console = Console(stderr=True)
     try:
@@ -672,7 +672,7 @@ def report_command(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report with PNG plots from simulation or tuning results."""
-    from simulations.report import ReportError, write_report
+    from simulations.reports.html import ReportError, write_report
 
     try:
         _output_dir("--out", out)
@@ -700,8 +700,8 @@ def profile_fit(
     from scaler.config import BASE_URL_RULE, is_base_url
     from scaler.metadata import is_dns_label
     from scaler.prometheus import PrometheusError, PrometheusSource
-    from simulations.profile_fit import FitError, fit_from_prometheus
     from simulations.profiles import ProfileError, load_profile
+    from simulations.profiles.fit import FitError, fit_from_prometheus
 
     try:
         if not is_base_url(prometheus):
@@ -737,7 +737,7 @@ def synth(
     day: Annotated[float, typer.Option(min=600, help="length of the diurnal day, seconds")] = 86_400.0,
 ) -> None:
     """Write a synthetic load shape as a per-request trace, to replay or tune on traffic no real trace has."""
-    from simulations.shapes import Shape, synthetic_trace, write_csv
+    from simulations.traces.shapes import Shape, synthetic_trace, write_csv
 
     try:
         chosen = Shape(shape)

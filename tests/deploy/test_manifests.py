@@ -29,8 +29,8 @@ from scaler.config import MEMORY_BASE_MIB, MEMORY_PER_WORKLOAD_MIB, load_config
 from scaler.metadata import parse_trigger_metadata
 from scaler.policy_file import load_policy_file
 from scaler.telemetry import DecisionTelemetry, RpcTelemetry
-from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, ScalingPolicy, ScalingRules
-from simulations.policies import GPUSCALE_HPA_SCALE_DOWN, GPUSCALE_HPA_SCALE_UP
+from simulations.fleet.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, ScalingPolicy, ScalingRules
+from simulations.policies.controllers import GPUSCALE_HPA_SCALE_DOWN, GPUSCALE_HPA_SCALE_UP
 from tests.deploy.promql_names import names
 
 ROOT = Path(__file__).resolve().parents[2]

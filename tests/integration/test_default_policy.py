@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.compare import compare
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.compare import compare
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.replay import ReplaySettings
-from simulations.shapes import Shape, synthetic_trace
-from simulations.slo import Slo
-from simulations.workload import Reshape, from_requests
+from simulations.traces.shapes import Shape, synthetic_trace
+from simulations.traces.workload import Reshape, from_requests
 
 PROFILE = load_profile("llama3-8b-h100")
 

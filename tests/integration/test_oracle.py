@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.compare import compare, initial_replicas
-from simulations.oracle_plans import future_load, per_minute_schedule
-from simulations.policies import OracleController, PolicyContext
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.policies.compare import compare, initial_replicas
+from simulations.policies.controllers import OracleController, PolicyContext
+from simulations.policies.oracle_plans import future_load, per_minute_schedule
+from simulations.policies.slo import Slo
 from simulations.profiles import ColdStart, ReplicaProfile, load_profile
-from simulations.replay import ReplayResult, ReplaySettings, replay
-from simulations.shapes import Shape, synthetic_trace
-from simulations.slo import Slo
-from simulations.workload import Reshape, TraceWorkload, from_requests
+from simulations.traces.shapes import Shape, synthetic_trace
+from simulations.traces.workload import Reshape, TraceWorkload, from_requests
 
 BASE = load_profile("llama3-8b-h100")
 

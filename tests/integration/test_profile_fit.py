@@ -13,8 +13,8 @@ import pytest
 
 from emulation.local_prometheus import PrometheusServer
 from scaler.prometheus import PrometheusSource
-from simulations.profile_fit import FitError, fit_decode_step, fit_from_prometheus
 from simulations.profiles import load_profile
+from simulations.profiles.fit import FitError, fit_decode_step, fit_from_prometheus
 from tests.support.backfill import Series, create_blocks, write_openmetrics
 
 pytestmark = pytest.mark.integration

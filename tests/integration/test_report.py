@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from simulations.compare import compare
-from simulations.outputs import write_outputs
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.compare import compare
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.replay import ReplaySettings
-from simulations.report import PLOTS, pareto_front, write_report
-from simulations.scenario import build_workload
-from simulations.slo import Slo
-from simulations.workload import Reshape
+from simulations.reports.html import PLOTS, pareto_front, write_report
+from simulations.reports.outputs import write_outputs
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import Reshape
 from tests.conftest import TRACES
 
 pytestmark = [

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.compare import compare
-from simulations.fleet import Fleet, RequestLog
-from simulations.policies import POLICY_ORDER, GpuscaleController, PolicyContext, profile_policy_spec
+from simulations.fleet.model import Fleet, RequestLog
+from simulations.fleet.reference import percentile_gap, simulate_reference
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.policies.compare import compare
+from simulations.policies.controllers import POLICY_ORDER, GpuscaleController, PolicyContext, profile_policy_spec
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.reference import percentile_gap, simulate_reference
-from simulations.replay import ReplayResult, ReplaySettings, replay
-from simulations.scenario import build_workload
-from simulations.slo import Slo
-from simulations.workload import Reshape, TraceWorkload
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import Reshape, TraceWorkload
 from tests.conftest import TRACES
 
 pytestmark = [

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 
 from scaler.policy_file import PolicyFileError, PolicyStore, dump_policy_file, load_policy_file
-from simulations.compare import compare
-from simulations.perturb import Perturbation, perturbed_copies
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.compare import compare
+from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
-from simulations.replay import ReplaySettings
-from simulations.report import write_tuning_report
-from simulations.scenario import build_workload
-from simulations.slo import Slo
-from simulations.tune_job import open_pool, planned_trials, run_tuning, split, tuned_policy_file
-from simulations.tuning import FLEET_CANDIDATES, EvalContext, evaluate, fleet_equivalent, search_space, tune
-from simulations.workload import Reshape, TraceWorkload
+from simulations.reports.html import write_tuning_report
+from simulations.traces.perturb import Perturbation, perturbed_copies
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import Reshape, TraceWorkload
+from simulations.tuning.job import open_pool, planned_trials, run_tuning, split, tuned_policy_file
+from simulations.tuning.tuner import FLEET_CANDIDATES, EvalContext, evaluate, fleet_equivalent, search_space, tune
 from tests.conftest import TRACES
 from tests.support.net import free_port
 

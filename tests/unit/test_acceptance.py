@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from simulations.acceptance import acceptance_candidates, floor_advice
-from simulations.tuning import Trial
+from simulations.tuning.acceptance import acceptance_candidates, floor_advice
+from simulations.tuning.tuner import Trial
 
 ADVICE = (
     "gpuscale's tuned setting is a floor of 6 replicas that it never left: this trace gives a forecast-driven "

@@ -62,7 +62,7 @@ def test_lab_is_imported_by_nothing() -> None:
 
 def test_the_rule_check_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "m.py"
-    bad.write_text("def f():\n    from simulations.fleet import Fleet\n    return Fleet\n", encoding="utf-8")
+    bad.write_text("def f():\n    from simulations.fleet.model import Fleet\n    return Fleet\n", encoding="utf-8")
     assert _imports(bad) & FORBIDDEN["scaler"] == {"simulations"}
 
 

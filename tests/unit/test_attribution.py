@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.attribution import excess_of, pod_seconds_per_bin
-from simulations.report import above_the_oracle
+from simulations.policies.attribution import excess_of, pod_seconds_per_bin
+from simulations.reports.html import above_the_oracle
 
 MINUTE = 60.0
 #: Two samples per minute, as the replay's 10 s series would give six.

@@ -12,7 +12,7 @@ import pytest
 
 from predictors import create_predictor
 from predictors.backtest import ratio_interval, rolling_origin, summarize_notes
-from simulations.backtesting import horizon_steps
+from simulations.forecasting.backtest import horizon_steps
 from tests.conftest import TRACES
 
 
@@ -260,7 +260,7 @@ def _daily_rate_series(path: Path, days: int) -> Path:
 def test_backtest_with_baselines_scores_every_model_on_the_same_origins(tmp_path: Path) -> None:
     """Five exact days at 10-minute steps: 720 points, warm-up 144, at most 24 origins -> every 24th step from
     step 144 to 696 for every model; the repeating day makes seasonal naive exact from the first origin."""
-    from simulations.backtesting import run_backtest
+    from simulations.forecasting.backtest import run_backtest
 
     trace = _daily_rate_series(tmp_path / "days.csv", 5)
     doc = run_backtest(str(trace), None, [600, 3600], ["last_value"], baselines=True, origins=24)
@@ -275,7 +275,7 @@ def test_backtest_with_baselines_scores_every_model_on_the_same_origins(tmp_path
 
 
 def test_backtest_baselines_that_need_a_season_are_skipped_on_a_short_series(tmp_path: Path) -> None:
-    from simulations.backtesting import run_backtest
+    from simulations.forecasting.backtest import run_backtest
 
     trace = _daily_rate_series(tmp_path / "day.csv", 1)
     doc = run_backtest(str(trace), None, [600], ["last_value"], baselines=True, origins=10)
@@ -313,7 +313,7 @@ def test_backtest_baselines_without_statsforecast_name_the_extra(tmp_path: Path)
     ],
 )
 def test_origin_stride(case: str, origins: int | None, expected: int) -> None:
-    from simulations.backtesting import origin_stride
+    from simulations.forecasting.backtest import origin_stride
 
     assert origin_stride(1000, 60, origins) == expected, case
 
@@ -321,7 +321,7 @@ def test_origin_stride(case: str, origins: int | None, expected: int) -> None:
 def test_backtest_compares_the_default_with_the_best_other_model_on_paired_origins(tmp_path: Path) -> None:
     """The ratio is of the two rows' MASEs; its interval resamples the same origins of both. The plain
     ensemble is the default's own variant, never its yardstick."""
-    from simulations.backtesting import run_backtest
+    from simulations.forecasting.backtest import run_backtest
 
     trace = _daily_rate_series(tmp_path / "days.csv", 5)
     models = ["default", "ensemble", "last_value", "damped_trend"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from scaler.policy import PolicySpec
-from simulations.clairvoyant import Clairvoyant, demand_loads
-from simulations.workload import TraceWorkload
+from simulations.policies.clairvoyant import Clairvoyant, demand_loads
+from simulations.traces.workload import TraceWorkload
 
 
 def test_it_forecasts_the_steps_after_the_one_just_seen_and_gaps_are_time() -> None:

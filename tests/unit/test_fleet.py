@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.fleet import Fleet
+from simulations.fleet.model import Fleet
 from simulations.profiles import ColdStart, ReplicaProfile
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 PROFILE = ReplicaProfile(
     name="hand",

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from scaler.policy import PolicySpec
-from simulations.policies import GpuscaleController, PolicyContext
+from simulations.policies.controllers import GpuscaleController, PolicyContext
 from simulations.profiles import load_profile
-from simulations.scenario import build_workload
-from simulations.tune_job import split
-from simulations.workload import Reshape, TokenHistory, TraceWorkload, token_history
+from simulations.traces.scenario import build_workload
+from simulations.traces.workload import Reshape, TokenHistory, TraceWorkload, token_history
+from simulations.tuning.job import split
 
 PROFILE = load_profile("llama3-8b-h100")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.hpa import (
+from simulations.fleet.hpa import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     HpaConfig,

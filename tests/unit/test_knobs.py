@@ -17,10 +17,10 @@ from scaler.policy import POLICY_KNOBS, TRIGGER_KNOBS, PolicySpec
 from scaler.policy_file import PolicyFile, dump_policy_file, load_policy_file
 from scaler.trigger_keys import markdown_table, policy_file_rows
 from simulations.cli import app
-from simulations.knob_space import dimensions, profile_scales, spec_updates
-from simulations.policies import PolicyContext, gpuscale_spec
+from simulations.policies.controllers import PolicyContext, gpuscale_spec
 from simulations.profiles import load_profile
-from simulations.tuning import search_space
+from simulations.tuning.knob_space import dimensions, profile_scales, spec_updates
+from simulations.tuning.tuner import search_space
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = load_profile("llama3-8b-h100")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from scaler.snapshot import ZERO_LOAD, Replicas, Snapshot, no_series_snapshot
-from simulations.fleet import Fleet
-from simulations.monitoring import Monitor
-from simulations.policies import snapshot_of
+from simulations.fleet.model import Fleet
+from simulations.fleet.monitoring import Monitor
+from simulations.policies.controllers import snapshot_of
 from tests.unit.test_fleet import PROFILE, workload
 
 NOW = 1000.0

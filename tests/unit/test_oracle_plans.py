@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from simulations.oracle_plans import budget_plan, cheapest_schedule, demand_peaks, headroom_plan, schedule_cost
+from simulations.policies.oracle_plans import budget_plan, cheapest_schedule, demand_peaks, headroom_plan, schedule_cost
 
 
 def brute_force(

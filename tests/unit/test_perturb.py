@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.perturb import Perturbation, perturbed, perturbed_copies
-from simulations.workload import TokenHistory, TraceWorkload
+from simulations.traces.perturb import Perturbation, perturbed, perturbed_copies
+from simulations.traces.workload import TokenHistory, TraceWorkload
 
 #: 600 s of one request per second, alternating two token pairs, with a history before it
 ARRIVALS = np.arange(600, dtype=np.float64)

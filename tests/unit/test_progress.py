@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from simulations.progress import ProgressLines, show_progress
+from simulations.reports.progress import ProgressLines, show_progress
 
 
 class FakeClock:

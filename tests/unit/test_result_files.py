@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.outputs import _cells
-from simulations.report import _read_csv
+from simulations.reports.html import _read_csv
+from simulations.reports.outputs import _cells
 
 
 @pytest.mark.parametrize(

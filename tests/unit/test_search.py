@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from simulations.search import SEARCH_TRIALS, SEARCHES, Outcome, SearchTask, get_search
+from simulations.tuning.search import SEARCH_TRIALS, SEARCHES, Outcome, SearchTask, get_search
 
 START = [1.0, 1.0, 1.0]  # feasible and as costly as it gets
 

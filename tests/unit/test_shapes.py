@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.shapes import Shape, synthetic_trace, write_csv
 from simulations.traces.base import RequestTrace
 from simulations.traces.loaders import load_trace
+from simulations.traces.shapes import Shape, synthetic_trace, write_csv
 
 
 def rate_between(trace: RequestTrace, start_s: float, end_s: float) -> float:

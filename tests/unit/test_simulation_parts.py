@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.fleet import RequestLog
-from simulations.monitoring import extrapolated_rate
-from simulations.oracle_plans import headroom_plan
+from simulations.fleet.model import RequestLog
+from simulations.fleet.monitoring import extrapolated_rate
+from simulations.fleet.replay import count_flaps
+from simulations.policies.oracle_plans import headroom_plan
+from simulations.policies.slo import Slo, score
 from simulations.profiles import ProfileError, load_profile, shipped_profiles
-from simulations.replay import count_flaps
-from simulations.slo import Slo, score
 from simulations.traces.base import RateSeries, RequestTrace
-from simulations.tuning import Trial, ranking
-from simulations.workload import Reshape, TraceWorkload, from_rate, from_requests
+from simulations.traces.workload import Reshape, TraceWorkload, from_rate, from_requests
+from simulations.tuning.tuner import Trial, ranking
 
 TRACE = RequestTrace(
     "t",
@@ -170,7 +170,7 @@ def test_score_counts_unserved_requests_as_misses() -> None:
 
 
 def test_gpuscale_search_starts_from_what_it_can_mimic() -> None:
-    from simulations.tuning import gpuscale_starts, search_space
+    from simulations.tuning.tuner import gpuscale_starts, search_space
 
     profile = load_profile("llama3-8b-h100")
     tuned = {"keda-queue": {"target": 4.0, "scale_down_window_s": 60.0, "min_replicas": 3.0}}
@@ -196,7 +196,7 @@ def test_gpuscale_search_starts_from_what_it_can_mimic() -> None:
 def _line_search(policy: str, feasible_up_to: float, best_meets: bool) -> list[float]:
     """Run boundary_search on a synthetic SLO that holds while the leaner distance is <= feasible_up_to
     (a richer walk: while the richer distance is >= feasible_up_to); return the distances it tried."""
-    from simulations.tuning import Trial, boundary_search, leaner_direction, search_space
+    from simulations.tuning.tuner import Trial, boundary_search, leaner_direction, search_space
 
     space = search_space(policy, load_profile("llama3-8b-h100"), 20)
     direction = leaner_direction(policy, space)
@@ -240,7 +240,7 @@ def test_line_search_brackets_the_slo_boundary(
 
 
 def test_line_search_direction_is_fewer_replicas() -> None:
-    from simulations.tuning import leaner_direction, search_space
+    from simulations.tuning.tuner import leaner_direction, search_space
 
     space = search_space("gpuscale", load_profile("llama3-8b-h100"), 20)
     signs = dict(zip([p.name for p in space], leaner_direction("gpuscale", space), strict=True))
@@ -263,7 +263,7 @@ def _walk(window_unit: float, best_feasible: bool) -> tuple[list[int], dict[str,
     """Run coordinate_walk for keda-kv on a synthetic SLO: each knob may go leaner by its own slack
     (target 0.16, window 0.06, floor none); GPU-hours fall by the target's distance and half the
     window's. Returns the trials per round and the cheapest feasible setting tried."""
-    from simulations.tuning import Trial, coordinate_walk, search_space
+    from simulations.tuning.tuner import Trial, coordinate_walk, search_space
 
     space = search_space("keda-kv", load_profile("llama3-8b-h100"), 20)
     origin = {
@@ -304,7 +304,7 @@ def _walk(window_unit: float, best_feasible: bool) -> tuple[list[int], dict[str,
 def test_coordinate_walk_spends_each_knobs_slack(
     case: str, window_unit: float, best_feasible: bool, rounds: list[int], target_unit: float, window_s: float
 ) -> None:
-    from simulations.tuning import search_space
+    from simulations.tuning.tuner import search_space
 
     target = search_space("keda-kv", load_profile("llama3-8b-h100"), 20)[0]
     tried, cheapest = _walk(window_unit, best_feasible)
@@ -315,7 +315,7 @@ def test_coordinate_walk_spends_each_knobs_slack(
 
 
 def test_walk_knobs_are_the_sizing_and_the_holding_ones() -> None:
-    from simulations.tuning import search_space, walk_knobs
+    from simulations.tuning.tuner import search_space, walk_knobs
 
     space = search_space("gpuscale", load_profile("llama3-8b-h100"), 20)
     assert {space[i].name: sign for i, sign in walk_knobs("gpuscale", space)} == {
@@ -341,8 +341,8 @@ def test_walk_knobs_are_the_sizing_and_the_holding_ones() -> None:
     ],
 )
 def test_searched_release_quantile_maps_to_the_policy(case: str, searched: float, expected: float | None) -> None:
-    from simulations.policies import PolicyContext, gpuscale_spec
-    from simulations.tuning import search_space
+    from simulations.policies.controllers import PolicyContext, gpuscale_spec
+    from simulations.tuning.tuner import search_space
 
     profile = load_profile("llama3-8b-h100")
     assert search_space("gpuscale", profile, 20)[-2].high == 1.0, case
@@ -357,8 +357,8 @@ def test_tune_command_defaults_are_the_tuners(option: str, constant: str) -> Non
     """The CLI spells the defaults out (it imports the tuner lazily); they must not drift from the tuner's."""
     import inspect
 
-    from simulations import tuning
     from simulations.cli import tune as tune_command
+    from simulations.tuning import tuner as tuning
 
     assert inspect.signature(tune_command).parameters[option].default == getattr(tuning, constant)
 
@@ -389,7 +389,7 @@ def test_bisection_finds_the_smallest_feasible_fleet(
     case: str, smallest_feasible: int, tried: list[int], chosen: int
 ) -> None:
     """The fixed fleet's one knob: more replicas never miss the SLO where fewer met it."""
-    from simulations.tuning import Trial, bisect_smallest_feasible, bisection_trials, search_space
+    from simulations.tuning.tuner import Trial, bisect_smallest_feasible, bisection_trials, search_space
 
     space = search_space("fixed", load_profile("llama3-8b-h100"), 20, max_replicas=100)
     trials: list[Trial] = []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from simulations.tables import excess_line, format_params, tuning_conditions
+from simulations.reports.tables import excess_line, format_params, tuning_conditions
 
 EXCESS = {"over_gpu_hours": 5.8123, "under_gpu_hours": 1.0, "by_reason": {"hold_stabilization": 5.34, "steady": 0.47}}
 
@@ -163,7 +163,7 @@ def test_a_table_fits_80_columns_without_cutting_a_name_or_a_digit(
     """seasonal_daily and seasonal_naive_daily read alike once cut short; so do 1.511 and 1.5…."""
     from rich.console import Console
 
-    from simulations import tables
+    from simulations.reports import tables
 
     console = Console(width=80, record=True, file=io.StringIO())
     monkeypatch.setattr(tables, "wide_console", lambda: console)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.demand import demand_series
 from simulations.traces import RateSeries, RequestTrace, TraceError, detect_format, is_rate_series, load_trace
+from simulations.traces.demand import demand_series
 from tests.conftest import TRACES
 
 needs_traces = pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}")

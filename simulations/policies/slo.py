@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulations.fleet import RequestLog
-from simulations.workload import TraceWorkload
+from simulations.fleet.model import RequestLog
+from simulations.traces.workload import TraceWorkload
 
 
 class Slo(BaseModel):

@@ -4,7 +4,7 @@ Time advances in fixed ticks (``tick_s``); inside a tick each pod's engine is a 
 model of vLLM's scheduler: a step takes ``base + per_seq * batch + chunk / prefill_rate``,
 decode runs every step, and prefill fills the rest of the step's token budget in FIFO
 order. Prefill completions (first tokens) are placed exactly inside the tick; decode
-completions are interpolated. ``simulations.reference`` is the exact per-step
+completions are interpolated. ``simulations.fleet.reference`` is the exact per-step
 discrete-event version of the same model, used to bound this one's error.
 
 Requests wait in one FIFO queue (a gateway) and are routed to the least-loaded ready pod
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulations.profiles import ReplicaProfile
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 
 class Pod:

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from simulations.profiles import ReplicaProfile
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 
 def future_load(workload: TraceWorkload, profile: ReplicaProfile, bin_s: float) -> np.ndarray:

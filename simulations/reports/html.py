@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from simulations.tables import tuning_conditions
+from simulations.reports.tables import tuning_conditions
 
 PLOTS = ("timeline", "ttft", "pareto")
 COLORS = {

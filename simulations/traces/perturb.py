@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations.workload import TraceWorkload, repeat_requests, sorted_workload
+from simulations.traces.workload import TraceWorkload, repeat_requests, sorted_workload
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def format_params(params: dict[str, Any]) -> str:
 
 def tuning_conditions(summary: dict[str, Any]) -> str:
     """What every trial had to survive, so a reader can judge the table's margins."""
-    from simulations.perturb import Perturbation
+    from simulations.traces.perturb import Perturbation
 
     trained = sum(1 for w in summary["windows"] if w["kind"] == "train")
     recorded = {k: v for k, v in summary.get("perturbation", {}).items() if k != "tuned_on"}

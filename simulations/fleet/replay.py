@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulations.fleet import Fleet, RequestLog
-from simulations.monitoring import Monitor
-from simulations.policies import Controller
+from simulations.fleet.model import Fleet, RequestLog
+from simulations.fleet.monitoring import Monitor
+from simulations.policies.controllers import Controller
+from simulations.policies.slo import Score, Slo, score
 from simulations.profiles import ReplicaProfile
-from simulations.slo import Score, Slo, score
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 SERIES_FIELDS = ("t", "replicas", "ready", "starting", "draining", "queue", "running", "arrivals_per_s", "kv_usage")
 

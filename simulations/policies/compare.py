@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from simulations.attribution import excess_over_oracle
-from simulations.oracle_plans import future_load
-from simulations.policies import POLICY_ORDER, PolicyContext, create_controller
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.policies.attribution import excess_over_oracle
+from simulations.policies.controllers import POLICY_ORDER, PolicyContext, create_controller
+from simulations.policies.oracle_plans import future_load
+from simulations.policies.slo import Slo
 from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
-from simulations.replay import ReplayResult, ReplaySettings, replay
-from simulations.slo import Slo
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 Progress = Callable[[str], None]
 

@@ -1,6 +1,6 @@
 """The exact per-step discrete-event version of the fleet model, to bound the fast one's error.
 
-Same model as :mod:`simulations.fleet` (step time ``base + per_seq * batch + chunk /
+Same model as :mod:`simulations.fleet.model` (step time ``base + per_seq * batch + chunk /
 prefill_rate``, decode every step, FIFO prefill in the rest of the token budget, least-loaded
 routing with sequence and KV-cache room, no preemption) but nothing is fluid: every engine
 step of every pod is an event, a request admitted to a busy pod waits for the next step,
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulations.fleet import RequestLog
+from simulations.fleet.model import RequestLog
 from simulations.profiles import ReplicaProfile
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 
 @dataclass

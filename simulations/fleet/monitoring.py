@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from scaler.inference_engines import VLLM, EngineProfile, Sampling, aggregate
 from scaler.snapshot import Signal
-from simulations.fleet import Fleet
+from simulations.fleet.model import Fleet
 
 LOOKBACK_S = 300.0  # Prometheus' default lookback delta for instant queries
 

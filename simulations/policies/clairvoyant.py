@@ -16,7 +16,7 @@ import numpy as np
 from predictors.base import Predictor
 from predictors.forecast import FloatArray, Forecast
 from scaler.policy import PolicySpec
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 
 def demand_loads(workload: TraceWorkload, spec: PolicySpec, step_s: float, window_s: float) -> FloatArray:

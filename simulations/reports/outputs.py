@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.compare import Comparison
-from simulations.workload import TraceWorkload
+from simulations.policies.compare import Comparison
+from simulations.traces.workload import TraceWorkload
 
 REQUEST_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens", "queue_wait_s", "ttft_s", "e2e_s", "interrupted")
 

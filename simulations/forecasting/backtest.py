@@ -15,8 +15,8 @@ from typing import Any
 
 from predictors import create_predictor, predictor_names
 from predictors.backtest import BacktestResult, Forecaster, HorizonScore, ratio_interval, rolling_origin
-from simulations.demand import demand_series
 from simulations.traces import load_trace
+from simulations.traces.demand import demand_series
 
 DEFAULT_HORIZONS_S = (60.0, 300.0, 600.0, 1800.0)
 DEFAULT_MODELS = ("default", "last_value", "damped_trend", "seasonal_naive_daily", "seasonal_daily")
@@ -64,7 +64,7 @@ def run_backtest(
     if origins is not None and origins < 1:
         raise ValueError(f"origins has invalid value {origins}; allowed: a whole number above 0")
     if baselines:
-        from simulations.baselines import require_statsforecast
+        from simulations.forecasting.baselines import require_statsforecast
 
         require_statsforecast()
         origins = origins or BASELINE_ORIGINS
@@ -84,7 +84,7 @@ def run_backtest(
     }
     skipped_baselines: dict[str, str] = {}
     if baselines:
-        from simulations.baselines import applicable_baselines, baseline_factory
+        from simulations.forecasting.baselines import applicable_baselines, baseline_factory
 
         names, skipped_baselines = applicable_baselines(demand.step_s, points)
         factories.update({name: baseline_factory(name, demand.step_s) for name in names})

@@ -21,17 +21,17 @@ import numpy as np
 
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
-from simulations.acceptance import acceptance, acceptance_candidates, floor_advice
-from simulations.attribution import excess_over_oracle
-from simulations.compare import ReplayJob, initial_replicas, oracle_tasks, run_tasks
-from simulations.perturb import Perturbation, perturbed_copies
-from simulations.policies import PolicyContext, create_controller, gpuscale_spec
+from simulations.tuning.acceptance import acceptance, acceptance_candidates, floor_advice
+from simulations.policies.attribution import excess_over_oracle
+from simulations.policies.compare import ReplayJob, initial_replicas, oracle_tasks, run_tasks
+from simulations.traces.perturb import Perturbation, perturbed_copies
+from simulations.policies.controllers import PolicyContext, create_controller, gpuscale_spec
 from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
-from simulations.replay import ReplayResult, ReplaySettings, replay
-from simulations.search import DEFAULT_SEARCH, get_search
-from simulations.slo import Slo
-from simulations.tuning import (
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.tuning.search import DEFAULT_SEARCH, get_search
+from simulations.policies.slo import Slo
+from simulations.tuning.tuner import (
     DEFAULT_DRAWS,
     DEFAULT_MARGIN,
     TUNABLE,
@@ -46,7 +46,7 @@ from simulations.tuning import (
     tune,
     tune_trials,
 )
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,7 @@ def run_tuning(
                 fleet=fleet,
             )
         # Acceptance picks the setting: the search's best, or the cheapest setting with more training margin
-        # that holds out of sample (simulations.acceptance).
+        # that holds out of sample (simulations.tuning.acceptance).
         report(0, f"checking {policy}'s setting out of sample")
         chosen, checks = result.best, []
         for candidate in acceptance_candidates(result.best, result.trials):

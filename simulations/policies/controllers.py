@@ -25,13 +25,13 @@ from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
 from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
 from scaler.snapshot import Replicas, Signal, Snapshot, no_series_snapshot
-from simulations.fleet import Fleet
-from simulations.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
-from simulations.knob_space import profile_scales, spec_updates
-from simulations.monitoring import Monitor
-from simulations.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
+from simulations.fleet.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
+from simulations.fleet.model import Fleet
+from simulations.fleet.monitoring import Monitor
+from simulations.policies.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
 from simulations.profiles import ReplicaProfile
-from simulations.workload import TraceWorkload
+from simulations.traces.workload import TraceWorkload
+from simulations.tuning.knob_space import profile_scales, spec_updates
 
 
 @dataclass(frozen=True)
@@ -377,7 +377,7 @@ PolicyFactory = Callable[[PolicyContext, Mapping[str, Any]], Controller]
 
 def gpuscale_spec(context: PolicyContext, params: Mapping[str, Any]) -> PolicySpec:
     """The PolicySpec a parameter set means: an explicit ``spec``, or the profile's defaults with the
-    knobs in ``params`` applied (``simulations.knob_space``: groups such as ``utilization``, and
+    knobs in ``params`` applied (``simulations.tuning.knob_space``: groups such as ``utilization``, and
     searched values that mean off)."""
     spec = params.get("spec")
     if isinstance(spec, PolicySpec):

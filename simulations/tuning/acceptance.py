@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from simulations.perturb import Perturbation, perturbed
+from simulations.traces.perturb import Perturbation, perturbed
 from simulations.profiles import ReplicaProfile
-from simulations.replay import ReplaySettings
-from simulations.slo import Slo
-from simulations.tuning import Trial
-from simulations.workload import TraceWorkload
+from simulations.fleet.replay import ReplaySettings
+from simulations.policies.slo import Slo
+from simulations.tuning.tuner import Trial
+from simulations.traces.workload import TraceWorkload
 
 #: Settings checked out of sample at most: the search's best, then cheapest ones with more margin.
 MAX_CANDIDATES = 3
@@ -76,7 +76,7 @@ def acceptance(
             jobs.append(
                 (name, f"rate-perturbed #{copy + 1}", first_unseen_seed, perturbed(window, ACCEPT_PERTURBATION, rng))
             )
-    from simulations.tune_job import replay_each  # tune_job calls this module: imported when used
+    from simulations.tuning.job import replay_each  # tune_job calls this module: imported when used
 
     replayed = [(window, dataclasses.replace(settings, seed=seed)) for _, _, seed, window in jobs]
     results = replay_each(policy, params, replayed, profile, slo, workers)

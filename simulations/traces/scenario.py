@@ -10,7 +10,7 @@ import numpy as np
 from simulations.traces import TraceError
 from simulations.traces.base import RateSeries, RequestTrace
 from simulations.traces.loaders import load_trace
-from simulations.workload import Reshape, TraceWorkload, from_rate, from_requests, token_history
+from simulations.traces.workload import Reshape, TraceWorkload, from_rate, from_requests, token_history
 
 
 def build_workload(

@@ -2,7 +2,7 @@
 
 Every policy, gpuscale and the reactive baselines alike, is tuned by the same search: a global
 search over the policy's search space (floors are integers; scipy's differential evolution by
-default, optuna's TPE with ``--search tpe``: ``simulations.search``), minimising GPU-hours summed over
+default, optuna's TPE with ``--search tpe``: ``simulations.tuning.search``), minimising GPU-hours summed over
 the training workloads, with a penalty that grows with the shortfall to steer it toward feasible
 settings (feasible: the SLO met with a margin; the best trial is the cheapest feasible one),
 then a short line search from the best setting to the SLO's boundary and a walk that spends any
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from simulations.compare import initial_replicas
-from simulations.knob_space import dimensions, profile_scales
-from simulations.policies import PolicyContext, create_controller
+from simulations.policies.compare import initial_replicas
+from simulations.tuning.knob_space import dimensions, profile_scales
+from simulations.policies.controllers import PolicyContext, create_controller
 from simulations.profiles import ReplicaProfile
-from simulations.replay import ReplaySettings, replay
-from simulations.search import DEFAULT_SEARCH, SEARCH_TRIALS, Outcome, SearchTask, get_search
-from simulations.slo import Slo
-from simulations.workload import TraceWorkload
+from simulations.fleet.replay import ReplaySettings, replay
+from simulations.tuning.search import DEFAULT_SEARCH, SEARCH_TRIALS, Outcome, SearchTask, get_search
+from simulations.policies.slo import Slo
+from simulations.traces.workload import TraceWorkload
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,7 @@ def tune(
     batch: int = 1,
     fleet: int | None = None,
 ) -> TuneResult:
-    """A global search (``search``, see ``simulations.search``) in the unit cube of the search space,
+    """A global search (``search``, see ``simulations.tuning.search``) in the unit cube of the search space,
     then a line search to the SLO's boundary and a coordinate walk along it; about ``budget`` trials in
     all. A policy in BISECTED is bisected instead (``budget``, ``start`` and ``search`` do not apply).
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulations.replay import ReplayResult
+from simulations.fleet.replay import ReplayResult
 
 #: Bins of this length are compared: long enough to smooth a pod's start, short enough to tell a
 #: step from its aftermath.

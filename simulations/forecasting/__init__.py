@@ -1,0 +1,1 @@
+"""Backtests of forecasters, and the classical baselines they are scored against."""

@@ -1,0 +1,1 @@
+"""The policies the simulator compares, the clairvoyant oracle, and how a replay is scored against an SLO."""

@@ -1,0 +1,1 @@
+"""What the offline commands print and write: tables, progress, result files, HTML reports."""
