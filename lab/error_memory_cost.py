@@ -19,7 +19,7 @@ from predictors.base import Predictor
 from predictors.ensemble import OnlineEnsemble
 from scaler.loop import DecisionLoop, error_window
 from scaler.policy import DEFAULT_FORECAST_ERROR_MEMORY_S, PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot
 from simulations.demo import DEMO_RATE_SCALE, demo_trace_path
 from simulations.traces.base import RequestTrace
 from simulations.traces.loaders import load_trace
@@ -51,7 +51,7 @@ def ring_bytes(predictor: Predictor) -> int:
 
 def snapshot(at: float, tps: float) -> Snapshot:
     signals = {Signal.QUEUE: 0.0, Signal.GENERATION_TPS: tps, Signal.KV_CACHE_USAGE: 0.3}
-    return Snapshot(observed_at=at, signals=signals, replicas=Replicas(4, 4, 0, "metrics"))
+    return Snapshot(observed_at=at, signals=signals, replicas=Replicas(4, 4, 0, ReplicaSource.METRICS))
 
 
 def measure(memory_s: float, demand: list[float]) -> dict[str, float]:

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from scaler.config import ServerConfig, promql_duration
-from scaler.decision import Decision
+from scaler.decision import Decision, HorizonSource
 from scaler.decision_log import DecisionLog
 from scaler.inference_engines import ENGINES, PodAggregate, aggregate
 from scaler.kube import KubeObservation, KubeSource
 from scaler.loop import DecisionLoop
 from scaler.prometheus import PrometheusError, PrometheusSource, PromQLApi, Sample
 from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
-from scaler.snapshot import Replicas, Signal, Snapshot, no_series_snapshot, token_load
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot, no_series_snapshot, token_load
 from scaler.telemetry import DecisionTelemetry
 from scaler.workloads import Registry, Workload, WorkloadIndex, WorkloadKey
 
@@ -346,7 +346,7 @@ class Collector:
             if math.isnan(value) and signal in _NAN_MEANS_ABSENT:
                 continue
             signals[signal] = value
-        replicas = kube_replicas or Replicas(len(obs.pods), len(obs.pods), 0, "metrics")
+        replicas = kube_replicas or Replicas(len(obs.pods), len(obs.pods), 0, ReplicaSource.METRICS)
         return Snapshot(observed_at=obs.newest, signals=signals, replicas=replicas, cold_start_s=cold)
 
     def _loop(self, w: Workload) -> DecisionLoop:
@@ -422,7 +422,7 @@ class Collector:
     def _decide(self, w: Workload, snapshot: Snapshot, now: float) -> Decision:
         with w.lock:
             decision = self._loop(w).step(snapshot, now)
-            if self.kube is None and decision.horizon_source == "default":
+            if self.kube is None and decision.horizon_source == HorizonSource.DEFAULT:
                 decision = _with_note(decision, f"horizon is the configured default: {self.kube_status}")
             if w.forgotten:  # removed while this cycle ran: nothing to publish or show
                 return decision

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 from predictors import Forecast
-from scaler.decision import Ask, Decision, DecisionState, Reason
+from scaler.decision import Ask, Decision, DecisionState, HorizonSource, Reason
 from scaler.policy import PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot, demand_load
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot, demand_load
 
 _EPS = 1e-9
 #: Asks that need a signal to be present; if one of their inputs is missing the
@@ -31,13 +31,13 @@ def window_quantile(values: list[int], quantile: float) -> int:
     return ranked[max(0, min(len(ranked), math.ceil(quantile * len(ranked) - _EPS)) - 1)]
 
 
-def resolve_horizon(spec: PolicySpec, snapshot: Snapshot | None) -> tuple[float, str]:
+def resolve_horizon(spec: PolicySpec, snapshot: Snapshot | None) -> tuple[float, HorizonSource]:
     """Seconds to provision ahead and where that number came from."""
     if spec.forecast_horizon_s is not None:
-        return spec.forecast_horizon_s, "configured"
+        return spec.forecast_horizon_s, HorizonSource.CONFIGURED
     if snapshot is not None and snapshot.cold_start_s is not None and snapshot.cold_start_s > 0:
-        return snapshot.cold_start_s, "observed"
-    return spec.default_cold_start_s, "default"
+        return snapshot.cold_start_s, HorizonSource.OBSERVED
+    return spec.default_cold_start_s, HorizonSource.DEFAULT
 
 
 def _queue_ask(
@@ -107,7 +107,7 @@ def _starting(replicas: Replicas | None, state: DecisionState) -> int:
     that grows during their cold start does not ask for them again (DESIGN.md's first trap)."""
     if replicas is None:
         return 0
-    if replicas.source == "metrics" and state.last_published is not None:
+    if replicas.source == ReplicaSource.METRICS and state.last_published is not None:
         return max(replicas.starting, state.last_published - replicas.ready)
     return replicas.starting
 
@@ -251,7 +251,7 @@ def decide(
 
     recent = tuple((t, r) for t, r in state.recent if t > now - spec.scale_down_stabilization_s)
     previous = state.last_published
-    if previous is None and replicas is not None and replicas.source != "metrics":
+    if previous is None and replicas is not None and replicas.source != ReplicaSource.METRICS:
         # First decision (e.g. after a restart): the fleet as it stands is the baseline, and
         # it seeds the window, so a restart never causes an immediate scale-down.
         previous = replicas.current

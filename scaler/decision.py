@@ -17,6 +17,14 @@ class Ask(StrEnum):
     KV_CACHE = "kv_cache"
 
 
+class HorizonSource(StrEnum):
+    """Where the forecast horizon came from: a configured one, pods' observed cold starts, or the default."""
+
+    CONFIGURED = "configured"
+    OBSERVED = "observed"
+    DEFAULT = "default"
+
+
 class Reason(StrEnum):
     """Why the recommendation is what it is: one code per decision."""
 
@@ -65,7 +73,7 @@ class Decision:
     forecast_quantile: float
     forecast_model: str | None
     horizon_s: float
-    horizon_source: str  # "configured" | "observed" | "default"
+    horizon_source: HorizonSource
     data_age_s: float | None
     message: str
     notes: tuple[str, ...] = field(default=())

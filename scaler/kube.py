@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scaler.snapshot import Replicas
+from scaler.snapshot import Replicas, ReplicaSource
 from scaler.workloads import deployment_of
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,9 @@ class KubeSource:
             samples = self._cold.get((namespace, name))
             cold = cold_start_p90(samples or ())
             out[name] = KubeObservation(
-                replicas=Replicas(current=current, ready=ready, starting=starting.get(name, 0), source="kubernetes"),
+                replicas=Replicas(
+                    current=current, ready=ready, starting=starting.get(name, 0), source=ReplicaSource.KUBERNETES
+                ),
                 cold_start_s=cold,
             )
         return out

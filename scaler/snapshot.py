@@ -33,6 +33,14 @@ class Signal(StrEnum):
     TTFT_P95_S = "ttft_p95_s"  # time to first token, 95th percentile
 
 
+class ReplicaSource(StrEnum):
+    """Where replica counts came from: only counts from metrics are a guess (no pod is seen starting)."""
+
+    KUBERNETES = "kubernetes"
+    METRICS = "metrics"  # pods seen in the engine's metrics: no Kubernetes access
+    SIMULATOR = "simulator"
+
+
 @dataclass(frozen=True)
 class Replicas:
     """Replica counts of the target: from Kubernetes, or from pods seen in metrics."""
@@ -40,7 +48,7 @@ class Replicas:
     current: int
     ready: int
     starting: int
-    source: str  # "kubernetes" | "metrics" | "simulator"
+    source: ReplicaSource
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def no_series_snapshot(
     then expires to KEDA's fallback). Otherwise the metrics are missing.
     """
     if (replicas is not None and replicas.current == 0) or last_published == 0:
-        at_zero = replicas or Replicas(0, 0, 0, "metrics")
+        at_zero = replicas or Replicas(0, 0, 0, ReplicaSource.METRICS)
         return Snapshot(observed_at=now, signals=dict(ZERO_LOAD), replicas=at_zero, cold_start_s=cold_start_s)
     return Snapshot(observed_at=None, replicas=replicas, cold_start_s=cold_start_s)
 

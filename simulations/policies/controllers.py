@@ -24,7 +24,7 @@ from scaler.decision import Decision
 from scaler.kube import COLD_START_SAMPLES, cold_start_p90
 from scaler.loop import DecisionLoop
 from scaler.policy import DEFAULT_REFRESH_INTERVAL_S, PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot, no_series_snapshot
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot, no_series_snapshot
 from simulations.fleet.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfig, HpaState, HpaTimeline
 from simulations.fleet.model import Fleet
 from simulations.fleet.monitoring import Monitor
@@ -71,7 +71,7 @@ class Controller(Protocol):
 def kube_replicas(fleet: Fleet, now: float) -> Replicas:
     active = fleet.active_pods()
     ready = sum(1 for p in active if p.ready_at <= now)
-    return Replicas(current=len(active), ready=ready, starting=len(active) - ready, source="simulator")
+    return Replicas(current=len(active), ready=ready, starting=len(active) - ready, source=ReplicaSource.SIMULATOR)
 
 
 def observed_cold_start(fleet: Fleet) -> float | None:

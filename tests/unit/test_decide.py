@@ -9,15 +9,17 @@ import pytest
 
 from predictors import Forecast
 from scaler.decide import ceil_replicas, decide, resolve_horizon, window_quantile
-from scaler.decision import Ask, DecisionState, Reason
+from scaler.decision import Ask, DecisionState, HorizonSource, Reason
 from scaler.policy import PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot
 
 NOW = 10_000.0
 S = Signal
 
 
-def snap(age: float = 1.0, ready: int = 2, starting: int = 0, source: str = "metrics", **signals: float) -> Snapshot:
+def snap(
+    age: float = 1.0, ready: int = 2, starting: int = 0, source: ReplicaSource = ReplicaSource.METRICS, **signals: float
+) -> Snapshot:
     values = {Signal(k): v for k, v in signals.items()}
     return Snapshot(observed_at=NOW - age, signals=values, replicas=Replicas(ready + starting, ready, starting, source))
 
@@ -290,7 +292,7 @@ CASES = [
     ),
     Case(
         "restart: current fleet seeds the window, no immediate scale-down",
-        snap(ready=5, source="kubernetes", queue=0, generation_tps=100, kv_cache_usage=0.1),
+        snap(ready=5, source=ReplicaSource.KUBERNETES, queue=0, generation_tps=100, kv_cache_usage=0.1),
         5,
         Reason.HOLD_STABILIZATION,
         Ask.THROUGHPUT,
@@ -401,7 +403,7 @@ def test_stabilization_window_rolls_over_calls() -> None:
         s = Snapshot(
             observed_at=NOW + t,
             signals={Signal(k): v for k, v in signals.items()},
-            replicas=Replicas(2, 2, 0, "metrics"),
+            replicas=Replicas(2, 2, 0, ReplicaSource.METRICS),
         )
         d, state = decide(s, None, state, spec, NOW + t)
         outputs.append((d.replicas, str(d.reason)))
@@ -425,10 +427,14 @@ def test_ceil_replicas(load: float, expected: int) -> None:
 
 
 def test_horizon_sources() -> None:
-    assert resolve_horizon(PolicySpec(forecast_horizon_s=120), None) == (120, "configured")
     cold = Snapshot(observed_at=NOW, cold_start_s=240.0)
-    assert resolve_horizon(PolicySpec(), cold) == (240.0, "observed")
-    assert resolve_horizon(PolicySpec(), Snapshot(observed_at=NOW)) == (180.0, "default")
+    got = [
+        resolve_horizon(PolicySpec(forecast_horizon_s=120), None),
+        resolve_horizon(PolicySpec(), cold),
+        resolve_horizon(PolicySpec(), Snapshot(observed_at=NOW)),
+    ]
+    assert got == [(120, HorizonSource.CONFIGURED), (240.0, HorizonSource.OBSERVED), (180.0, HorizonSource.DEFAULT)]
+    assert {type(source) for _, source in got} == {HorizonSource}  # a type, not a string that reads alike
 
 
 def test_recommended_pods_not_yet_reporting_count_as_starting() -> None:

@@ -12,12 +12,12 @@ from scaler.decide import decide
 from scaler.decision import DecisionState
 from scaler.decision_log import DecisionLog
 from scaler.policy import PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot
 
 SNAPSHOT = Snapshot(
     observed_at=100.0,
     signals={Signal.QUEUE: 1.0, Signal.GENERATION_TPS: 100.0, Signal.KV_CACHE_USAGE: 0.2},
-    replicas=Replicas(current=2, ready=2, starting=0, source="kubernetes"),
+    replicas=Replicas(current=2, ready=2, starting=0, source=ReplicaSource.KUBERNETES),
 )
 DECISION, _ = decide(SNAPSHOT, None, DecisionState(), PolicySpec(), 100.0)
 

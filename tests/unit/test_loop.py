@@ -8,12 +8,12 @@ from predictors.ensemble import OnlineEnsemble
 from scaler.decision import Ask
 from scaler.loop import MAX_ERROR_WINDOW, MIN_ERROR_WINDOW, DecisionLoop, error_window
 from scaler.policy import PolicySpec
-from scaler.snapshot import Replicas, Signal, Snapshot
+from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot
 
 
 def _snap(at: float, gen_tps: float) -> Snapshot:
     signals = {Signal.QUEUE: 0.0, Signal.GENERATION_TPS: gen_tps, Signal.KV_CACHE_USAGE: 0.2}
-    return Snapshot(observed_at=at, signals=signals, replicas=Replicas(2, 2, 0, "metrics"))
+    return Snapshot(observed_at=at, signals=signals, replicas=Replicas(2, 2, 0, ReplicaSource.METRICS))
 
 
 def test_each_sample_is_learned_once_and_repeats_are_gaps() -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scaler.snapshot import ZERO_LOAD, Replicas, Snapshot, no_series_snapshot
+from scaler.snapshot import ZERO_LOAD, Replicas, ReplicaSource, Snapshot, no_series_snapshot
 from simulations.fleet.model import Fleet
 from simulations.fleet.monitoring import Monitor
 from simulations.policies.controllers import snapshot_of
 from tests.unit.test_fleet import PROFILE, workload
 
 NOW = 1000.0
-AT_ZERO = Replicas(0, 0, 0, "kubernetes")
-TWO = Replicas(2, 2, 0, "kubernetes")
+AT_ZERO = Replicas(0, 0, 0, ReplicaSource.KUBERNETES)
+TWO = Replicas(2, 2, 0, ReplicaSource.KUBERNETES)
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ TWO = Replicas(2, 2, 0, "kubernetes")
             "zero was recommended, no cluster access",
             None,
             0,
-            Snapshot(NOW, dict(ZERO_LOAD), Replicas(0, 0, 0, "metrics")),
+            Snapshot(NOW, dict(ZERO_LOAD), Replicas(0, 0, 0, ReplicaSource.METRICS)),
         ),
         ("pods exist but report nothing: missing", TWO, 2, Snapshot(None, {}, TWO)),
         ("nothing known: missing", None, None, Snapshot(None, {}, None)),
@@ -43,4 +43,4 @@ def test_the_simulator_sees_a_fleet_at_zero_as_zero_load_not_missing_data() -> N
     monitor = Monitor()
     monitor.scrape(fleet, NOW)
     snapshot = snapshot_of(fleet, monitor, NOW, last_published=0)
-    assert snapshot == Snapshot(NOW, dict(ZERO_LOAD), Replicas(0, 0, 0, "simulator"))
+    assert snapshot == Snapshot(NOW, dict(ZERO_LOAD), Replicas(0, 0, 0, ReplicaSource.SIMULATOR))
