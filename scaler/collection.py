@@ -24,6 +24,19 @@ from scaler.decision import Decision
 from scaler.decision_log import DecisionLog
 from scaler.kube import KubeSource
 from scaler.telemetry import DecisionTelemetry
+from scaler.worker_messages import (
+    Decisions,
+    Done,
+    FromWorker,
+    MetricsReply,
+    MetricsRequest,
+    Ready,
+    Refresh,
+    Remove,
+    Stop,
+    ToWorker,
+    Upsert,
+)
 from scaler.workloads import Registry, Workload, WorkloadKey
 
 log = logging.getLogger(__name__)
@@ -140,9 +153,9 @@ class ProcessEngine:
         for workload in self.registry.all():  # after a restart, the worker learns every workload again
             self.upsert(workload)
         for request, (_, key) in list(self._waiters.items()):  # and collects for the RPCs still waiting
-            self._send(("refresh", request, key))
+            self._send(Refresh(request, key))
 
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def _send(self, message: ToWorker) -> None:
         with self._send_lock:
             try:
                 self._conn.send(message)
@@ -155,26 +168,29 @@ class ProcessEngine:
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            kind = message[0]
-            if kind == "ready":
-                self._ready.set()
-            elif kind == "decisions":
-                self._publish(message[1])
-            elif kind == "done":
-                refresh = self._waiters.pop(message[1], None)
-                if refresh is not None and self._loop is not None:
-                    self._loop.call_soon_threadsafe(_resolve, refresh[0])
-            elif kind == "metrics":
-                waiter = self._metrics.get(message[1])
-                if waiter is not None:
-                    waiter[1].append(message[2])
-                    waiter[0].set()
+            self._dispatch(message)
         self._ready.clear()  # not ready again until the new worker says so
         if not self._stopping:
             process.join(timeout=1)
             log.error("collector worker exited (code %s); starting a new one", process.exitcode)
             self.restarts += 1
             self._spawn()
+
+    def _dispatch(self, message: FromWorker) -> None:
+        match message:
+            case Ready():
+                self._ready.set()
+            case Decisions(batch):
+                self._publish(batch)
+            case Done(request):
+                refresh = self._waiters.pop(request, None)
+                if refresh is not None and self._loop is not None:
+                    self._loop.call_soon_threadsafe(_resolve, refresh[0])
+            case MetricsReply(request, exposition):
+                waiter = self._metrics.get(request)
+                if waiter is not None:
+                    waiter[1].append(exposition)
+                    waiter[0].set()
 
     def alive(self) -> bool:
         return self._ready.is_set() and self._process is not None and self._process.is_alive()
@@ -186,16 +202,16 @@ class ProcessEngine:
                 workload.publish_decision(decision)
 
     def upsert(self, workload: Workload) -> None:
-        self._send(("upsert", workload.key, workload.meta, workload.spec, workload.prometheus_url, workload.created_at))
+        self._send(Upsert(workload.key, workload.meta, workload.spec, workload.prometheus_url, workload.created_at))
 
     def remove(self, key: WorkloadKey) -> None:
-        self._send(("remove", key))
+        self._send(Remove(key))
 
     async def refresh_now(self, workload: Workload) -> None:
         request = next(self._ids)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[request] = (future, workload.key)
-        self._send(("refresh", request, workload.key))
+        self._send(Refresh(request, workload.key))
         try:
             await future
         finally:
@@ -206,7 +222,7 @@ class ProcessEngine:
         waiter: tuple[threading.Event, list[bytes]] = (threading.Event(), [])
         self._metrics[request] = waiter
         try:
-            self._send(("metrics", request))
+            self._send(MetricsRequest(request))
             if waiter[0].wait(timeout=2.0):
                 return waiter[1][0]
             return b"# collector worker did not answer within 2s\n"
@@ -215,7 +231,7 @@ class ProcessEngine:
 
     async def stop(self) -> None:
         self._stopping = True
-        self._send(("stop",))
+        self._send(Stop())
         process = self._process
         if process is not None:
             await asyncio.get_running_loop().run_in_executor(None, process.join, 10)

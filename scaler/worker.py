@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from scaler.collector import Collector
@@ -15,6 +16,19 @@ from scaler.decision_log import DecisionLog
 from scaler.kube import KubeSource
 from scaler.logs import setup_logging
 from scaler.telemetry import DecisionTelemetry
+from scaler.worker_messages import (
+    Decisions,
+    Done,
+    FromWorker,
+    MetricsReply,
+    MetricsRequest,
+    Ready,
+    Refresh,
+    Remove,
+    Stop,
+    ToWorker,
+    Upsert,
+)
 from scaler.workloads import Registry, Workload, WorkloadKey
 
 log = logging.getLogger(__name__)
@@ -35,7 +49,7 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
     send_lock = threading.Lock()
     stop = threading.Event()
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(message: FromWorker) -> None:
         with send_lock:
             conn.send(message)
 
@@ -43,7 +57,7 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
         """Each Prometheus source's decisions as soon as they are computed (``Collector.sink``)."""
         try:
             for i in range(0, len(decisions), BATCH):
-                send(("decisions", decisions[i : i + BATCH]))
+                send(Decisions(decisions[i : i + BATCH]))
         except (OSError, EOFError):
             stop.set()  # the server is gone
 
@@ -60,7 +74,7 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
                 log.exception("collection cycle failed")
             stop.wait(max(0.0, config.refresh_interval_s - (time.monotonic() - started)))
 
-    send(("ready",))
+    send(Ready())
     threading.Thread(target=cycles, name="gpuscale-cycles", daemon=True).start()
     try:
         while not stop.is_set():
@@ -68,7 +82,7 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            pending: list[tuple[int, Any]] = []  # refresh requests batched into one collection
+            pending: list[Refresh] = []  # refresh requests batched into one collection
             while True:
                 if not _handle(message, registry, collector, telemetry, send, pending):
                     return
@@ -76,11 +90,11 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
                     break
                 message = conn.recv()
             if pending:
-                workloads = [w for _, key in pending if (w := registry.get(key)) is not None]
+                workloads = [w for refresh in pending if (w := registry.get(refresh.key)) is not None]
                 if workloads:
-                    collector.refresh(workloads, bootstrap=False)  # ships through the sink before "done"
-                for request, _ in pending:
-                    send(("done", request))
+                    collector.refresh(workloads, bootstrap=False)  # ships through the sink before Done
+                for refresh in pending:
+                    send(Done(refresh.request))
     finally:
         stop.set()
         if decision_log is not None:
@@ -88,27 +102,26 @@ def worker_main(config: ServerConfig, conn: Any) -> None:
 
 
 def _handle(
-    message: tuple[Any, ...],
+    message: ToWorker,
     registry: Registry,
     collector: Collector,
     telemetry: DecisionTelemetry,
-    send: Any,
-    pending: list[tuple[int, Any]],
+    send: Callable[[FromWorker], None],
+    pending: list[Refresh],
 ) -> bool:
     """Apply one message from the server; ``False`` means stop."""
-    kind = message[0]
-    if kind == "upsert":
-        _, key, meta, spec, url, created = message
-        existing = registry.get(key)
-        if existing is None or existing.meta != meta or existing.spec != spec:
+    match message:
+        case Upsert(key, meta, spec, url, created):
+            existing = registry.get(key)
+            if existing is None or existing.meta != meta or existing.spec != spec:
+                collector.forget(key)
+                registry.add(Workload(key, meta, spec, url, created, created, keep_decisions=0))
+        case Remove(key):
             collector.forget(key)
-            registry.add(Workload(key, meta, spec, url, created, created, keep_decisions=0))
-    elif kind == "remove":
-        collector.forget(message[1])
-    elif kind == "refresh":
-        pending.append((message[1], message[2]))
-    elif kind == "metrics":
-        send(("metrics", message[1], telemetry.exposition()))
-    elif kind == "stop":
-        return False
+        case Refresh():
+            pending.append(message)
+        case MetricsRequest(request):
+            send(MetricsReply(request, telemetry.exposition()))
+        case Stop():
+            return False
     return True
