@@ -42,6 +42,7 @@ if _MISSING := _missing(SIMULATOR_MODULES):
 
 
 if TYPE_CHECKING:
+    from simulations.profiles import ReplicaProfile
     from simulations.traces.workload import Reshape
 
 #: ``--copy-jitter``, shared by simulate and tune (the default, 1 s, is ``Reshape.copy_jitter_s``'s).
@@ -491,7 +492,7 @@ def tune(
     """Tune policies (gpuscale and the baselines) for the fewest GPU-hours that meet the SLO."""
     from rich.console import Console
 
-    from scaler.policy_file import POLICY_NAME, POLICY_NAME_RULE, dump_policy_file
+    from scaler.policy_file import POLICY_NAME, POLICY_NAME_RULE
     from simulations.fleet.replay import ReplaySettings
     from simulations.policies.slo import Slo
     from simulations.profiles import ProfileError, load_profile
@@ -506,7 +507,6 @@ def tune(
         planned_total,
         run_tuning,
         split,
-        tuned_policy_file,
     )
     from simulations.tuning.search import get_search
     from simulations.tuning.tuner import TUNABLE
@@ -558,26 +558,22 @@ def tune(
     except (TraceError, ProfileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tuning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if "gpuscale" in summary["policies"]:
-        scenario = {
-            "traces": [file_fingerprint(t) for t in trace],
-            "rate_scale": rate_scale,
-            "copy_jitter_s": copy_jitter,
-            "time_scale": time_scale,
-            "start_s": start,
-            "end_s": end,
-            "train_fraction": train_fraction,
-            "history_s": history,
-            "tokens": None if tokens is None else file_fingerprint(tokens),
-            "column": column,
-            # simulate --seed SEED --draw DRAWS (--score-from HELD_OUT_FROM_S) replays the scored figures
-            "scoring_draw": draws,
-            "held_out_from_s": next((s.validation.scored_from_s for s in splits if s.validation is not None), None),
-        }
-        policy_file = tuned_policy_file(name, summary, replica_profile, scenario)
-        (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")
+    scenario = {
+        "traces": [file_fingerprint(t) for t in trace],
+        "rate_scale": rate_scale,
+        "copy_jitter_s": copy_jitter,
+        "time_scale": time_scale,
+        "start_s": start,
+        "end_s": end,
+        "train_fraction": train_fraction,
+        "history_s": history,
+        "tokens": None if tokens is None else file_fingerprint(tokens),
+        "column": column,
+        # simulate --seed SEED --draw DRAWS (--score-from HELD_OUT_FROM_S) replays the scored figures
+        "scoring_draw": draws,
+        "held_out_from_s": next((s.validation.scored_from_s for s in splits if s.validation is not None), None),
+    }
+    _write_tuning(summary, out, name, replica_profile, scenario)
     tuning_report: Path | None = None
     if report is not None:
         from simulations.reports.html import write_tuning_report
@@ -591,6 +587,20 @@ def tune(
     console.print(written, soft_wrap=True, markup=False)  # a path is one line in a log, however long
     if tuning_report is not None:
         console.print(f"wrote the report to {tuning_report}", soft_wrap=True, markup=False)
+
+
+def _write_tuning(
+    summary: dict[str, Any], out: Path, name: str, profile: ReplicaProfile, scenario: dict[str, Any]
+) -> None:
+    """tuning.json, and the tuned policy file that records the whole scenario it was tuned on."""
+    from scaler.policy_file import dump_policy_file
+    from simulations.tuning.job import tuned_policy_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tuning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if "gpuscale" in summary["policies"]:
+        policy_file = tuned_policy_file(name, summary, profile, scenario)
+        (out / f"{name}.yaml").write_text(dump_policy_file(policy_file), encoding="utf-8")
 
 
 @app.command()

@@ -445,12 +445,41 @@ def with_common_params(name: str, context: PolicyContext, params: Mapping[str, A
     return context
 
 
+#: The parameters each baseline reads (besides the common floor and scale-down window of the reactive
+#: ones); gpuscale's are its knobs (``simulations.tuning.knob_space``), checked where they are applied.
+BASELINE_PARAMS: dict[str, frozenset[str]] = {
+    "hpa-gpu": frozenset({"target"}),
+    "keda-queue": frozenset({"target"}),
+    "keda-kv": frozenset({"target"}),
+    "knative": frozenset({"target", "stable_window_s"}),
+    "fixed": frozenset({"replicas"}),
+    "oracle": frozenset(
+        {"method", "bin_s", "cap", "headroom", "lookahead_s", "seen_late_s", "k", "budget_requests", "cover_previous"}
+    ),
+}
+#: What every reactive policy accepts: the replica floor and the HPA's scale-down window.
+REACTIVE_COMMON_PARAMS = frozenset({"min_replicas", "scale_down_window_s"})
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """A misspelt parameter of a baseline is an error naming what the policy reads, never silently ignored."""
+    known = BASELINE_PARAMS.get(name)
+    if known is None:  # gpuscale: checked against its knobs when its spec is built
+        return
+    if name not in ("fixed", "oracle"):
+        known = known | REACTIVE_COMMON_PARAMS
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown {name} parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
 def create_controller(name: str, context: PolicyContext, params: Mapping[str, Any] | None = None) -> Controller:
     try:
         factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICY_ORDER)}, all") from None
     params = params or {}
+    check_params(name, params)
     if name not in ("fixed", "oracle"):
         context = with_common_params(name, context, params)
     return factory(context, params)

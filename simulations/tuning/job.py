@@ -21,16 +21,17 @@ import numpy as np
 
 from scaler.policy import PolicySpec
 from scaler.policy_file import PolicyFile
-from simulations.tuning.acceptance import acceptance, acceptance_candidates, floor_advice
+from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
 from simulations.policies.attribution import excess_over_oracle
 from simulations.policies.compare import ReplayJob, initial_replicas, oracle_tasks, run_tasks
-from simulations.traces.perturb import Perturbation, perturbed_copies
 from simulations.policies.controllers import PolicyContext, create_controller, gpuscale_spec
+from simulations.policies.slo import Slo
 from simulations.pools import local_pool
 from simulations.profiles import ReplicaProfile
-from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
+from simulations.traces.perturb import Perturbation, perturbed_copies
+from simulations.traces.workload import TraceWorkload
+from simulations.tuning.acceptance import acceptance, acceptance_candidates, floor_advice
 from simulations.tuning.search import DEFAULT_SEARCH, get_search
-from simulations.policies.slo import Slo
 from simulations.tuning.tuner import (
     DEFAULT_DRAWS,
     DEFAULT_MARGIN,
@@ -39,6 +40,7 @@ from simulations.tuning.tuner import (
     Mapper,
     Param,
     Trial,
+    TuneResult,
     _init_worker,
     gpuscale_starts,
     required_attainment,
@@ -46,7 +48,6 @@ from simulations.tuning.tuner import (
     tune,
     tune_trials,
 )
-from simulations.traces.workload import TraceWorkload
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,9 @@ def _row(result: ReplayResult, oracle: ReplayResult) -> dict[str, Any]:
     }
 
 
+Window = tuple[str, str, TraceWorkload]  # (trace, kind, workload): kind is train, validation or other trace
+
+
 def run_tuning(
     splits: Sequence[Split],
     extra_validation: Sequence[TraceWorkload],
@@ -246,100 +250,181 @@ def run_tuning(
     if unknown:
         raise ValueError(f"--policy {unknown[0]!r} cannot be tuned; tunable: {', '.join(TUNABLE)}, all")
     get_search(search)  # an unknown name or a missing optuna fails before any replay
-    train = [s.train for s in splits]
-    held_out = [(s.trace, "validation", s.validation) for s in splits if s.validation is not None]
+    held_out: list[Window] = [(s.trace, "validation", s.validation) for s in splits if s.validation is not None]
     held_out += [(w.name, "other trace", w) for w in extra_validation]
-    evaluation = [(s.trace, "train", s.train) for s in splits] + held_out
-    # Scores come from a cold-start draw the search never saw (it used seeds seed .. seed + draws - 1).
-    scoring = dataclasses.replace(settings, seed=settings.seed + draws)
-    if progress is not None:
-        progress(f"sizing the fixed fleets and oracles of {len(evaluation)} window{_s(evaluation)}", 0)
-    refs = {id(w): references(w, profile, slo, scoring, max_replicas, workers) for _, _, w in evaluation}
-    perturbation = perturbation or Perturbation()
-    copies = [c for i, w in enumerate(train) for c in perturbed_copies(w, perturbation, settings.seed, i)]
-    # Trials that miss the SLO are charged at least twice the fixed fleets' GPU-hours, to steer the search;
-    # a perturbed copy spans its window, so the same fleet costs the same there.
-    penalty = sum(refs[id(w)][0].gpu_hours for w in train) * (1 + perturbation.copies)
-    max_floor = max(refs[id(w)][0].params.get("replicas", 1) for w in train)  # type: ignore[type-var]
-    out: dict[str, Any] = {
-        "profile": profile.name,
-        "slo": slo.model_dump(),
-        "seed": settings.seed,
-        "scoring_seed": scoring.seed,
-        "budget_per_policy": budget,
-        "search": search,
-        "margin": margin,
-        "required_attainment": required_attainment(slo, margin),
-        "draws": draws,
-        "perturbation": dataclasses.asdict(perturbation)
-        | {"tuned_on": [{"name": c.name, "requests": c.requests} for c in copies]},
-        "executor": f"ray ({ray_address})" if ray_address else f"local processes ({workers})",
-        "windows": [
-            {
-                "trace": trace,
-                "kind": kind,
-                "requests": w.scored_requests,
-                "span_s": round(w.scored_span_s, 1),
-                "warm_up_s": round(w.scored_from_s, 1),
+    job = _TuningJob(
+        splits=splits,
+        held_out=held_out,
+        profile=profile,
+        slo=slo,
+        settings=settings,
+        # Scores come from a cold-start draw the search never saw (it used seeds seed .. seed + draws - 1).
+        scoring=dataclasses.replace(settings, seed=settings.seed + draws),
+        budget=budget,
+        workers=workers,
+        ray_address=ray_address,
+        max_replicas=max_replicas,
+        progress=progress,
+        margin=margin,
+        draws=draws,
+        perturbation=perturbation or Perturbation(),
+        search=search,
+    )
+    return job.run(policies)
+
+
+@dataclass
+class _TuningJob:
+    """One tuning run's inputs and the state its stages share: references, then each policy's search,
+    acceptance out of sample and scores."""
+
+    splits: Sequence[Split]
+    held_out: list[Window]
+    profile: ReplicaProfile
+    slo: Slo
+    settings: ReplaySettings
+    scoring: ReplaySettings
+    budget: int
+    workers: int
+    ray_address: str | None
+    max_replicas: int
+    progress: Callable[[str, int], None] | None
+    margin: float
+    draws: int
+    perturbation: Perturbation
+    search: str
+
+    def run(self, policies: Sequence[str]) -> dict[str, Any]:
+        train = [s.train for s in self.splits]
+        evaluation: list[Window] = [(s.trace, "train", s.train) for s in self.splits] + self.held_out
+        self._report(f"sizing the fixed fleets and oracles of {len(evaluation)} window{_s(evaluation)}", 0)
+        refs = {
+            id(w): references(w, self.profile, self.slo, self.scoring, self.max_replicas, self.workers)
+            for _, _, w in evaluation
+        }
+        copies = [c for i, w in enumerate(train) for c in perturbed_copies(w, self.perturbation, self.settings.seed, i)]
+        # Trials that miss the SLO are charged at least twice the fixed fleets' GPU-hours, to steer the search;
+        # a perturbed copy spans its window, so the same fleet costs the same there.
+        penalty = sum(refs[id(w)][0].gpu_hours for w in train) * (1 + self.perturbation.copies)
+        max_floor = max(_fleet_size(refs[id(w)][0]) for w in train)
+        out = self._header(evaluation, refs, copies)
+        tuned_params: dict[str, dict[str, float]] = {}
+        # The fixed fleet first (the other policies' floors may reach it), gpuscale last: the tuned baselines'
+        # settings warm-start its search (see gpuscale_starts).
+        for policy in sorted(policies, key=lambda p: (p == "gpuscale", p != "fixed")):
+            ctx = EvalContext(
+                policy,
+                tuple(search_space(policy, self.profile, max_floor + 2, self.max_replicas)),
+                (*train, *copies),
+                self.profile,
+                self.slo,
+                self.settings,
+                self.max_replicas,
+                penalty,
+                self.margin,
+                self.draws,
+            )
+            result = self._search(policy, ctx, tuned_params, max_floor)
+            chosen, checked = self._accept(policy, result)
+            tuned_params[policy] = chosen.params
+            if policy == "fixed" and chosen.feasible:
+                max_floor = max(max_floor, int(chosen.params["replicas"]))
+            scores = self._score(policy, chosen, evaluation, refs)
+            out["policies"][policy] = {
+                "params": {k: round(v, 4) for k, v in chosen.params.items()},
+                "scores": scores,
+                "degradation": degradation(scores),
+                "acceptance": checked,
+                "trials": [_trial(t) for t in result.trials],
             }
-            for trace, kind, w in evaluation
-        ],
-        "references": {
-            f"{trace} [{kind}]": {
-                "fixed": _row(refs[id(w)][0], refs[id(w)][1]) | {"replicas": refs[id(w)][0].params.get("replicas")},
-                "oracle": _row(refs[id(w)][1], refs[id(w)][1]),
-            }
-            for trace, kind, w in evaluation
-        },
-        "policies": {},
-    }
-    tuned_params: dict[str, dict[str, float]] = {}
-    # The fixed fleet first (the other policies' floors may reach it), gpuscale last: the tuned baselines'
-    # settings warm-start its search (see gpuscale_starts).
-    for policy in sorted(policies, key=lambda p: (p == "gpuscale", p != "fixed")):
-        space = tuple(search_space(policy, profile, int(max_floor) + 2, max_replicas))  # type: ignore[call-overload]
-        ctx = EvalContext(
-            policy, space, (*train, *copies), profile, slo, settings, max_replicas, penalty, margin, draws
-        )
+            if policy == "gpuscale":
+                fixed_replicas = tuned_params.get("fixed", {}).get("replicas")
+                out["policies"][policy]["advice"] = floor_advice(
+                    chosen.params, scores, None if fixed_replicas is None else int(fixed_replicas)
+                )
+        out["policies"] = {p: out["policies"][p] for p in policies}  # the order asked for
+        return out
 
-        def report(done: int, stage: str = f"tuning {policy}") -> None:
-            if progress is not None:
-                progress(stage, done)
+    def _report(self, stage: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done)
 
-        report(0)
+    def _header(
+        self, evaluation: list[Window], refs: dict[int, tuple[ReplayResult, ReplayResult]], copies: list[TraceWorkload]
+    ) -> dict[str, Any]:
+        """What the run was: its settings, windows and their reference fleets (the policies come after)."""
+        return {
+            "profile": self.profile.name,
+            "slo": self.slo.model_dump(),
+            "seed": self.settings.seed,
+            "scoring_seed": self.scoring.seed,
+            "budget_per_policy": self.budget,
+            "search": self.search,
+            "margin": self.margin,
+            "required_attainment": required_attainment(self.slo, self.margin),
+            "draws": self.draws,
+            "perturbation": dataclasses.asdict(self.perturbation)
+            | {"tuned_on": [{"name": c.name, "requests": c.requests} for c in copies]},
+            "executor": f"ray ({self.ray_address})" if self.ray_address else f"local processes ({self.workers})",
+            "windows": [
+                {
+                    "trace": trace,
+                    "kind": kind,
+                    "requests": w.scored_requests,
+                    "span_s": round(w.scored_span_s, 1),
+                    "warm_up_s": round(w.scored_from_s, 1),
+                }
+                for trace, kind, w in evaluation
+            ],
+            "references": {
+                f"{trace} [{kind}]": {
+                    "fixed": _row(refs[id(w)][0], refs[id(w)][1]) | {"replicas": refs[id(w)][0].params.get("replicas")},
+                    "oracle": _row(refs[id(w)][1], refs[id(w)][1]),
+                }
+                for trace, kind, w in evaluation
+            },
+            "policies": {},
+        }
 
-        with open_pool(ctx, workers, ray_address) as mapper:
-            fleet = int(tuned_params.get("fixed", {}).get("replicas", max_floor))  # type: ignore[call-overload]
-            starts = gpuscale_starts(tuned_params, profile, fleet) if policy == "gpuscale" else None
-            trials = trials_for(budget, len(space))
-            result = tune(
+    def _search(
+        self, policy: str, ctx: EvalContext, tuned_params: dict[str, dict[str, float]], max_floor: int
+    ) -> TuneResult:
+        """The global search for ``policy`` on the training windows and their perturbed copies."""
+        stage = f"tuning {policy}"
+        self._report(stage, 0)
+        with open_pool(ctx, self.workers, self.ray_address) as mapper:
+            fleet = int(tuned_params.get("fixed", {}).get("replicas", max_floor))
+            starts = gpuscale_starts(tuned_params, self.profile, fleet) if policy == "gpuscale" else None
+            return tune(
                 policy,
                 ctx,
                 mapper,
-                trials,
-                settings.seed,
+                trials_for(self.budget, len(ctx.space)),
+                self.settings.seed,
                 start=starts or None,
-                on_trials=report,
-                search=search,
-                batch=max(1, workers),
+                on_trials=lambda done: self._report(stage, done),
+                search=self.search,
+                batch=max(1, self.workers),
                 fleet=fleet,
             )
-        # Acceptance picks the setting: the search's best, or the cheapest setting with more training margin
-        # that holds out of sample (simulations.tuning.acceptance).
-        report(0, f"checking {policy}'s setting out of sample")
+
+    def _accept(self, policy: str, result: TuneResult) -> tuple[Trial, dict[str, Any]]:
+        """Acceptance picks the setting: the search's best, or the cheapest setting with more training margin
+        that holds out of sample (simulations.tuning.acceptance)."""
+        self._report(f"checking {policy}'s setting out of sample", 0)
         chosen, checks = result.best, []
         for candidate in acceptance_candidates(result.best, result.trials):
             checks.append(
                 acceptance(
                     policy,
                     candidate.params,
-                    [(f"{trace} [{kind}]", w) for trace, kind, w in held_out],
-                    [(f"{s.trace} [train]", s.train) for s in splits],
-                    profile,
-                    slo,
-                    settings,
-                    scoring.seed,
-                    workers,
+                    [(f"{trace} [{kind}]", w) for trace, kind, w in self.held_out],
+                    [(f"{s.trace} [train]", s.train) for s in self.splits],
+                    self.profile,
+                    self.slo,
+                    self.settings,
+                    self.scoring.seed,
+                    self.workers,
                 )
             )
             if checks[-1]["accepted"]:
@@ -352,31 +437,31 @@ def run_tuning(
                 f"; the search's best was not accepted, so this is the cheapest setting with more training margin"
                 f" that was ({len(checks) - 1} not accepted before it)"
             )
-        tuned_params[policy] = chosen.params
-        if policy == "fixed" and chosen.feasible:
-            max_floor = max(max_floor, int(chosen.params["replicas"]))  # type: ignore[call-overload]
-        report(0, f"scoring {policy} on {len(evaluation)} window{_s(evaluation)}")
-        scores = []
+        return chosen, checked
+
+    def _score(
+        self,
+        policy: str,
+        chosen: Trial,
+        evaluation: list[Window],
+        refs: dict[int, tuple[ReplayResult, ReplayResult]],
+    ) -> list[dict[str, Any]]:
+        """The chosen setting replayed on every window, beside its oracle."""
+        self._report(f"scoring {policy} on {len(evaluation)} window{_s(evaluation)}", 0)
         windows = [w for _, _, w in evaluation]
-        replays = replay_windows(policy, chosen.params, windows, profile, slo, scoring, workers)
+        replays = replay_windows(policy, chosen.params, windows, self.profile, self.slo, self.scoring, self.workers)
+        scores = []
         for (trace, kind, w), replayed in zip(evaluation, replays, strict=True):
             oracle = refs[id(w)][1]
-            excess = excess_over_oracle(replayed, oracle, profile.gpus_per_replica).to_json()
+            excess = excess_over_oracle(replayed, oracle, self.profile.gpus_per_replica).to_json()
             scores.append({"trace": trace, "kind": kind} | _row(replayed, oracle) | {"excess_over_oracle": excess})
-        out["policies"][policy] = {
-            "params": {k: round(v, 4) for k, v in chosen.params.items()},
-            "scores": scores,
-            "degradation": degradation(scores),
-            "acceptance": checked,
-            "trials": [_trial(t) for t in result.trials],
-        }
-        if policy == "gpuscale":
-            fixed_replicas = tuned_params.get("fixed", {}).get("replicas")
-            out["policies"][policy]["advice"] = floor_advice(
-                chosen.params, scores, None if fixed_replicas is None else int(fixed_replicas)
-            )
-    out["policies"] = {p: out["policies"][p] for p in policies}  # the order asked for
-    return out
+        return scores
+
+
+def _fleet_size(fixed: ReplayResult) -> int:
+    """The replicas of a fixed fleet's replay (1 if it records none)."""
+    replicas = fixed.params.get("replicas", 1)
+    return int(replicas) if isinstance(replicas, int | float) else 1
 
 
 def _s(items: Sequence[object]) -> str:

@@ -426,3 +426,38 @@ def _trial(gpu_hours: float, cost: float, feasible: bool) -> Trial:
 )
 def test_the_tuned_setting_is_the_cheapest_feasible_trial(trials: list[Trial], best: float) -> None:
     assert min(trials, key=ranking).gpu_hours == best
+
+
+@pytest.mark.parametrize(
+    ("case", "policy", "params", "message"),
+    [
+        ("a known target and the common floor", "keda-queue", {"target": 8, "min_replicas": 2}, None),
+        ("knative's window", "knative", {"target": 30, "stable_window_s": 60}, None),
+        ("the fixed fleet", "fixed", {"replicas": 5}, None),
+        ("an oracle plan", "oracle", {"method": "budget", "k": 0.7, "budget_requests": 10}, None),
+        (
+            "a misspelt target",
+            "keda-kv",
+            {"traget": 0.5},
+            "unknown keda-kv parameter(s) traget; known: min_replicas, scale_down_window_s, target",
+        ),
+        (
+            "a floor on the fixed fleet, which has none",
+            "fixed",
+            {"replicas": 4, "min_replicas": 2},
+            "unknown fixed parameter(s) min_replicas; known: replicas",
+        ),
+    ],
+)
+def test_a_baselines_parameters_are_checked_by_name(
+    case: str, policy: str, params: dict[str, float], message: str | None
+) -> None:
+    """A misspelt key used to be read with .get() and silently replaced by the default."""
+    from simulations.policies.controllers import check_params
+
+    if message is None:
+        check_params(policy, params)
+        return
+    with pytest.raises(ValueError) as caught:
+        check_params(policy, params)
+    assert str(caught.value) == message, case
