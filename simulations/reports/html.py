@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from simulations.reports.tables import tuning_conditions
+from simulations.reports.tables import headline_sentence, tuning_conditions
 
 PLOTS = ("timeline", "ttft", "pareto")
 COLORS = {
@@ -329,6 +329,7 @@ table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child,td.text,th.text{text-align:left}tr.miss td{color:#a00}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}.note{color:#555;font-size:.9rem}
+.headline{font-size:1.05rem;font-weight:600}
 """
 
 
@@ -388,7 +389,11 @@ def _render(directory: Path, out: Path, summary: dict[str, Any] | None, tuning: 
             f"profile <b>{html.escape(summary['profile'])}</b>; SLO: TTFT &le; {slo['ttft_s']:g} s for "
             f"{slo['attainment']:.1%} of requests; seed {summary['seed']}.</p>"
         )
-        parts.append("<h2>Figures</h2>" + _table(summary))
+        table = _table(summary)  # first: a malformed row is named by the key the table misses
+        sentence = headline_sentence(summary)
+        if sentence is not None:
+            parts.append(f'<p class="headline">{html.escape(sentence)}</p>')
+        parts.append("<h2>Figures</h2>" + table)
         excess = _excess_table(summary)
         if excess:
             parts.append("<h2>Where the GPU-hours went, beyond the oracle</h2>" + excess)

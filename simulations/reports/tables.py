@@ -114,6 +114,9 @@ def print_simulation(summary: dict[str, Any], span_s: float) -> None:
         )
     console = wide_console()
     console.print(table)
+    sentence = headline_sentence(summary)
+    if sentence is not None:
+        console.print(sentence, markup=False, highlight=False)
     for row in summary["policies"]:
         line = excess_line(row)
         if line:
@@ -123,6 +126,37 @@ def print_simulation(summary: dict[str, Any], span_s: float) -> None:
             f"[yellow]This SLO is out of reach on this profile: only {summary['best_possible_attainment']:.2%} of "
             f"requests can get a first token within {slo['ttft_s']:g} s even alone on an idle replica.[/]"
         )
+
+
+def headline_sentence(summary: dict[str, Any]) -> str | None:
+    """What a comparison says, in one sentence: did gpuscale meet the SLO, at what cost against the cheapest
+    baseline that met it and against the clairvoyant oracle. ``None`` when gpuscale was not replayed."""
+    rows = {r["name"]: r for r in summary["policies"]}
+    ours = rows.get("gpuscale")
+    if ours is None:
+        return None
+    slo = summary["slo"]
+    target = f"TTFT within {slo['ttft_s']:g} s for {slo['attainment']:.1%} of requests"
+    met = (
+        f"gpuscale met the SLO ({target}) with {ours['gpu_hours']:.2f} GPU-h"
+        if ours["meets_slo"]
+        else f"gpuscale missed the SLO ({target}: {ours['slo_attainment']:.2%}) with {ours['gpu_hours']:.2f} GPU-h"
+    )
+    head = summary.get("headline")
+    if head is None:
+        tried = [name for name in rows if name not in ("gpuscale", "oracle")]
+        return f"{met}; no baseline met it ({', '.join(tried)})." if tried else f"{met}."
+    ratio = head["gpuscale_vs_best_baseline"]
+    cheaper = f"{1 - ratio:.0%} fewer" if ratio <= 1 else f"{ratio - 1:.0%} more"
+    sentence = (
+        f"{met}: {cheaper} than the cheapest baseline that met it ({head['best_baseline']},"
+        f" {head['best_baseline_gpu_hours']:.2f} GPU-h)"
+    )
+    if head["gpuscale_vs_oracle"] is not None:
+        sentence += f" and {head['gpuscale_vs_oracle']:.2f}x the clairvoyant oracle"
+    if ours["meets_slo"] and head["gap_closed"] is not None and head["gap_closed"] > 0:
+        sentence += f", closing {head['gap_closed']:.0%} of the gap between them"
+    return sentence + "."
 
 
 def excess_line(row: dict[str, Any]) -> str | None:

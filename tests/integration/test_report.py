@@ -4,6 +4,7 @@ headless Chromium without errors, and `gpuscale demo` produces it all from the b
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -71,6 +72,12 @@ def test_report_embeds_every_plot_it_wrote(report_dir: Path) -> None:
     largest = next(iter(ours["by_reason"]))
     assert f"{largest} {ours['by_reason'][largest]:.2f}" in section
     assert "<td>oracle</td>" not in section
+    # the page opens with what the comparison says, the sentence the terminal prints
+    from simulations.reports.tables import headline_sentence
+
+    sentence = headline_sentence(summary)
+    assert sentence is not None and sentence.startswith("gpuscale ")
+    assert f'<p class="headline">{html.escape(sentence)}</p><h2>Figures</h2>' in page
 
 
 def test_timeline_shows_the_oracle_and_the_forecast_band(report_dir: Path) -> None:

@@ -192,3 +192,61 @@ def test_a_table_fits_80_columns_without_cutting_a_name_or_a_digit(
 )
 def test_tuned_parameters_print_as_name_value_pairs(params: dict[str, Any], shown: str) -> None:
     assert format_params(params) == shown
+
+
+def _comparison(gpuscale: dict[str, Any] | None, headline: dict[str, Any] | None) -> dict[str, Any]:
+    rows = [{**POLICY_ROW, "name": "keda-queue", "gpu_hours": 13.53}, {**POLICY_ROW, "name": "oracle"}]
+    if gpuscale is not None:
+        rows.insert(0, {**POLICY_ROW, "name": "gpuscale", **gpuscale})
+    return {**SIMULATION, "policies": rows, "headline": headline}
+
+
+HEADLINE = {
+    "best_baseline": "keda-queue",
+    "best_baseline_gpu_hours": 13.53,
+    "gpuscale_vs_oracle": 1.11,
+    "gpuscale_vs_best_baseline": 0.8817,
+    "gap_closed": 0.5578,
+}
+SLO = "TTFT within 2 s for 99.0% of requests"
+
+
+@pytest.mark.parametrize(
+    ("case", "gpuscale", "headline", "sentence"),
+    [
+        (
+            "cheaper than the best baseline",
+            {"gpu_hours": 11.93, "meets_slo": True},
+            HEADLINE,
+            f"gpuscale met the SLO ({SLO}) with 11.93 GPU-h: 12% fewer than the cheapest baseline that met it"
+            " (keda-queue, 13.53 GPU-h) and 1.11x the clairvoyant oracle, closing 56% of the gap between them.",
+        ),
+        (
+            "dearer than the best baseline: no gap closed",
+            {"gpu_hours": 14.2, "meets_slo": True},
+            {**HEADLINE, "gpuscale_vs_best_baseline": 1.0495, "gap_closed": -0.1},
+            f"gpuscale met the SLO ({SLO}) with 14.20 GPU-h: 5% more than the cheapest baseline that met it"
+            " (keda-queue, 13.53 GPU-h) and 1.11x the clairvoyant oracle.",
+        ),
+        (
+            "missed: its attainment is named, no gap is claimed",
+            {"gpu_hours": 11.0, "meets_slo": False, "slo_attainment": 0.9583},
+            HEADLINE,
+            f"gpuscale missed the SLO ({SLO}: 95.83%) with 11.00 GPU-h: 12% fewer than the cheapest baseline that"
+            " met it (keda-queue, 13.53 GPU-h) and 1.11x the clairvoyant oracle.",
+        ),
+        (
+            "no baseline met the SLO",
+            {"gpu_hours": 11.93, "meets_slo": True},
+            None,
+            f"gpuscale met the SLO ({SLO}) with 11.93 GPU-h; no baseline met it (keda-queue).",
+        ),
+        ("gpuscale not replayed", None, None, None),
+    ],
+)
+def test_the_headline_sentence_says_what_the_comparison_shows(
+    case: str, gpuscale: dict[str, Any] | None, headline: dict[str, Any] | None, sentence: str | None
+) -> None:
+    from simulations.reports.tables import headline_sentence
+
+    assert headline_sentence(_comparison(gpuscale, headline)) == sentence, case
