@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from simulations.reports.tables import headline_sentence, tuning_conditions
+from simulations.reports.tables import headline_sentence, same_floor_line, tuned_floor, tuning_conditions
 
 PLOTS = ("timeline", "ttft", "pareto")
 COLORS = {
@@ -306,20 +306,35 @@ def above_the_oracle(score: dict[str, Any]) -> str:
 
 
 def _tuning_table(tuning: dict[str, Any]) -> str:
+    """Each tuned policy on every window (a policy that never left its floor says so), then the fixed
+    fleet in hindsight and the oracle on each window: the rows the terminal prints."""
     rows = []
+    floors = {name: tuned_floor(tuned) for name, tuned in tuning["policies"].items()}
     for name, tuned in tuning["policies"].items():
         params = ", ".join(f"{k}={v:g}" for k, v in tuned["params"].items())
+        label = name if floors[name] is None else f"{name} (floor {floors[name]})"
         for s in tuned["scores"]:
             ratio = "-" if s["gpu_hours_vs_oracle"] is None else f"{s['gpu_hours_vs_oracle']:.2f}"
             rows.append(
-                f"<tr><td>{html.escape(name)}</td><td>{html.escape(s['trace'])} [{s['kind']}]</td>"
+                f"<tr><td>{html.escape(label)}</td><td>{html.escape(s['trace'])} [{s['kind']}]</td>"
                 f"<td>{s['gpu_hours']:.2f}</td><td>{ratio}</td><td>{s['slo_attainment']:.2%}</td>"
                 f'<td>{"yes" if s["meets_slo"] else "no"}</td><td class="text">{above_the_oracle(s)}</td>'
                 f'<td class="text">{html.escape(params)}</td></tr>'
             )
+    for window, refs in tuning.get("references", {}).items():
+        for ref_name, label in (("fixed", "fixed, in hindsight"), ("oracle", "oracle")):
+            r = refs[ref_name]
+            ratio = "-" if r["gpu_hours_vs_oracle"] is None else f"{r['gpu_hours_vs_oracle']:.2f}"
+            rows.append(
+                f"<tr><td>{label}</td><td>{html.escape(window)}</td><td>{r['gpu_hours']:.2f}</td><td>{ratio}</td>"
+                f"<td>{r['slo_attainment']:.2%}</td><td>{'yes' if r['meets_slo'] else 'no'}</td>"
+                '<td class="text"></td><td class="text"></td></tr>'
+            )
     head = "".join(f"<th>{h}</th>" for h in ("policy", "window", "GPU-hours", "x oracle", "SLO att.", "meets"))
     head += '<th class="text">above the oracle (GPU-h), mostly while</th><th class="text">tuned</th>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    same = same_floor_line(floors)
+    note = f'<p class="note">{html.escape(same)}</p>' if same else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
 
 _STYLE = """

@@ -128,6 +128,34 @@ def print_simulation(summary: dict[str, Any], span_s: float) -> None:
         )
 
 
+def tuned_floor(tuned: dict[str, Any]) -> int | None:
+    """The replica floor a tuned policy never rose above on any scored window: it ended as a fixed fleet
+    of that size, whatever its signals' settings say. ``None`` when it scaled (or has no floor)."""
+    floor = tuned["params"].get("min_replicas")
+    scores = tuned["scores"]
+    if floor is None or not scores or any(row.get("peak_replicas") is None for row in scores):
+        return None
+    if all(row["peak_replicas"] <= floor for row in scores):
+        return int(floor)
+    return None
+
+
+def same_floor_line(floors: dict[str, int | None]) -> str | None:
+    """Policies that all ended as the same fixed fleet read as identical rows, which looks like a bug:
+    say what happened instead."""
+    by_floor: dict[int, list[str]] = {}
+    for name, floor in floors.items():
+        if floor is not None:
+            by_floor.setdefault(floor, []).append(name)
+    lines = [
+        f"{', '.join(names)} ended as the same fleet: a floor of {floor} replicas that never scaled above it; on"
+        f" this trace their signals bought nothing over a fixed fleet"
+        for floor, names in sorted(by_floor.items())
+        if len(names) > 1
+    ]
+    return "\n".join(lines) if lines else None
+
+
 def headline_sentence(summary: dict[str, Any]) -> str | None:
     """What a comparison says, in one sentence: did gpuscale meet the SLO, at what cost against the cheapest
     baseline that met it and against the clairvoyant oracle. ``None`` when gpuscale was not replayed."""
@@ -200,11 +228,13 @@ def print_tuning(summary: dict[str, Any]) -> None:
     )
     for header in ("policy", "window", "GPU-h", "×oracle", "in SLO", "met"):
         table.add_column(header, justify="left" if header in ("policy", "window") else "right", no_wrap=True)
+    floors = {name: tuned_floor(tuned) for name, tuned in summary["policies"].items()}
     for policy_name, tuned in summary["policies"].items():
+        label = policy_name if floors[policy_name] is None else f"{policy_name} (floor {floors[policy_name]})"
         for row in tuned["scores"]:
             ratio = row["gpu_hours_vs_oracle"]
             table.add_row(
-                policy_name,
+                label,
                 escape(f"{row['trace']} [{row['kind']}]"),  # brackets are rich markup otherwise
                 f"{row['gpu_hours']:.2f}",
                 "-" if ratio is None else f"{ratio:.2f}",
@@ -224,6 +254,9 @@ def print_tuning(summary: dict[str, Any]) -> None:
             )
     console = wide_console()
     console.print(table)
+    line = same_floor_line(floors)
+    if line is not None:
+        console.print(line, markup=False, highlight=False)
     console.print(tuning_conditions(summary))
     for policy_name, tuned in summary["policies"].items():
         d = tuned["degradation"]

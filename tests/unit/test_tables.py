@@ -250,3 +250,52 @@ def test_the_headline_sentence_says_what_the_comparison_shows(
     from simulations.reports.tables import headline_sentence
 
     assert headline_sentence(_comparison(gpuscale, headline)) == sentence, case
+
+
+def _tuned(floor: int | None, peaks: list[int]) -> dict[str, Any]:
+    params = {"target": 4.0} | ({} if floor is None else {"min_replicas": floor})
+    return {"params": params, "scores": [{**SCORE, "peak_replicas": p} for p in peaks]}
+
+
+@pytest.mark.parametrize(
+    ("case", "tuned", "floor"),
+    [
+        ("never above its floor on any window", _tuned(29, [29, 29]), 29),
+        ("scaled above it on one window", _tuned(29, [29, 31]), None),
+        ("no floor in its setting", _tuned(None, [5, 5]), None),
+        ("no windows scored", _tuned(5, []), None),
+    ],
+)
+def test_a_tuned_policy_that_never_left_its_floor_is_a_fixed_fleet(
+    case: str, tuned: dict[str, Any], floor: int | None
+) -> None:
+    from simulations.reports.tables import tuned_floor
+
+    assert tuned_floor(tuned) == floor, case
+
+
+def test_policies_that_ended_as_the_same_floor_are_named_together() -> None:
+    from simulations.reports.tables import same_floor_line
+
+    floors = {"hpa-gpu": 29, "keda-queue": 29, "keda-kv": 29, "knative": 12, "gpuscale": None}
+    assert same_floor_line(floors) == (
+        "hpa-gpu, keda-queue, keda-kv ended as the same fleet: a floor of 29 replicas that never scaled above it;"
+        " on this trace their signals bought nothing over a fixed fleet"
+    )
+    assert same_floor_line({"knative": 12, "gpuscale": None}) is None  # one floor alone: its row says so
+
+
+def test_the_tuning_reports_table_has_the_terminals_rows_and_names_a_shared_floor() -> None:
+    from simulations.reports.html import _tuning_table
+
+    both = {"keda-queue": _tuned(6, [6]), "keda-kv": _tuned(6, [6])}
+    for tuned in both.values():
+        tuned["degradation"] = TUNING["policies"]["keda-queue"]["degradation"]
+    page = _tuning_table({**TUNING, "policies": both})
+    assert "<td>keda-queue (floor 6)</td><td>azure2023_code [validation]</td><td>4.31</td>" in page
+    assert "<td>fixed, in hindsight</td><td>azure2023_code [validation]</td><td>4.31</td><td>1.14</td>" in page
+    assert "<td>oracle</td><td>azure2023_code [validation]</td>" in page
+    assert page.endswith(
+        '<p class="note">keda-queue, keda-kv ended as the same fleet: a floor of 6 replicas that never scaled above'
+        " it; on this trace their signals bought nothing over a fixed fleet</p>"
+    )
