@@ -66,28 +66,48 @@ def _plt() -> Any:
     return plt
 
 
+def same_lines(lines: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[list[str]]:
+    """Names grouped by identical (x, y) lines, in first-seen order: the ones that would hide each other."""
+    groups: list[list[str]] = []
+    for name, (x, y) in lines.items():
+        for group in groups:
+            gx, gy = lines[group[0]]
+            if np.array_equal(gx, x) and np.array_equal(gy, y):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups
+
+
 def plot_timeline(directory: Path, summary: dict[str, Any], out: Path) -> None:
     """Demand and gpuscale's forecast band against each policy's ready replicas."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(12, 5.4), dpi=100)
     names = [p["name"] for p in summary["policies"]]
+    loaded = {name: series for name in names if (series := _read_csv(directory / f"{name}.series.csv"))}
     demand = None
-    for name in names:
-        series = _read_csv(directory / f"{name}.series.csv")
-        if not series:
-            continue
+    end_s = math.inf
+    for group in same_lines({name: (series["t"], series["ready"]) for name, series in loaded.items()}):
+        series = loaded[group[0]]
         t_min = series["t"] / 60.0
-        ax.step(t_min, series["ready"], where="post", color=COLORS.get(name, "black"), lw=1.4, label=f"{name} ready")
+        label = " = ".join(group) + " ready"  # a line drawn under another is named with it, not hidden
+        ax.step(t_min, series["ready"], where="post", color=COLORS.get(group[0], "black"), lw=1.4, label=label)
         if demand is None:
             demand = (t_min, series["arrivals_per_s"])
+            end_s = float(series["t"][-1]) if series["t"].size else math.inf
     forecast_path = directory / "gpuscale.forecast.csv"
     if forecast_path.is_file():
         f = _read_csv(forecast_path)
         if f:
-            at = (f["decided_at_s"] + f["horizon_s"]) / 60.0
-            ax.plot(at, f["forecast_mean"], color="#17becf", lw=1.0, label="gpuscale forecast (mean, at horizon)")
+            at_s = f["decided_at_s"] + f["horizon_s"]
+            shown = at_s <= end_s  # the forecast stops where the trace does
+            at = at_s[shown] / 60.0
+            ax.plot(
+                at, f["forecast_mean"][shown], color="#17becf", lw=1.0, label="gpuscale forecast (mean, at horizon)"
+            )
             ax.fill_between(
-                at, 0, f["forecast_quantile"], color="#17becf", alpha=0.2, label="forecast up to its quantile"
+                at, 0, f["forecast_quantile"][shown], color="#17becf", alpha=0.2, label="forecast up to its quantile"
             )
     axes = [ax]
     if demand is not None:
@@ -126,6 +146,23 @@ def _legend_below(fig: Any, axes: Sequence[Any], columns: int = 5) -> None:
     fig.tight_layout(rect=(0.0, 0.045 * rows + 0.02, 1.0, 1.0))
 
 
+def p99_per_bin(arrival_s: np.ndarray, ttft_s: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each bin's start and the p99 TTFT of the requests that arrived in it (an unserved request counts as
+    never served, capped at 10,000 s for the log axis); a bin with no arrivals is NaN, so a line breaks
+    there instead of bridging minutes without data."""
+    if arrival_s.size == 0:
+        return np.zeros(0), np.zeros(0)
+    ttft = np.minimum(np.where(np.isnan(ttft_s), np.inf, ttft_s), 1e4)  # capped before interpolating: inf has none
+    bins = (arrival_s // bin_s).astype(int)
+    every = np.arange(int(bins.min()), int(bins.max()) + 1)
+    ys = np.full(every.size, math.nan)
+    for i, b in enumerate(every):
+        values = ttft[bins == b]
+        if values.size:
+            ys[i] = float(np.percentile(values, 99))
+    return every * bin_s, ys
+
+
 def plot_ttft(directory: Path, summary: dict[str, Any], out: Path, bin_s: float = 60.0) -> None:
     """p99 TTFT per minute for each policy against the SLO target."""
     plt = _plt()
@@ -135,14 +172,8 @@ def plot_ttft(directory: Path, summary: dict[str, Any], out: Path, bin_s: float 
         requests = _read_csv(directory / f"{p['name']}.requests.csv")
         if not requests:
             continue
-        ttft = np.where(np.isnan(requests["ttft_s"]), np.inf, requests["ttft_s"])
-        bins = (requests["arrival_s"] // bin_s).astype(int)
-        xs, ys = [], []
-        for b in np.unique(bins):
-            values = ttft[bins == b]
-            xs.append(b * bin_s / 60.0)
-            ys.append(min(float(np.percentile(values, 99)), 1e4) if values.size else math.nan)
-        ax.plot(xs, ys, color=COLORS.get(p["name"], "black"), lw=1.2, label=p["name"])
+        xs, ys = p99_per_bin(requests["arrival_s"], requests["ttft_s"], bin_s)
+        ax.plot(xs / 60.0, ys, color=COLORS.get(p["name"], "black"), lw=1.2, label=p["name"])
     ax.axhline(target, color="black", ls="--", lw=1, label=f"SLO {target:g} s")
     ax.set_yscale("log")
     _plain_log_labels(ax.yaxis)

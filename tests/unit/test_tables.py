@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import numpy as np
 import pytest
 
 from simulations.reports.tables import excess_line, format_params, tuning_conditions
@@ -299,3 +300,35 @@ def test_the_tuning_reports_table_has_the_terminals_rows_and_names_a_shared_floo
         '<p class="note">keda-queue, keda-kv ended as the same fleet: a floor of 6 replicas that never scaled above'
         " it; on this trace their signals bought nothing over a fixed fleet</p>"
     )
+
+
+def test_p99_per_minute_breaks_the_line_where_no_request_arrived() -> None:
+    """Arrivals in minutes 0 and 2 only: minute 1 is NaN (a gap), not a line from minute 0 to 2; an
+    unserved request counts as the cap (10,000 s), so minute 2's p99 lies between its two requests."""
+    from simulations.reports.html import p99_per_bin
+
+    arrival = np.array([5.0, 10.0, 130.0, 150.0])
+    ttft = np.array([0.5, 0.5, 1.0, np.nan])
+    xs, ys = p99_per_bin(arrival, ttft, 60.0)
+    assert xs.tolist() == [0.0, 60.0, 120.0]
+    assert ys[0] == pytest.approx(0.5) and np.isnan(ys[1]) and ys[2] == pytest.approx(1.0 + 0.99 * (1e4 - 1.0))
+
+
+@pytest.mark.parametrize(
+    ("case", "lines", "groups"),
+    [
+        (
+            "two policies with the same ready series",
+            {"keda-queue": ([0, 10], [2, 3]), "keda-kv": ([0, 10], [2, 3]), "gpuscale": ([0, 10], [2, 4])},
+            [["keda-queue", "keda-kv"], ["gpuscale"]],
+        ),
+        ("same values at other times", {"a": ([0, 10], [1, 1]), "b": ([0, 20], [1, 1])}, [["a"], ["b"]]),
+    ],
+)
+def test_lines_that_would_hide_each_other_are_grouped(
+    case: str, lines: dict[str, tuple[list[float], list[float]]], groups: list[list[str]]
+) -> None:
+    from simulations.reports.html import same_lines
+
+    arrays = {name: (np.array(x), np.array(y)) for name, (x, y) in lines.items()}
+    assert same_lines(arrays) == groups, case
