@@ -332,3 +332,19 @@ def test_lines_that_would_hide_each_other_are_grouped(
 
     arrays = {name: (np.array(x), np.array(y)) for name, (x, y) in lines.items()}
     assert same_lines(arrays) == groups, case
+
+
+@pytest.mark.parametrize(
+    ("case", "misses", "label"),
+    [
+        ("no run on the floor", [0.002, 0.05], None),
+        ("one perfect run", [1e-4, 0.05], "no request missed (1 run, drawn at 0.01%)"),
+        ("several", [1e-4, 1e-4, 0.003], "no request missed (2 runs, drawn at 0.01%)"),
+    ],
+)
+def test_runs_that_missed_nothing_are_labelled_on_the_log_axis(
+    case: str, misses: list[float], label: str | None
+) -> None:
+    from simulations.reports.html import no_miss_label
+
+    assert no_miss_label(misses) == label, case
