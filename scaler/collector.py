@@ -22,6 +22,7 @@ from scaler.decision_log import DecisionLog
 from scaler.inference_engines import ENGINES, PodAggregate, aggregate
 from scaler.kube import KubeObservation, KubeSource
 from scaler.loop import DecisionLoop
+from scaler.metadata import deprecation_notes
 from scaler.prometheus import PrometheusError, PrometheusSource, PromQLApi, Sample
 from scaler.queries import GroupKey, PlannedQuery, group_key, plan, plan_history
 from scaler.snapshot import Replicas, ReplicaSource, Signal, Snapshot, no_series_snapshot, token_load
@@ -424,6 +425,8 @@ class Collector:
             decision = self._loop(w).step(snapshot, now)
             if self.kube is None and decision.horizon_source == HorizonSource.DEFAULT:
                 decision = _with_note(decision, f"horizon is the configured default: {self.kube_status}")
+            for note in deprecation_notes(w.meta):
+                decision = _with_note(decision, note)
             if w.forgotten:  # removed while this cycle ran: nothing to publish or show
                 return decision
             w.publish_decision(decision)

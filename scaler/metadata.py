@@ -7,6 +7,7 @@ person reading it is a platform engineer looking at a ScaledObject's status.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -241,6 +242,7 @@ def _strip_from_env(raw: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+@functools.cache
 def _routing_keys() -> dict[str, str]:
     """Trigger key -> TriggerMetadata field, for the keys that say which workload and where its metrics are."""
     return {(f.alias or name): name for name, f in TriggerMetadata.model_fields.items() if name != "overrides"}
@@ -324,6 +326,23 @@ def resolve_policy(meta: TriggerMetadata, base: PolicySpec, base_name: str = "th
             raise MetadataError("minReplicas", str(low), f"at most maxReplicas ({high}, from {base_name})")
         raise MetadataError("maxReplicas", str(high), f"at least minReplicas ({low}, from {base_name})")
     return PolicySpec.model_validate(merged)
+
+
+#: Trigger keys that still parse for one release, and what to write instead. Each one set on a trigger adds
+#: a note to every decision of that workload (the decision log, /decisions), so the owner sees it.
+DEPRECATED_KEYS: dict[str, str] = {
+    "prometheusAddress": "name a configured source with 'prometheus' instead",
+}
+
+
+def deprecation_notes(meta: TriggerMetadata) -> tuple[str, ...]:
+    """One note per deprecated key the trigger sets."""
+    routing = _routing_keys()
+    return tuple(
+        f"trigger key '{key}' is deprecated and will be refused in the next release: {advice}"
+        for key, advice in DEPRECATED_KEYS.items()
+        if getattr(meta, routing[key]) is not None
+    )
 
 
 def prometheus_url_for(meta: TriggerMetadata, config: ServerConfig) -> str:

@@ -148,3 +148,44 @@ def test_a_longer_history_is_read_for_fewer_workloads_at_a_time(
 ) -> None:
     config = ServerConfig(prometheus_url=URL, history_s=history_s, refresh_interval_s=refresh_s, kubernetes="off")
     assert history_batch_size(config) == batch, name
+
+
+@pytest.mark.parametrize(
+    ("case", "metadata", "notes"),
+    [
+        ("a source by name", {"prometheus": "default"}, []),
+        (
+            "a source by its URL (deprecated)",
+            {"prometheusAddress": URL},
+            [
+                "trigger key 'prometheusAddress' is deprecated and will be refused in the next release: name a"
+                " configured source with 'prometheus' instead"
+            ],
+        ),
+    ],
+)
+def test_a_deprecated_trigger_key_is_noted_on_every_decision(
+    case: str, metadata: dict[str, str], notes: list[str]
+) -> None:
+    clock = [START]
+    prometheus = FakePrometheus(clock, [("team-a", "model-0")])
+    config = ServerConfig(prometheus_url=URL, refresh_interval_s=REFRESH_S, history_s=0, kubernetes="off")
+    registry = Registry()
+    meta = parse_trigger_metadata({"deployment": "model-0", **metadata})
+    key = WorkloadKey("team-a", "model-0", meta.metric_name)
+    registry.add(Workload(key, meta, resolve_policy(meta, PolicySpec()), URL, START, START))
+    decisions: list[Decision] = []
+    collector = Collector(
+        registry,
+        config,
+        DecisionTelemetry(),
+        lambda: clock[0],
+        sink=lambda batch: decisions.extend(d for _, d in batch),
+        open_source=lambda url: prometheus,
+    )
+    for _ in range(2):
+        collector.refresh()
+        clock[0] += REFRESH_S
+    assert len(decisions) == 2, case
+    for decision in decisions:
+        assert [n for n in decision.notes if "deprecated" in n] == notes, case
