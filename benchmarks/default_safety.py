@@ -8,7 +8,7 @@ simulate`` does), the smallest fixed fleet that meets the SLO (searched in hinds
 fleet a team would run) and the oracle (the cheapest plan found with full knowledge of arrivals and
 cold starts; the headroom search's oracle is printed beside it). All start from the same initial
 fleet. Beside them, the reactive bound: the cheapest headroom plan that sees demand only as it happens
-and reacts to it perfectly (``compare.search_reactive_bound``). Where that bound misses the SLO, or
+and reacts to it perfectly (``references.search_reactive_bound``). Where that bound misses the SLO, or
 meets it only for more than the fixed fleet, no policy without foresight can pass both "meets" and
 "cheaper" on the case. Three checks per case, as issue 31 states them:
 
@@ -32,7 +32,8 @@ from typing import Any
 from benchmarks._cli import parser
 from benchmarks._suite import PROFILE, suite, suite_arguments
 from simulations.fleet.replay import ReplaySettings
-from simulations.policies.compare import ReplayJob, compare, search_reactive_bound
+from simulations.policies.compare import ReplayJob, compare
+from simulations.policies.references import search_reactive_bound
 from simulations.tuning.job import default_workers
 
 PEAK_LIMIT = 1.5

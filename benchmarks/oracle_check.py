@@ -9,7 +9,7 @@ Printed per case (the synthetic shapes of benchmarks/default_safety.py and the r
 - headroom: the headroom search alone (the oracle before the budget schedules);
 - per-minute: the cheapest of each minute's mean demand scaled by one factor (0.5-4 in steps of 1.25x),
   held for the minute and replayed the same way: a plan from a method the oracle does not search;
-- reactive: the reactive bound (no foresight at all, ``compare.search_reactive_bound``);
+- reactive: the reactive bound (no foresight at all, ``references.search_reactive_bound``);
 - 180 s / 200 s: the oracle with every cold start fixed at 180 s and at 200 s; a longer cold start can
   never make the optimum cheaper, so "mono" says whether the searched oracle kept that order.
 
@@ -26,9 +26,10 @@ import traceback
 from benchmarks._cli import parser
 from benchmarks._suite import PROFILE, suite, suite_arguments
 from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
-from simulations.policies.compare import ReplayJob, compare, search_reactive_bound
+from simulations.policies.compare import ReplayJob, compare
 from simulations.policies.controllers import OracleController, PolicyContext
 from simulations.policies.oracle_plans import future_load, per_minute_schedule
+from simulations.policies.references import search_reactive_bound
 from simulations.policies.slo import Slo
 from simulations.profiles import ColdStart
 from simulations.traces.workload import TraceWorkload

@@ -5,7 +5,7 @@ Run: python -m lab.oracle_foresight [CASE-NAME-PART ...] (from the project root)
 For each headline case (benchmarks/headline.py) the oracle plans from demand binned at 10 s (the
 headline oracle's finest plan), 60 s, 300 s and 600 s, with a look-ahead of one bin (60 s for the
 10 s plan), and its headroom is bisected for the fewest GPU-hours that meet the SLO, as in
-``simulations.policies.compare.search_oracle``. A plan that knows only 10-minute averages is information a
+``simulations.policies.references.search_oracle``. A plan that knows only 10-minute averages is information a
 forecaster could plausibly have; a plan that needs 10-second bins is not. Printed beside them:
 the headline oracle and the two-thirds line of the headline target, from the fixed fleet and the
 best-baseline figure you pass with --best CASE=GPU_HOURS (tuning the baselines again would take
@@ -30,8 +30,9 @@ from typing import Any
 from benchmarks._cli import parser
 from benchmarks.headline import CASES, PROFILE, TRACES
 from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
-from simulations.policies.compare import fixed_search_start, initial_replicas, search_fixed, search_oracle
+from simulations.policies.compare import initial_replicas
 from simulations.policies.controllers import PolicyContext, create_controller
+from simulations.policies.references import fixed_search_start, search_fixed, search_oracle
 from simulations.policies.slo import Slo
 from simulations.traces.scenario import build_workload
 from simulations.traces.workload import TraceWorkload

@@ -21,7 +21,7 @@ from benchmarks._setting import case_named, setting
 from benchmarks.headline import CASES, PROFILE, TRACES, Case
 from simulations.fleet.replay import ReplayResult, ReplaySettings
 from simulations.policies.attribution import excess_over_oracle
-from simulations.policies.compare import search_oracle
+from simulations.policies.references import search_oracle
 from simulations.traces.scenario import build_workload
 from simulations.tuning.job import replay_params
 

@@ -10,7 +10,7 @@ only judge of whether a plan meets the SLO:
   leave bins short of ``k`` x their demand as long as the requests in those bins fit a violation
   budget. The budget goes where it saves most (a burst that would need pods started and idled for
   minutes), which a uniform headroom cannot do. A Lagrange multiplier on violated requests is
-  bisected to spend the budget; the scale ``k`` is searched by replay (``compare.search_budget_plan``)
+  bisected to spend the budget; the scale ``k`` is searched by replay (``references.search_budget_plan``)
   because a demand estimate in replica units is not the fleet model's capacity.
 """
 
