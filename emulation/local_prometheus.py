@@ -44,6 +44,7 @@ class PrometheusServer:
         data_dir: Path | None = None,
         extra_args: list[str] | None = None,
         scrape_interval_s: int = 1,
+        job: str = "fleet",
     ) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
@@ -59,6 +60,7 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args or []
         self.scrape_interval_s = scrape_interval_s
+        self.job = job
         self.process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -68,7 +70,7 @@ class PrometheusServer:
                 "evaluation_interval": f"{self.scrape_interval_s}s",
                 "scrape_timeout": f"{self.scrape_interval_s}s",
             },
-            "scrape_configs": [{"job_name": "fleet", "static_configs": [{"targets": self.targets}]}],
+            "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}],
         }
         path = self.workdir / "prometheus.yml"
         path.write_text(json.dumps(config))  # JSON is valid YAML
