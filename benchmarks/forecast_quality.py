@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks._cli import parser
 from predictors import create_predictor
 from predictors.backtest import BacktestResult, Forecaster, ratio_interval, rolling_origin
-from simulations.forecasting.backtest import warmup_steps
+from simulations.forecasting.backtest import origin_stride, warmup_steps
 from simulations.forecasting.baselines import (
     BaselinesUnavailableError,
     applicable_baselines,
@@ -67,7 +67,7 @@ def run_case(case: Case) -> tuple[str, float, list[int], list[BacktestResult], B
     steps = sorted({max(1, math.ceil(h / demand.step_s)) for h in case.horizons_s})
     n = demand.values.shape[0]
     warmup = warmup_steps(n)
-    stride = max(1, (n - warmup - max(steps)) // MAX_ORIGINS)
+    stride = origin_stride(n, max(steps), MAX_ORIGINS)  # the same origins rule as gpuscale backtest
     factories: list[Callable[[], Forecaster]] = [
         lambda: create_predictor("default", demand.step_s, max(steps)),
         lambda: create_predictor("last_value", demand.step_s, max(steps)),

@@ -137,11 +137,10 @@ class ProfileGuardedEnsemble(OnlineEnsemble):
         self._race = SmoothedErrors(2, horizon, halflife)  # row 0: the ensemble, row 1: the guarded path
         self._raced = np.zeros((2, horizon))
         self._guarded = np.ones(horizon, dtype=bool)
-        self._profile_ready = False
 
     def update(self, value: float) -> None:
         super().update(value)  # builds this update's paths (``_combine``) after scoring the last ones
-        if self._profile_ready:
+        if self._profile_is_ready():
             # Before the profile is ready the two paths are one: scoring them would add the same error to
             # both sides of the comparison, so it is skipped (and costs nothing in a short replay).
             self._race.score_and_push(value, self._raced)
@@ -152,16 +151,18 @@ class ProfileGuardedEnsemble(OnlineEnsemble):
             self._guarded = ~(plain < guarded)  # a tie, or no errors yet (NaN): guard
         return super().weights()
 
+    def _profile_is_ready(self) -> bool:
+        profile = self.members[-1]
+        return isinstance(profile, DailyProfile) and profile.ready
+
     def guarded_horizons(self) -> FloatArray:
         """Per horizon, 1.0 where the guarded path is used, 0.0 where the plain ensemble is."""
         return self._guarded.astype(np.float64)
 
     def _combine(self) -> FloatArray:
         combined = super()._combine()
-        profile = self.members[-1]
-        if not (isinstance(profile, DailyProfile) and profile.ready):
+        if not self._profile_is_ready():
             return combined
-        self._profile_ready = True
         self._raced[0] = combined
         np.maximum(combined, self._paths[-1], out=self._raced[1])
         return np.asarray(np.where(self._guarded, self._raced[1], combined))

@@ -48,7 +48,7 @@ class MetricsRequest:
 
 @dataclass(frozen=True)
 class Stop:
-    pass
+    """Finish: the server is shutting down."""
 
 
 ToWorker = Upsert | Remove | Refresh | MetricsRequest | Stop
