@@ -11,87 +11,16 @@ from collections.abc import Callable
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.fleet import PodMirror, recommendation, scaled_object_condition
+from tests.e2e.fleet import FALLBACK_REPLICAS, PodMirror, apply_list, recommendation, scaled_object_condition, workload
 from tests.support.net import exposition
 
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "faults"
-FALLBACK_REPLICAS = 4
 MAX_HOLD_S = 130
 #: generated tokens/s of 5.5 replicas at deploy/base's default policy (4,500 per replica): more than the
 #: fallback's 4, so that the fallback shows as a change
 STEADY_TPS = 5.5 * 4500
-
-
-def workload(scaler_address: str) -> list[dict[str, object]]:
-    """A Deployment and its ScaledObject reading the allow-listed Prometheus source "faults"."""
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "gpuscale-read-workloads", "namespace": NAMESPACE},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "gpuscale-read-workloads",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "gpuscale", "namespace": "gpuscale-system"}],
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "llama", "namespace": NAMESPACE},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "llama"}},
-                "template": {
-                    "metadata": {"labels": {"app": "llama"}},
-                    "spec": {"containers": [{"name": "server", "image": "vllm/vllm-openai:v0.11.0"}]},
-                },
-            },
-        },
-        {
-            "apiVersion": "keda.sh/v1alpha1",
-            "kind": "ScaledObject",
-            "metadata": {"name": "llama", "namespace": NAMESPACE},
-            "spec": {
-                "scaleTargetRef": {"name": "llama"},
-                "pollingInterval": 5,
-                "minReplicaCount": 1,
-                "maxReplicaCount": 16,
-                "fallback": {"failureThreshold": 3, "replicas": FALLBACK_REPLICAS},
-                "advanced": {
-                    "horizontalPodAutoscalerConfig": {
-                        "behavior": {
-                            "scaleUp": {"tolerance": "0"},
-                            "scaleDown": {"stabilizationWindowSeconds": 60},
-                        }
-                    }
-                },
-                "triggers": [
-                    {
-                        "type": "external",
-                        "metadata": {
-                            "scalerAddress": scaler_address,
-                            "deployment": "llama",
-                            "prometheus": "faults",
-                            "policy": "default",
-                            "maxHoldSeconds": str(MAX_HOLD_S),
-                            "scaleDownStabilizationSeconds": "20",
-                            "forecastHorizonSeconds": "30",
-                            # the forecast is not what this test is about: with the default ensemble's q0.9
-                            # band, inflated by the rate() ramp's errors, the steady fleet came out anywhere
-                            # from 6 to 16 replicas; the last value at its median asks for the load itself
-                            "forecastModel": "last_value",
-                            "forecastQuantile": "0.5",
-                        },
-                    }
-                ],
-            },
-        },
-    ]
 
 
 def spec_replicas(stack: Stack) -> int:
@@ -140,14 +69,7 @@ def wait_settled(stack: Stack, namespace: str, mirror: PodMirror, record: Callab
 
 def test_a_prometheus_outage_holds_then_falls_back_and_recovers(stack: Stack) -> None:
     plane = stack.plane
-    plane.kubectl(
-        "apply",
-        "--server-side",
-        "--validate=strict",
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": workload(stack.scaler_address)}),
-    )
+    apply_list(plane, workload(NAMESPACE, stack.scaler_address, prometheus="faults", maxHoldSeconds=str(MAX_HOLD_S)))
     mirror = PodMirror(plane, stack.fleet, NAMESPACE, "llama").start()
     log: list[tuple[int, str, int, float | None, str]] = []
     start = time.monotonic()

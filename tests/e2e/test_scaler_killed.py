@@ -7,30 +7,21 @@ scaler unreachable, GetMetricSpec fails first and no failure is counted (kedacor
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.fleet import PodMirror, scaled_object_condition
-from tests.e2e.test_faults import wait_settled, workload
+from tests.e2e.fleet import PodMirror, apply_list, scaled_object_condition, workload
+from tests.e2e.test_faults import wait_settled
 
 pytestmark = pytest.mark.e2e
 
 
 def test_with_gpuscale_killed_the_hpa_holds_and_keda_does_not_fall_back(stack: Stack) -> None:
     plane = stack.plane
-    items = workload(stack.scaler_address)
-    for item in items:  # its own namespace and the default Prometheus source: independent of test_faults
-        text = json.dumps(item).replace('"faults"', '"killed"')
-        item.clear()
-        item.update(json.loads(text))
-    trigger = items[-1]["spec"]["triggers"][0]["metadata"]  # type: ignore[index]
-    trigger.pop("prometheus")
-    plane.kubectl(
-        "apply", "--server-side", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    )
+    # its own namespace and the default Prometheus source: independent of test_faults
+    apply_list(plane, workload("killed", stack.scaler_address))
     mirror = PodMirror(plane, stack.fleet, "killed", "llama").start()
     log: list[tuple[int, str, int, str]] = []
     start = time.monotonic()
