@@ -36,7 +36,11 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.1, 
 
 
 class PrometheusServer:
-    """Starts ``prometheus`` with its own data dir, scraping the given targets every second."""
+    """Starts ``prometheus`` with its own data dir, scraping the given targets every second.
+
+    ``more_jobs`` adds scrape jobs (name → targets); ``rule_groups`` are alerting and recording rule groups
+    (a PrometheusRule's ``spec.groups``), evaluated at the scrape interval.
+    """
 
     def __init__(
         self,
@@ -45,6 +49,9 @@ class PrometheusServer:
         extra_args: list[str] | None = None,
         scrape_interval_s: int = 1,
         job: str = "fleet",
+        more_jobs: dict[str, list[str]] | None = None,
+        rule_groups: list[dict[str, object]] | None = None,
+        retention: str = "1d",
     ) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
@@ -60,7 +67,9 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args or []
         self.scrape_interval_s = scrape_interval_s
-        self.job = job
+        self.jobs = {job: targets, **(more_jobs or {})}
+        self.rule_groups = rule_groups
+        self.retention = retention
         self.process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -70,8 +79,14 @@ class PrometheusServer:
                 "evaluation_interval": f"{self.scrape_interval_s}s",
                 "scrape_timeout": f"{self.scrape_interval_s}s",
             },
-            "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}],
+            "scrape_configs": [
+                {"job_name": name, "static_configs": [{"targets": targets}]} for name, targets in self.jobs.items()
+            ],
         }
+        if self.rule_groups is not None:
+            rules = self.workdir / "rules.yml"
+            rules.write_text(json.dumps({"groups": self.rule_groups}))
+            config["rule_files"] = [str(rules)]
         path = self.workdir / "prometheus.yml"
         path.write_text(json.dumps(config))  # JSON is valid YAML
         return path
@@ -85,7 +100,7 @@ class PrometheusServer:
                 f"--config.file={config}",
                 f"--storage.tsdb.path={self.data_dir}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1d",
+                f"--storage.tsdb.retention.time={self.retention}",
                 *self.extra_args,
             ],
             stdout=log,

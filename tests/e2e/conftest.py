@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from emulation.emulator import EmulatorServer, FleetEmulator
@@ -33,9 +34,19 @@ class Stack:
     prometheus: PrometheusServer
     #: a second Prometheus, allow-listed as the source "faults": a test may kill it without touching the others
     faults_prometheus: PrometheusServer
+    #: a third, allow-listed as the source "history": not started; a test backfills its data and starts it
+    history_prometheus: PrometheusServer
     scaler: subprocess.Popen[bytes]
     scaler_port: int
     scaler_metrics_port: int
+    #: what kube-prometheus-stack would run beside them: a Prometheus scraping gpuscale (job gpuscale) and
+    #: KEDA's operator, evaluating deploy/monitoring's alert rules
+    monitoring: PrometheusServer
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """The scaler's Prometheus sources, by name."""
+        return prometheus_sources(self.prometheus, self.faults_prometheus, self.history_prometheus)
 
     @property
     def scaler_address(self) -> str:
@@ -47,16 +58,19 @@ class Stack:
 
     def restart_scaler(self) -> None:
         """A new ``gpuscale serve`` on the same ports, as a restarted pod behind the same Service."""
-        self.scaler = start_scaler(
-            self.plane, self.prometheus.url, self.faults_prometheus.url, self.scaler_port, self.scaler_metrics_port
-        )
+        self.scaler = start_scaler(self.plane, self.sources, self.scaler_port, self.scaler_metrics_port)
         self.plane.processes["gpuscale"] = self.scaler
         self.plane.wait(lambda: _serving(self.scaler_port), 60, "gpuscale serve's gRPC health", "gpuscale")
 
 
-def start_scaler(
-    plane: ControlPlane, prometheus_url: str, faults_url: str, port: int, metrics_port: int
-) -> subprocess.Popen[bytes]:
+def prometheus_sources(
+    default: PrometheusServer, faults: PrometheusServer, history: PrometheusServer
+) -> dict[str, str]:
+    """The Prometheus sources allow-listed on the scaler, by name."""
+    return {"default": default.url, "faults": faults.url, "history": history.url}
+
+
+def start_scaler(plane: ControlPlane, sources: dict[str, str], port: int, metrics_port: int) -> subprocess.Popen[bytes]:
     """``gpuscale serve`` with deploy/base's config and policies, as the scaler's ServiceAccount."""
     kubeconfig = plane.user_kubeconfig("gpuscale", SCALER_USER)
     log = (plane.root / "gpuscale.log").open("ab")
@@ -67,7 +81,8 @@ def start_scaler(
             "--policy-dir", str(ROOT / "deploy" / "base" / "policies"),
             "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
             "--probe-port", str(free_port()),
-            "--prometheus-url", prometheus_url, "--prometheus-source", f"faults={faults_url}",
+            "--prometheus-url", sources["default"],
+            *(f"--prometheus-source={name}={url}" for name, url in sources.items() if name != "default"),
             "--kubernetes", "kubeconfig",
         ],
         cwd=ROOT,
@@ -75,6 +90,25 @@ def start_scaler(
         stderr=subprocess.STDOUT,
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
     )  # fmt: skip
+
+
+def alert_rule_groups() -> list[dict[str, object]]:
+    """deploy/monitoring's PrometheusRule as a Prometheus rule file's groups."""
+    rule = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheusrule.yaml").read_text())
+    groups: list[dict[str, object]] = rule["spec"]["groups"]
+    return groups
+
+
+def firing_or_pending(stack: Stack, alert: str, **labels: str) -> bool:
+    """Whether the monitoring Prometheus holds the alert pending or firing for these labels."""
+    matchers = ",".join([f'alertname="{alert}"', *(f'{k}="{v}"' for k, v in labels.items())])
+    return bool(stack.monitoring.query(f"ALERTS{{{matchers}}}"))
+
+
+def alerts_for(stack: Stack, namespace: str) -> set[str]:
+    """Names of the alerts the monitoring Prometheus holds pending or firing for a namespace."""
+    series = stack.monitoring.query(f'ALERTS{{namespace="{namespace}"}}')
+    return {str(s["metric"]["alertname"]) for s in series}  # type: ignore[index]
 
 
 def _serving(port: int) -> bool:
@@ -89,11 +123,15 @@ def _serving(port: int) -> bool:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="gpuscale-e2e-"))
+    monitoring: PrometheusServer | None = None
     plane = ControlPlane(root)
     fleet = FleetEmulator()
     emulator = EmulatorServer(fleet).start()
     prometheus = PrometheusServer([f"127.0.0.1:{emulator.port}"]).start()
     faults_prometheus = PrometheusServer([f"127.0.0.1:{emulator.port}"]).start()
+    history_prometheus = PrometheusServer(
+        [f"127.0.0.1:{emulator.port}"], data_dir=root / "history-data", retention="3d"
+    )
     try:
         plane.start()
         keda = Keda(plane).install()
@@ -101,12 +139,35 @@ def stack() -> Iterator[Stack]:
         # that each workload namespace binds (the process itself runs on the host, as that ServiceAccount)
         plane.kubectl("apply", "--server-side", "--validate=strict", "-k", str(ROOT / "deploy" / "base"))
         port, metrics_port = free_port(), free_port()
-        scaler = start_scaler(plane, prometheus.url, faults_prometheus.url, port, metrics_port)
+        sources = prometheus_sources(prometheus, faults_prometheus, history_prometheus)
+        scaler = start_scaler(plane, sources, port, metrics_port)
         plane.processes["gpuscale"] = scaler
         plane.wait(lambda: _serving(port), 60, "gpuscale serve's gRPC health", "gpuscale")
-        yield Stack(plane, keda, fleet, prometheus, faults_prometheus, scaler, port, metrics_port)
+        monitoring = PrometheusServer(
+            [f"127.0.0.1:{metrics_port}"],
+            job="gpuscale",
+            more_jobs={"keda-operator": [f"127.0.0.1:{keda.operator_metrics_port}"]},
+            rule_groups=alert_rule_groups(),
+        )
+        stack = Stack(
+            plane,
+            keda,
+            fleet,
+            prometheus,
+            faults_prometheus,
+            history_prometheus,
+            scaler,
+            port,
+            metrics_port,
+            monitoring,
+        )
+        monitoring.start()
+        yield stack
     finally:
         plane.stop()
         prometheus.stop()
         faults_prometheus.stop()
+        history_prometheus.stop()
+        if monitoring is not None:
+            monitoring.stop()
         emulator.stop()

@@ -67,16 +67,22 @@ class PodMirror:
             self.sync()
 
 
-def recommendation(metrics_port: int, namespace: str, scaled_object: str = "llama") -> int | None:
-    """gpuscale's latest recommendation for a ScaledObject, from its /decisions endpoint."""
-    url = f"http://127.0.0.1:{metrics_port}/decisions/{namespace}/{scaled_object}?limit=1"
+def decisions(metrics_port: int, namespace: str, scaled_object: str = "llama", limit: int = 1) -> list[dict[str, Any]]:
+    """gpuscale's latest decisions for a ScaledObject, oldest first, from its /decisions endpoint."""
+    url = f"http://127.0.0.1:{metrics_port}/decisions/{namespace}/{scaled_object}?limit={limit}"
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
             (entry,) = json.loads(resp.read())
     except (OSError, ValueError):
-        return None
-    decisions: list[dict[str, Any]] = entry["decisions"]
-    return decisions[-1]["replicas"] if decisions else None
+        return []
+    found: list[dict[str, Any]] = entry["decisions"]
+    return found
+
+
+def recommendation(metrics_port: int, namespace: str, scaled_object: str = "llama") -> int | None:
+    """gpuscale's latest recommendation for a ScaledObject."""
+    latest = decisions(metrics_port, namespace, scaled_object)
+    return latest[-1]["replicas"] if latest else None
 
 
 def scaled_object_condition(plane: ControlPlane, namespace: str, kind: str, name: str = "llama") -> str:

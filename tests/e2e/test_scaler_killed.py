@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, alerts_for, firing_or_pending
 from tests.e2e.fleet import PodMirror, apply_list, scaled_object_condition, workload
 from tests.e2e.test_faults import wait_settled
 
@@ -23,13 +23,16 @@ def test_with_gpuscale_killed_the_hpa_holds_and_keda_does_not_fall_back(stack: S
     # its own namespace and the default Prometheus source: independent of test_faults
     apply_list(plane, workload("killed", stack.scaler_address))
     mirror = PodMirror(plane, stack.fleet, "killed", "llama").start()
-    log: list[tuple[int, str, int, str]] = []
+    log: list[tuple[int, str, int, str, list[str]]] = []
     start = time.monotonic()
 
     def record(phase: str) -> int:
         replicas = int(plane.get_json("deployment", "llama", "-n", "killed")["spec"]["replicas"])  # type: ignore[index]
         state = scaled_object_condition(plane, "killed", "Fallback")
-        log.append((round(time.monotonic() - start), phase, replicas, state))
+        alerts = sorted(
+            alerts_for(stack, "killed") | ({"GpuscaleDown"} if firing_or_pending(stack, "GpuscaleDown") else set())
+        )
+        log.append((round(time.monotonic() - start), phase, replicas, state, alerts))
         return replicas
 
     try:
@@ -41,8 +44,17 @@ def test_with_gpuscale_killed_the_hpa_holds_and_keda_does_not_fall_back(stack: S
             assert record("gpuscale down") == steady, log
             assert log[-1][3] != "True", log
             time.sleep(5)
+        # the shipped rules, evaluated by a Prometheus scraping gpuscale and KEDA: GpuscaleDown holds, and
+        # KEDA's error counter stays silent (no call reached the scaler), so GpuscaleKedaErrors does not
+        assert log[-1][4] == ["GpuscaleDown"], log
+        assert {a for _, phase, _, _, alerts in log if phase == "gpuscale down" for a in alerts} == {"GpuscaleDown"}
     finally:
         if stack.scaler.poll() is not None:
             stack.restart_scaler()
         mirror.stop()
-        print("\n".join(f"{t:>4}s {phase:<14} spec.replicas={r} fallback={fb}" for t, phase, r, fb in log))
+        print(
+            "\n".join(
+                f"{t:>4}s {phase:<14} spec.replicas={r} fallback={fb} alerts={','.join(alerts)}"
+                for t, phase, r, fb, alerts in log
+            )
+        )

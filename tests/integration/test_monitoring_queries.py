@@ -6,22 +6,19 @@ KEDA's metrics (``keda_*``) need KEDA's operator and adapter running: the e2e su
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from emulation.emulator import EmulatorServer, FleetEmulator
 from emulation.local_prometheus import PrometheusServer
 from tests.conftest import scaler_config
+from tests.support.dashboard import dashboard_queries
 from tests.support.net import wait_for
 from tests.support.scaler import RunningScaler, keda_poll, ref
 
 pytestmark = pytest.mark.integration
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "monitoring" / "grafana" / "gpuscale-dashboard.json"
 NAMESPACE, NAME = "panels", "llama"
 #: Queries that are empty while nothing fails: they count errors.
 EMPTY_WHEN_HEALTHY = {"gpuscale_prometheus_query_errors_total"}
@@ -29,15 +26,11 @@ EMPTY_WHEN_HEALTHY = {"gpuscale_prometheus_query_errors_total"}
 
 def gpuscale_queries() -> list[str]:
     """The dashboard's queries over gpuscale's metrics, Grafana's variables set to this test's workload."""
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    exprs = [t["expr"] for p in panels for t in p["targets"]]
-    values = {"namespace": NAMESPACE, "scaledobject": NAME, "__rate_interval": "20s"}
-    out = []
-    for expr in exprs:
-        if "keda_" in expr or any(name in expr for name in EMPTY_WHEN_HEALTHY):
-            continue
-        out.append(re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], expr))
-    return out
+    return [
+        q
+        for q in dashboard_queries(NAMESPACE, NAME)
+        if "keda_" not in q and not any(name in q for name in EMPTY_WHEN_HEALTHY)
+    ]
 
 
 def test_the_dashboard_reads_every_gpuscale_metric_it_plots_from_a_running_prometheus(
