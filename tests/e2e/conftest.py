@@ -60,7 +60,7 @@ class Stack:
         """A new ``gpuscale serve`` on the same ports, as a restarted pod behind the same Service."""
         self.scaler = start_scaler(self.plane, self.sources, self.scaler_port, self.scaler_metrics_port)
         self.plane.processes["gpuscale"] = self.scaler
-        self.plane.wait(lambda: _serving(self.scaler_port), 60, "gpuscale serve's gRPC health", "gpuscale")
+        self.plane.wait(lambda: serving(self.scaler_port), 60, "gpuscale serve's gRPC health", "gpuscale")
 
 
 def prometheus_sources(
@@ -70,16 +70,24 @@ def prometheus_sources(
     return {"default": default.url, "faults": faults.url, "history": history.url}
 
 
-def start_scaler(plane: ControlPlane, sources: dict[str, str], port: int, metrics_port: int) -> subprocess.Popen[bytes]:
-    """``gpuscale serve`` with deploy/base's config and policies, as the scaler's ServiceAccount."""
+def start_scaler(
+    plane: ControlPlane,
+    sources: dict[str, str],
+    port: int,
+    metrics_port: int,
+    host: str = "127.0.0.1",
+    name: str = "gpuscale",
+) -> subprocess.Popen[bytes]:
+    """``gpuscale serve`` with deploy/base's config and policies, as the scaler's ServiceAccount, logging to
+    ``<name>.log``; ``host`` is a loopback address (two scalers on one port are two pods behind a Service)."""
     kubeconfig = plane.user_kubeconfig("gpuscale", SCALER_USER)
-    log = (plane.root / "gpuscale.log").open("ab")
+    log = (plane.root / f"{name}.log").open("ab")
     return subprocess.Popen(
         [
             sys.executable, "-m", "scaler.cli", "serve",
             "--config", str(ROOT / "deploy" / "base" / "config.yaml"),
             "--policy-dir", str(ROOT / "deploy" / "base" / "policies"),
-            "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
+            "--host", host, "--port", str(port), "--metrics-port", str(metrics_port),
             "--probe-port", str(free_port()),
             "--prometheus-url", sources["default"],
             *(f"--prometheus-source={name}={url}" for name, url in sources.items() if name != "default"),
@@ -111,9 +119,9 @@ def alerts_for(stack: Stack, namespace: str) -> set[str]:
     return {str(s["metric"]["alertname"]) for s in series}  # type: ignore[index]
 
 
-def _serving(port: int) -> bool:
+def serving(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with grpc.insecure_channel(f"{host}:{port}") as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=0.5)
     except grpc.RpcError:
         return False
@@ -142,7 +150,7 @@ def stack() -> Iterator[Stack]:
         sources = prometheus_sources(prometheus, faults_prometheus, history_prometheus)
         scaler = start_scaler(plane, sources, port, metrics_port)
         plane.processes["gpuscale"] = scaler
-        plane.wait(lambda: _serving(port), 60, "gpuscale serve's gRPC health", "gpuscale")
+        plane.wait(lambda: serving(port), 60, "gpuscale serve's gRPC health", "gpuscale")
         monitoring = PrometheusServer(
             [f"127.0.0.1:{metrics_port}"],
             job="gpuscale",

@@ -14,9 +14,9 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
 class _OneName(BaseResolver):  # type: ignore[misc]
-    def __init__(self, name: str, address: str) -> None:
+    def __init__(self, name: str, addresses: tuple[str, ...]) -> None:
         self.name = name.rstrip(".").lower()
-        self.address = address
+        self.addresses = addresses
 
     def resolve(self, request: Any, handler: Any) -> Any:
         reply = request.reply()
@@ -24,16 +24,17 @@ class _OneName(BaseResolver):  # type: ignore[misc]
         if str(question.qname).rstrip(".").lower() != self.name:
             reply.header.rcode = RCODE.NXDOMAIN
         elif question.qtype == QTYPE.A:
-            reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(self.address), ttl=30))
+            for address in self.addresses:
+                reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=30))
         # the name exists: any other type (AAAA) is an empty answer, not NXDOMAIN
         return reply
 
 
 class LoopbackDns:
-    """Answers ``name`` with 127.0.0.1 over UDP and TCP on one loopback port (``port``)."""
+    """Answers ``name`` with loopback ``addresses`` over UDP and TCP on one loopback port (``port``)."""
 
-    def __init__(self, name: str) -> None:
-        resolver = _OneName(name, "127.0.0.1")
+    def __init__(self, name: str, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        self.resolver = resolver = _OneName(name, addresses)
         quiet = DNSLogger(logf=lambda _: None)
         self.udp = DNSServer(resolver, address="127.0.0.1", port=0, logger=quiet)
         self.port: int = self.udp.server.server_address[1]
@@ -47,6 +48,10 @@ class LoopbackDns:
     def stop(self) -> None:
         self.udp.stop()
         self.tcp.stop()
+
+    def route(self, *addresses: str) -> None:
+        """Answer these addresses from now on: a ClusterIP Service sends a new connection to a live pod."""
+        self.resolver.addresses = addresses
 
     def target(self, name: str, port: int) -> str:
         """A gRPC target that resolves ``name`` through this server."""

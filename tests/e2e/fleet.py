@@ -67,9 +67,11 @@ class PodMirror:
             self.sync()
 
 
-def decisions(metrics_port: int, namespace: str, scaled_object: str = "llama", limit: int = 1) -> list[dict[str, Any]]:
+def decisions(
+    metrics_port: int, namespace: str, scaled_object: str = "llama", limit: int = 1, host: str = "127.0.0.1"
+) -> list[dict[str, Any]]:
     """gpuscale's latest decisions for a ScaledObject, oldest first, from its /decisions endpoint."""
-    url = f"http://127.0.0.1:{metrics_port}/decisions/{namespace}/{scaled_object}?limit={limit}"
+    url = f"http://{host}:{metrics_port}/decisions/{namespace}/{scaled_object}?limit={limit}"
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
             (entry,) = json.loads(resp.read())
