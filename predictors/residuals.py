@@ -82,6 +82,37 @@ def _interpolate(at_anchors: FloatArray, table: _Anchors) -> FloatArray:
     return np.asarray(low + (high - low) * table.weight)
 
 
+class _PendingPaths:
+    """The anchor entries of the last H forecast paths of ``paths`` models, waiting for the observation
+    each predicted: the one ring the bands, the members' weights and the guard's race all score from."""
+
+    def __init__(self, paths: int, max_horizon: int) -> None:
+        self.max_horizon = max_horizon
+        self.table = _anchors(max_horizon, paths)
+        self._pending = np.full((paths, max_horizon, self.table.steps.size), np.nan)
+        self._flat = self._pending.reshape(-1)
+        self._head = 0
+        self.pushed = 0
+
+    def due(self) -> FloatArray:
+        """(paths, anchors): what the paths made 1..H updates ago predicted for the observation now."""
+        due: FloatArray = self._flat.take(self.table.due[self._head])
+        return due
+
+    def push(self, paths: FloatArray) -> None:
+        """Remember ``paths`` (paths x steps), made now; anchors past a shorter path are never scored."""
+        self._head = (self._head + 1) % self.max_horizon
+        self.pushed += 1
+        steps = self.table.steps
+        if paths.shape[-1] >= self.max_horizon:
+            self._pending[:, self._head, :] = paths[:, steps]
+            return
+        row = self._pending[:, self._head, :]
+        row[:] = np.nan
+        short = steps < paths.shape[-1]
+        row[:, short] = paths[:, steps[short]]
+
+
 class ResidualBands:
     """Ring buffers of signed errors ``actual - forecast`` at the anchor horizons."""
 
@@ -91,17 +122,12 @@ class ResidualBands:
         self.max_horizon = max_horizon
         self.window = window
         self.refresh_every = refresh_every
-        self._table = _anchors(max_horizon, 1)
+        self._ring = _PendingPaths(1, max_horizon)
+        self._table = self._ring.table
         count = self._table.steps.size
         self._errors = np.zeros((count, window))
         self._counts = np.zeros(count, dtype=np.int64)
         self._slots = np.arange(count)
-        # Ring of the anchor entries of the last H forecast paths; row ``_head`` is the newest.
-        self._pending = np.full((max_horizon, count), np.nan)
-        self._flat = self._pending.reshape(-1)
-        self._due = self._table.due[:, 0, :]
-        self._head = 0
-        self._pushed = 0
         self._cache: dict[tuple[float, ...], FloatArray] = {}
         self._bands: dict[tuple[int, tuple[float, ...]], dict[float, FloatArray]] = {}
         self._scored_since_refresh = 0
@@ -109,9 +135,9 @@ class ResidualBands:
 
     def score_and_push(self, actual: float, path: FloatArray) -> None:
         """Score earlier forecasts against ``actual``, then remember ``path`` (made now)."""
-        if math.isfinite(actual) and self._pushed:
-            predicted = self._flat.take(self._due[self._head])
-            if self._pushed >= self.max_horizon and math.isfinite(predicted.sum()):
+        if math.isfinite(actual) and self._ring.pushed:
+            predicted = self._ring.due()[0]
+            if self._ring.pushed >= self.max_horizon and math.isfinite(predicted.sum()):
                 # warm: every anchor has a forecast to score (the common case)
                 self._errors[self._slots, self._counts % self.window] = actual - predicted
                 self._counts += 1
@@ -120,13 +146,7 @@ class ResidualBands:
                 self._errors[scored, self._counts[scored] % self.window] = actual - predicted[scored]
                 self._counts[scored] += 1
             self._scored_since_refresh += 1
-        self._head = (self._head + 1) % self.max_horizon
-        self._pushed += 1
-        row = self._pending[self._head]
-        n = min(self.max_horizon, path.shape[0])
-        steps = self._table.steps
-        row[:] = np.nan
-        row[steps < n] = path[steps[steps < n]]
+        self._ring.push(path[None, :])
 
     def count(self, horizon: int) -> int:
         """Errors scored at the anchor at or below ``horizon``."""
@@ -182,28 +202,24 @@ class ResidualBands:
 class MemberErrors:
     """Absolute errors of several models' paths at the anchor horizons, scored together in one pass.
 
-    The same ring as :class:`ResidualBands`, with a leading member axis: a combination
-    scores all its members with one ``take`` instead of one call per member.
+    The same ring as :class:`ResidualBands`, with one path per member: a combination scores all its
+    members with one ``take`` instead of one call per member.
     """
 
     def __init__(self, members: int, max_horizon: int, window: int = DEFAULT_RESIDUAL_WINDOW) -> None:
         self.members, self.max_horizon, self.window = members, max_horizon, window
-        self._table = _anchors(max_horizon, members)
+        self._ring = _PendingPaths(members, max_horizon)
+        self._table = self._ring.table
         count = self._table.steps.size
         # float32: a mean of hundreds of errors needs no more, and it halves the largest array per workload
         self._abs = np.zeros((members, count, window), dtype=np.float32)
         self._counts = np.zeros(count, dtype=np.int64)
         self._slots = np.arange(count)
-        self._pending = np.full((members, max_horizon, count), np.nan)
-        self._due = self._table.due
-        self._flat = self._pending.reshape(-1)
-        self._head = 0
-        self._pushed = 0
 
     def score_and_push(self, actual: float, paths: FloatArray) -> None:
         """Score every member's earlier paths against ``actual``; remember ``paths`` (members x H)."""
-        if math.isfinite(actual) and self._pushed:
-            predicted = self._flat.take(self._due[self._head])  # (members, anchors)
+        if math.isfinite(actual) and self._ring.pushed:
+            predicted = self._ring.due()  # (members, anchors)
             ok = np.isfinite(predicted).all(axis=0)
             slots = self._counts % self.window
             if ok.all():
@@ -213,9 +229,7 @@ class MemberErrors:
                 scored = np.nonzero(ok)[0]
                 self._abs[:, scored, slots[scored]] = np.abs(actual - predicted[:, scored])
                 self._counts[scored] += 1
-        self._head = (self._head + 1) % self.max_horizon
-        self._pushed += 1
-        self._pending[:, self._head, :] = paths[:, self._table.steps]
+        self._ring.push(paths)
 
     def mean_abs_errors(self) -> FloatArray:
         """(members, H) mean absolute errors; NaN where a horizon's anchors have too few scored errors."""
@@ -231,7 +245,7 @@ class SmoothedErrors:
 
     For a choice that must remember further back than the band's window: whether the daily profile's
     guard helps is settled by days of errors, not by the last quiet hour's (which always favour
-    persistence). Memory is the ring of pending anchor entries plus one running mean per path and anchor.
+    persistence). Memory is the ring of pending paths plus one running mean per path and anchor.
     """
 
     def __init__(self, paths: int, max_horizon: int, halflife_steps: float) -> None:
@@ -239,19 +253,16 @@ class SmoothedErrors:
             raise ValueError(f"halflife_steps must be > 0, got {halflife_steps}")
         self.max_horizon = max_horizon
         self._alpha = 1.0 - 0.5 ** (1.0 / halflife_steps)
-        self._table = _anchors(max_horizon, paths)
+        self._ring = _PendingPaths(paths, max_horizon)
+        self._table = self._ring.table
         count = self._table.steps.size
         self._mean = np.zeros((paths, count))
         self._weight = np.zeros(count)  # how much of the running mean is data rather than its zero start
-        self._pending = np.full((paths, max_horizon, count), np.nan)
-        self._flat = self._pending.reshape(-1)
-        self._due = self._table.due
-        self._head = 0
 
     def score_and_push(self, actual: float, paths: FloatArray) -> None:
         """Score the paths made 1..H updates ago against ``actual``; remember ``paths`` (paths x H)."""
         if math.isfinite(actual):
-            predicted = self._flat.take(self._due[self._head])  # (paths, anchors)
+            predicted = self._ring.due()  # (paths, anchors)
             if math.isfinite(predicted.sum()):  # warm: every anchor has a forecast to score (the common case)
                 change = np.abs(actual - predicted)
                 change -= self._mean
@@ -264,8 +275,7 @@ class SmoothedErrors:
                 step = np.where(ok, self._alpha, 0.0)
                 self._mean += step * (np.abs(actual - np.where(ok, predicted, actual)) - self._mean)
                 self._weight += step * (1.0 - self._weight)
-        self._head = (self._head + 1) % self.max_horizon
-        self._pending[:, self._head, :] = paths[:, self._table.steps]
+        self._ring.push(paths)
 
     def mean_abs_errors(self) -> FloatArray:
         """(paths, H) weighted mean absolute errors; NaN at horizons whose anchors have scored nothing."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictors.residuals import MemberErrors, ResidualBands, SmoothedErrors, anchor_horizons
+from predictors.residuals import MemberErrors, ResidualBands, SmoothedErrors, _PendingPaths, anchor_horizons
 from scaler.loop import DecisionLoop
 from scaler.policy import PolicySpec
 
@@ -123,3 +123,26 @@ def test_smoothed_errors_skip_a_gap_and_horizons_not_yet_due() -> None:
         race.score_and_push(1.0, np.array([[3.0, 3.0, 3.0, 3.0]]))
     race.score_and_push(float("nan"), np.array([[3.0, 3.0, 3.0, 3.0]]))
     np.testing.assert_allclose(race.mean_abs_errors(), [[2.0, 2.0, np.nan, np.nan]])
+
+
+@pytest.mark.parametrize(
+    ("path_steps", "due_after_one"),
+    [
+        # anchors at H = 4 are steps 1, 2, 3, 4; one update after a push, only the 1-step entry is due
+        pytest.param(4, [[10.0, np.nan, np.nan, np.nan], [20.0, np.nan, np.nan, np.nan]], id="full path"),
+        pytest.param(1, [[10.0, np.nan, np.nan, np.nan], [20.0, np.nan, np.nan, np.nan]], id="one step"),
+    ],
+)
+def test_the_pending_ring_gives_each_path_s_entry_for_the_observation_now(
+    path_steps: int, due_after_one: list[list[float]]
+) -> None:
+    """The ring the three error memories share: the path made k updates ago at its step k, per path."""
+    ring = _PendingPaths(2, 4)
+    paths = np.array([[10.0, 11.0, 12.0, 13.0], [20.0, 21.0, 22.0, 23.0]])[:, :path_steps]
+    ring.push(paths)
+    np.testing.assert_array_equal(ring.due(), due_after_one)
+    ring.push(np.full((2, 4), np.nan))
+    ring.push(np.full((2, 4), np.nan))
+    # three updates after it, the first push's 3-step entry is due (a one-step path has none)
+    expected = [[np.nan, np.nan, 12.0, np.nan], [np.nan, np.nan, 22.0, np.nan]] if path_steps == 4 else np.nan
+    np.testing.assert_array_equal(ring.due(), np.broadcast_to(expected, (2, 4)))
