@@ -131,9 +131,11 @@ def test_the_surviving_pod_holds_the_fleet_for_its_window_after_a_failover(
             assert log[-1][4] != "True", log  # KEDA never fell back: its calls kept being answered
             time.sleep(5)
         # the survivor's window started with the fleet as it stood, not empty: from its first decision it
-        # recommended the fleet while its own ask was the floor
+        # recommended the fleet while its own ask was below it (the floor, or a replica more while the band
+        # it learned from the history it read still carries the ramp's errors)
         seen = [d for d in survivor.decisions(limit=100) if d["valid"]]
-        assert {(d["replicas"], d["raw_replicas"], d["reason"]) for d in seen} == {(held, 1, "hold_stabilization")}
+        assert {(d["replicas"], d["reason"]) for d in seen} == {(held, "hold_stabilization")}, seen
+        assert max(d["raw_replicas"] for d in seen) < held, seen
         # after the survivor's window (and the HPA's 60 s) the fleet goes down to the floor
         plane.wait(lambda: record("window passed") == 1, WINDOW_S + 120, "the scale-down after the window")
     finally:
