@@ -60,7 +60,6 @@ class PrometheusServer:
                 "(apt-get install --no-install-recommends prometheus), as .ci/run does"
             )
         self.binary = binary
-        self.targets = targets
         self.workdir = Path(tempfile.mkdtemp(prefix="gpuscale-prom-"))
         self.data_dir = data_dir or self.workdir / "data"
         self.port = free_port()

@@ -87,6 +87,11 @@ def recommendation(metrics_port: int, namespace: str, scaled_object: str = "llam
     return latest[-1]["replicas"] if latest else None
 
 
+def wait_scaled_object_ready(plane: ControlPlane, namespace: str, what: str) -> None:
+    """Wait (2 minutes at most) for KEDA to mark the ScaledObject ``llama`` Ready."""
+    plane.wait(lambda: scaled_object_condition(plane, namespace, "Ready") == "True", 120, what, "keda-operator")
+
+
 def scaled_object_condition(plane: ControlPlane, namespace: str, kind: str, name: str = "llama") -> str:
     """The status (True, False, Unknown or empty) of one condition of a ScaledObject."""
     return plane.kubectl(

@@ -21,6 +21,27 @@ pytestmark = pytest.mark.e2e
 MONITORING_CRDS = ("servicemonitors", "podmonitors", "prometheusrules")
 #: Namespaces the user's cluster already has: kube-prometheus-stack's, and the workloads' (deploy/examples).
 USER_NAMESPACES = ("monitoring", "llm")
+#: what deploy/base applies, and deploy/overlays/tls (the same objects, its Deployment patched)
+SCALER_OBJECTS = [
+    "clusterrole.rbac.authorization.k8s.io/gpuscale-read-workloads",
+    "configmap/gpuscale-config",
+    "configmap/gpuscale-policies",
+    "deployment.apps/gpuscale",
+    "namespace/gpuscale-system",
+    "networkpolicy.networking.k8s.io/gpuscale",
+    "service/gpuscale",
+    "serviceaccount/gpuscale",
+]
+
+
+def workload_objects(namespace: str) -> list[str]:
+    """What deploy/examples and deploy/examples/push apply, moved to ``namespace``."""
+    return [
+        "deployment.apps/llama",
+        f"namespace/{namespace}",
+        "rolebinding.rbac.authorization.k8s.io/gpuscale-read-workloads",
+        "scaledobject.keda.sh/llama",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -96,53 +117,25 @@ def test_strict_apply_refuses_a_field_the_operators_crd_does_not_declare(stack: 
         pytest.param(
             "deploy/base",
             None,
-            [
-                "clusterrole.rbac.authorization.k8s.io/gpuscale-read-workloads",
-                "configmap/gpuscale-config",
-                "configmap/gpuscale-policies",
-                "deployment.apps/gpuscale",
-                "namespace/gpuscale-system",
-                "networkpolicy.networking.k8s.io/gpuscale",
-                "service/gpuscale",
-                "serviceaccount/gpuscale",
-            ],
+            SCALER_OBJECTS,
             id="base",
         ),
         pytest.param(
             "deploy/overlays/tls",
             None,
-            [
-                "clusterrole.rbac.authorization.k8s.io/gpuscale-read-workloads",
-                "configmap/gpuscale-config",
-                "configmap/gpuscale-policies",
-                "deployment.apps/gpuscale",
-                "namespace/gpuscale-system",
-                "networkpolicy.networking.k8s.io/gpuscale",
-                "service/gpuscale",
-                "serviceaccount/gpuscale",
-            ],
+            SCALER_OBJECTS,
             id="overlay-tls",
         ),
         pytest.param(
             "deploy/examples/push",
             "manifests-push",
-            [
-                "deployment.apps/llama",
-                "namespace/manifests-push",
-                "rolebinding.rbac.authorization.k8s.io/gpuscale-read-workloads",
-                "scaledobject.keda.sh/llama",
-            ],
+            workload_objects("manifests-push"),
             id="examples-push",
         ),
         pytest.param(
             "deploy/examples",
             "manifests-poll",
-            [
-                "deployment.apps/llama",
-                "namespace/manifests-poll",
-                "rolebinding.rbac.authorization.k8s.io/gpuscale-read-workloads",
-                "scaledobject.keda.sh/llama",
-            ],
+            workload_objects("manifests-poll"),
             id="examples",
         ),
     ],

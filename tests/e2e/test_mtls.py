@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.e2e.conftest import SCALER_USER, Stack
 from tests.e2e.controlplane import ROOT, Pki
 from tests.e2e.dns import LoopbackDns
-from tests.e2e.fleet import PodMirror, apply_list, scaled_object_condition, workload
+from tests.e2e.fleet import PodMirror, apply_list, scaled_object_condition, wait_scaled_object_ready, workload
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
@@ -162,12 +162,7 @@ def test_keda_scales_through_mtls_by_the_service_name(stack: Stack, tls_scaler: 
     plane = stack.plane
     items = workload(NAMESPACE, tls_scaler.target, authentication="gpuscale-mtls", enableTLS="true")
     apply_list(plane, items[:1] + secret_and_authentication(NAMESPACE, tls_scaler.pki) + items[1:])
-    plane.wait(
-        lambda: scaled_object_condition(plane, NAMESPACE, "Ready") == "True",
-        120,
-        "the mTLS ScaledObject to be Ready",
-        "keda-operator",
-    )
+    wait_scaled_object_ready(plane, NAMESPACE, "the mTLS ScaledObject to be Ready")
     mirror = PodMirror(plane, stack.fleet, NAMESPACE, "llama").start()
     try:
         mirror.set_load(queue=0.0, running=4.0, generation_tps=LOAD_TPS, kv_cache_usage=0.3)

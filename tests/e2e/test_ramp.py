@@ -15,7 +15,7 @@ import yaml
 
 from tests.e2e.conftest import Stack
 from tests.e2e.controlplane import ROOT
-from tests.e2e.fleet import PodMirror, scaled_object_condition
+from tests.e2e.fleet import PodMirror, wait_scaled_object_ready
 from tests.e2e.fleet import recommendation as latest_recommendation
 
 pytestmark = pytest.mark.e2e
@@ -103,12 +103,7 @@ def test_a_ramp_scales_the_deployment_up_while_climbing_and_back_to_the_floor(st
     plane.kubectl(
         "apply", "--server-side", "--validate=strict", "-k", str(overlay(tmp_path / "overlay", stack.scaler_address))
     )
-    plane.wait(
-        lambda: scaled_object_condition(plane, NAMESPACE, "Ready") == "True",
-        120,
-        "the ScaledObject to be Ready",
-        "keda-operator",
-    )
+    wait_scaled_object_ready(plane, NAMESPACE, "the ScaledObject to be Ready")
     mirror = PodMirror(plane, stack.fleet, NAMESPACE, "llama").start()
     timeline: list[tuple[float, str, int | None, int, int]] = []
     start = time.monotonic()
