@@ -1,11 +1,12 @@
 """The fleet model: pods with a lifecycle, each serving with continuous batching.
 
 Time advances in fixed ticks (``tick_s``); inside a tick each pod's engine is a fluid
-model of vLLM's scheduler: a step takes ``base + per_seq * batch + chunk / prefill_rate``,
-decode runs every step, and prefill fills the rest of the step's token budget in FIFO
-order. Prefill completions (first tokens) are placed exactly inside the tick; decode
-completions are interpolated. ``simulations.fleet.reference`` is the exact per-step
-discrete-event version of the same model, used to bound this one's error.
+model of vLLM's scheduler: a step takes ``base + per_seq * batch + per_kv_token * kv_tokens +
+chunk * prefill_s_per_token(prompt)`` (:class:`ReplicaProfile`), decode runs every step, and
+prefill fills the rest of the step's token budget in FIFO order. Prefill completions (first
+tokens) are placed exactly inside the tick; decode completions are interpolated.
+``simulations.fleet.reference`` is the exact per-step discrete-event version of the same model,
+used to bound this one's error.
 
 Requests wait in one FIFO queue (a gateway) and are routed to the least-loaded ready pod
 that has a free sequence slot and KV-cache room for the prompt. KV-cache use grows with
@@ -43,6 +44,7 @@ class Pod:
         "busy_s",
         "clock",
         "created_at",
+        "decode_prompt",
         "deleted_at",
         "drain_deadline",
         "gen_total",
@@ -74,6 +76,7 @@ class Pod:
         self.sum_d0 = 0.0
         self.admitted = 0
         self.kv_prompt = 0.0
+        self.decode_prompt = 0.0  # prompt tokens of the sequences in decode
         self.prompt_total = 0.0
         self.gen_total = 0.0
         self.success_total = 0.0
@@ -257,9 +260,12 @@ class Fleet:
         profile = self.profile
         base = profile.decode_step_base_s
         per_seq = profile.decode_step_per_seq_s
+        per_kv_token = profile.decode_step_per_kv_token_s
         prefill_rate = profile.prefill_tokens_per_s
+        attention = profile.prefill_attention_s_per_token2
         budget = profile.max_batched_tokens
         output = self._output
+        prompt = self._prompt
         first_at = self._first_at
         n = pod.n_decode
         clock = pod.clock
@@ -270,9 +276,12 @@ class Fleet:
         gen = 0.0
         prompt_done = 0.0
         while t < t1:
+            decode_s = base + per_seq * n
+            if per_kv_token:  # the decoding sequences' KV cache, read every step
+                decode_s += per_kv_token * (pod.decode_prompt + n * (clock + 1.0) - pod.sum_d0)
             if not prefill:
                 if n:
-                    steps = (t1 - t) / (base + per_seq * n)
+                    steps = (t1 - t) / decode_s
                     clock += steps
                     gen += steps * n
                     busy += t1 - t
@@ -281,14 +290,16 @@ class Fleet:
             if head[2] > t:  # next prompt not here yet: decode only until it is
                 until = head[2] if head[2] < t1 else t1
                 if n:
-                    steps = (until - t) / (base + per_seq * n)
+                    steps = (until - t) / decode_s
                     clock += steps
                     gen += steps * n
                     busy += until - t
                 t = until
                 continue
             chunk = min(max(float(budget - n), 1.0), pod.prefill_left)
-            step_s = base + per_seq * n + chunk / prefill_rate
+            step_s = decode_s + chunk / prefill_rate
+            if attention:  # the head prompt's mean attention cost per token
+                step_s += chunk * attention * prompt[int(head[0])]
             rate = chunk / step_s  # prefill tokens/s
             need = head[1] / rate
             if t + need <= t1:
@@ -309,6 +320,7 @@ class Fleet:
                     heapq.heappush(pod.heap, (clock + left, request))
                     n += 1
                     pod.sum_d0 += clock
+                    pod.decode_prompt += prompt[request]
             else:
                 span = t1 - t
                 done = rate * span
@@ -331,9 +343,11 @@ class Fleet:
                 gen -= clock - finish_step  # steps after it finished produced nothing for it
                 pod.n_decode -= 1
                 pod.sum_d0 -= finish_step - (output[request] - 1)
+                pod.decode_prompt -= prompt[request]
                 self._finish(pod, request, t0 + (finish_step - start_clock) * per_step)
             if pod.n_decode == 0:  # float residue of the sums would read as a negative KV cache: garbage
                 pod.sum_d0 = 0.0
+                pod.decode_prompt = 0.0
         pod.gen_total += gen
 
     def _finish(self, pod: Pod, request: int, at: float) -> None:

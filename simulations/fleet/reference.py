@@ -1,9 +1,9 @@
 """The exact per-step discrete-event version of the fleet model, to bound the fast one's error.
 
-Same model as :mod:`simulations.fleet.model` (step time ``base + per_seq * batch + chunk /
-prefill_rate``, decode every step, FIFO prefill in the rest of the token budget, least-loaded
-routing with sequence and KV-cache room, no preemption) but nothing is fluid: every engine
-step of every pod is an event, a request admitted to a busy pod waits for the next step,
+Same model as :mod:`simulations.fleet.model` (step time ``base + per_seq * batch + per_kv_token *
+kv_tokens + chunk * prefill_s_per_token(prompt)``, decode every step, FIFO prefill in the rest of
+the token budget, least-loaded routing with sequence and KV-cache room, no preemption) but
+nothing is fluid: every engine step of every pod is an event, a request admitted to a busy pod waits for the next step,
 first tokens come out at the end of the step that finishes their prompt, and each decode
 step gives every running sequence exactly one token. A fixed set of Ready pods only: it
 checks serving, not scaling. Slow by design; use it on short traces.
@@ -28,11 +28,11 @@ class _Pod:
     index: int
     prefill: deque[list[float]] = field(default_factory=deque)  # [request, tokens left]
     decoding: list[tuple[int, int]] = field(default_factory=list)  # heap of (finish step, request)
-    joining: list[int] = field(default_factory=list)  # first token emitted; decode from next step
     clock: int = 0
     admitted: int = 0
     kv_prompt: float = 0.0
     sum_d0: int = 0
+    decode_prompt: float = 0.0  # prompt tokens of the sequences in decode
     busy_until: float | None = None  # end of the step in progress
     step_chunks: list[tuple[int, float]] = field(default_factory=list)  # prefill done in this step
 
@@ -45,6 +45,7 @@ def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replica
     """Serve ``workload`` on ``replicas`` Ready pods, step by step, until every request is done."""
     base, per_seq = profile.decode_step_base_s, profile.decode_step_per_seq_s
     rate, budget = profile.prefill_tokens_per_s, profile.max_batched_tokens
+    per_kv_token, attention = profile.decode_step_per_kv_token_s, profile.prefill_attention_s_per_token2
     arrival = workload.arrival_s.tolist()
     prompt = workload.prompt_tokens.astype(float).tolist()
     output = workload.output_tokens.tolist()
@@ -68,7 +69,12 @@ def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replica
             pod.busy_until = None
             return
         pod.step_chunks = chunks
-        pod.busy_until = now + base + per_seq * n + tokens / rate
+        step_s = base + per_seq * n + tokens / rate
+        if per_kv_token:
+            step_s += per_kv_token * (pod.decode_prompt + n * (pod.clock + 1) - pod.sum_d0)
+        if attention:
+            step_s += attention * sum(c * prompt[request] for request, c in chunks)
+        pod.busy_until = now + step_s
         heapq.heappush(events, (pod.busy_until, pod.index))
 
     def finish(pod: _Pod, request: int, now: float) -> None:
@@ -77,17 +83,13 @@ def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replica
         pod.kv_prompt -= prompt[request]
 
     def end_step(pod: _Pod, now: float) -> None:
-        if pod.decoding or pod.joining:
+        if pod.decoding:
             pod.clock += 1
         while pod.decoding and pod.decoding[0][0] <= pod.clock:
             finish_step, request = heapq.heappop(pod.decoding)
             pod.sum_d0 -= finish_step - (output[request] - 1)
+            pod.decode_prompt -= prompt[request]
             finish(pod, request, now)
-        for request in pod.joining:
-            left = output[request] - 1
-            heapq.heappush(pod.decoding, (pod.clock + left, request))
-            pod.sum_d0 += pod.clock
-        pod.joining = []
         for request, tokens in pod.step_chunks:
             head = pod.prefill[0]
             head[1] -= tokens
@@ -97,7 +99,11 @@ def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replica
                 if output[request] <= 1:
                     finish(pod, request, now)
                 else:
-                    pod.joining.append(request)
+                    # decodes from the next step on: one token per step, the last after ``left`` steps
+                    left = output[request] - 1
+                    heapq.heappush(pod.decoding, (pod.clock + left, request))
+                    pod.sum_d0 += pod.clock
+                    pod.decode_prompt += prompt[request]
         pod.step_chunks = []
 
     def admit(now: float) -> None:

@@ -145,7 +145,8 @@ def best_possible_attainment(context: PolicyContext, slo: Slo) -> float:
     p = context.profile
     prompt = context.workload.prompt_tokens
     steps = np.ceil(prompt / p.max_batched_tokens)
-    alone = steps * p.decode_step_base_s + prompt / p.prefill_tokens_per_s
+    attention = p.prefill_attention_s_per_token2 * prompt**2
+    alone = steps * p.decode_step_base_s + prompt / p.prefill_tokens_per_s + attention
     return float(np.mean(alone <= slo.ttft_s)) if prompt.size else 1.0
 
 

@@ -353,7 +353,8 @@ def _oracle(context: PolicyContext, params: Mapping[str, Any]) -> OracleControll
 
 
 #: The untuned default's token targets, as fractions of one replica's capacity: decode at a full batch
-#: (``max_num_seqs``) and prefill at the profile's rate. Decode keeps a fifth in reserve for the forecast's
+#: (``max_num_seqs``) whose contexts fill the KV cache, and prefill at the profile's rate for prompts of
+#: one full step. Decode keeps a fifth in reserve for the forecast's
 #: error; prefill keeps more, because its wait is what the TTFT target measures and a chunked prefill
 #: shares every engine step with decode, so a replica never prefills at the profile's full rate.
 DEFAULT_DECODE_UTILIZATION = 0.8
@@ -367,8 +368,8 @@ def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext) -> Poli
         max_replicas=context.max_replicas,
         # Waiting requests mean the replica is saturated; an eighth of its batch is a short wait.
         target_queue_per_replica=profile.max_num_seqs / 8,
-        target_generation_tps_per_replica=DEFAULT_DECODE_UTILIZATION * profile.decode_tps(profile.max_num_seqs),
-        target_prompt_tps_per_replica=DEFAULT_PREFILL_UTILIZATION * profile.prefill_tokens_per_s,
+        target_generation_tps_per_replica=DEFAULT_DECODE_UTILIZATION * profile.full_use_decode_tps(),
+        target_prompt_tps_per_replica=DEFAULT_PREFILL_UTILIZATION * profile.full_step_prefill_tps(),
     )
 
 

@@ -7,6 +7,7 @@ next to this module and are found by name; a path to a user's file works too.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,11 @@ class ReplicaProfile(BaseModel):
     """Serving capacity of one replica under continuous batching.
 
     A step of the engine takes ``decode_step_base_s + decode_step_per_seq_s * batch +
-    prefill_tokens / prefill_tokens_per_s``; every running sequence gains one token per step.
+    decode_step_per_kv_token_s * kv_tokens + prefill_tokens * prefill_s_per_token(prompt)``;
+    every running sequence gains one token per step. Decode reads the whole KV cache every step, so
+    a step with long contexts is slower than one with short ones; prefill's causal attention costs
+    ``prefill_attention_s_per_token2 * prompt**2`` for the whole prompt, on top of its linear cost.
+    Both terms default to 0 (the simpler model, where context and prompt length do not matter).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -93,18 +98,78 @@ class ReplicaProfile(BaseModel):
     prefill_tokens_per_s: float = Field(gt=0, le=1e8)
     decode_step_base_s: float = Field(gt=0, le=10)
     decode_step_per_seq_s: float = Field(ge=0, le=10)
+    decode_step_per_kv_token_s: float = Field(0.0, ge=0, le=1e-3)
+    prefill_attention_s_per_token2: float = Field(0.0, ge=0, le=1e-3)
     kv_capacity_tokens: int = Field(gt=0, le=10**10)
     max_num_seqs: int = Field(ge=1, le=100_000)
     max_batched_tokens: int = Field(8192, ge=16, le=10**7)
     cold_start: ColdStart
 
-    def decode_tps(self, batch: float) -> float:
-        """Generated tokens/s at a steady batch of ``batch`` sequences (no prefill)."""
-        return batch / (self.decode_step_base_s + self.decode_step_per_seq_s * batch)
+    def prefill_s_per_token(self, prompt_tokens: float) -> float:
+        """Seconds per prompt token for a prompt of ``prompt_tokens`` (its mean over the whole prompt)."""
+        return 1.0 / self.prefill_tokens_per_s + self.prefill_attention_s_per_token2 * prompt_tokens
 
-    def load_units(self, prompt_tps: float, output_tps: float) -> float:
-        """Demand in replicas at full use: prefill time plus decode time at a full batch."""
-        return prompt_tps / self.prefill_tokens_per_s + output_tps / self.decode_tps(self.max_num_seqs)
+    def decode_step_s(self, batch: float, kv_tokens: float) -> float:
+        """One decode step of ``batch`` sequences holding ``kv_tokens`` in the KV cache."""
+        per_seq = self.decode_step_per_seq_s * batch
+        return self.decode_step_base_s + per_seq + self.decode_step_per_kv_token_s * kv_tokens
+
+    def decode_tps(self, batch: float, context_tokens: float = 0.0) -> float:
+        """Generated tokens/s at a steady batch of ``batch`` sequences of ``context_tokens`` each (no prefill)."""
+        return batch / self.decode_step_s(batch, batch * context_tokens)
+
+    def full_use_decode_tps(self) -> float:
+        """Generated tokens/s of a full batch whose contexts fill the KV cache: decode at full use."""
+        return self.decode_tps(self.max_num_seqs, self.kv_capacity_tokens / self.max_num_seqs)
+
+    def full_step_prefill_tps(self) -> float:
+        """Prompt tokens/s for prompts of one full step (``max_batched_tokens``), attention included."""
+        return 1.0 / self.prefill_s_per_token(self.max_batched_tokens)
+
+    def full_batch(self, context_tokens: Any) -> Any:
+        """The largest batch that fits: ``max_num_seqs``, or fewer when contexts this long fill the KV cache."""
+        room = self.kv_capacity_tokens / np.maximum(context_tokens, 1.0)
+        return np.clip(room, 1.0, self.max_num_seqs)
+
+    def load_units(self, demand: TokenDemand) -> Any:
+        """Demand in replicas at full use: prefill time plus decode time at the fullest batch that fits.
+
+        Decode pays the step's fixed cost shared by a full batch, its per-sequence cost, and the KV
+        reads of every context token in every step; a batch is cut short when its contexts fill the
+        KV cache. Prefill pays its linear rate and the prompts' attention.
+        """
+        attention = self.prefill_attention_s_per_token2 * demand.prompt_sq_tps
+        prefill = demand.prompt_tps / self.prefill_tokens_per_s + attention
+        context = np.where(demand.output_tps > 0, demand.context_tps / np.maximum(demand.output_tps, 1e-12), 0.0)
+        batch = self.full_batch(context)
+        decode = demand.output_tps * (self.decode_step_base_s / batch + self.decode_step_per_seq_s)
+        return prefill + decode + self.decode_step_per_kv_token_s * demand.context_tps
+
+
+@dataclass(frozen=True)
+class TokenDemand:
+    """Work arriving per second (scalars or arrays of bins): what a profile turns into replicas.
+
+    ``prompt_sq_tps`` sums each prompt's squared length (its attention); ``context_tps`` sums, over
+    the output tokens, the context each is decoded with (prompt plus half the output, on average).
+    """
+
+    prompt_tps: Any
+    output_tps: Any
+    prompt_sq_tps: Any = 0.0
+    context_tps: Any = 0.0
+
+    @classmethod
+    def of_requests(cls, prompt: Any, output: Any, seconds: float) -> TokenDemand:
+        """The demand of requests with these prompt and output lengths arriving over ``seconds``."""
+        prompt = np.asarray(prompt, dtype=np.float64)
+        output = np.asarray(output, dtype=np.float64)
+        return cls(
+            float(prompt.sum()) / seconds,
+            float(output.sum()) / seconds,
+            float((prompt**2).sum()) / seconds,
+            float((output * (prompt + output / 2.0)).sum()) / seconds,
+        )
 
 
 class ProfileError(ValueError):

@@ -18,18 +18,21 @@ from simulations.profiles.fit import FitError, fit_decode_step, fit_from_prometh
 from tests.support.backfill import Series, create_blocks, write_openmetrics
 
 pytestmark = pytest.mark.integration
-BASE, PER_SEQ, PREFILL, BLOCKS, BLOCK = 0.009, 0.00012, 24_000.0, 20_000, 16
+BASE, PER_SEQ, PER_KV, PREFILL, BLOCKS, BLOCK = 0.009, 0.00005, 6e-8, 24_000.0, 20_000, 16
 STEP, HISTORY_S = 15.0, 7200.0
 
 
 def history(pod: str, phase: float, times: list[float]) -> list[Series]:
-    """Counters a vLLM pod would have written with a batch that swings between 10 and 190."""
+    """Counters a vLLM pod would have written with a batch that swings between 10 and 190 and contexts
+    between 400 and 1,600 tokens on another period, so the two costs can be told apart."""
     labels = {"namespace": "fit", "pod": pod, "job": "fleet", "instance": "backfill"}
     itl_sum = itl_count = prompt = prefill = 0.0
-    running, sums, counts, prompts, prefills = [], [], [], [], []
+    running, sums, counts, prompts, prefills, usage = [], [], [], [], [], []
     for t in times:
         batch = 100.0 + 90.0 * math.sin(phase + t / 600.0)
-        step = BASE + PER_SEQ * batch
+        kv_tokens = batch * (1000.0 + 600.0 * math.sin(phase + t / 1700.0))
+        step = BASE + PER_SEQ * batch + PER_KV * kv_tokens
+        usage.append((t, kv_tokens / (BLOCKS * BLOCK)))
         tokens = STEP * batch / step  # decode tokens in one scrape interval
         itl_count += tokens
         itl_sum += tokens * step
@@ -43,6 +46,7 @@ def history(pod: str, phase: float, times: list[float]) -> list[Series]:
     info = {**labels, "num_gpu_blocks": str(BLOCKS), "block_size": str(BLOCK)}
     return [
         Series("vllm:num_requests_running", "gauge", labels, running),
+        Series("vllm:kv_cache_usage_perc", "gauge", labels, usage),
         Series("vllm:inter_token_latency_seconds_sum", "gauge", labels, sums),
         Series("vllm:inter_token_latency_seconds_count", "gauge", labels, counts),
         Series("vllm:prompt_tokens", "counter", labels, prompts),
@@ -68,6 +72,7 @@ def test_profile_is_fitted_from_backfilled_vllm_history(tmp_path: Path) -> None:
     assert fitted.name == "llama-fitted"
     assert fitted.decode_step_base_s == pytest.approx(BASE, rel=0.05)
     assert fitted.decode_step_per_seq_s == pytest.approx(PER_SEQ, rel=0.05)
+    assert fitted.decode_step_per_kv_token_s == pytest.approx(PER_KV, rel=0.05)
     assert fitted.prefill_tokens_per_s == pytest.approx(PREFILL, rel=0.02)
     assert fitted.kv_capacity_tokens == BLOCKS * BLOCK
     assert fitted.cold_start == base.cold_start and fitted.max_num_seqs == base.max_num_seqs
@@ -93,9 +98,40 @@ def test_fit_refuses_what_it_cannot_separate(name: str, batch: np.ndarray, messa
 
 def test_fit_recovers_exact_parameters_from_clean_points() -> None:
     batch = np.linspace(1, 256, 50)
-    base, per_seq, rmse = fit_decode_step(batch, 0.007 + 0.0001 * batch)
-    assert (base, per_seq) == (pytest.approx(0.007), pytest.approx(0.0001))
-    assert rmse < 1e-9
+    fit = fit_decode_step(batch, 0.007 + 0.0001 * batch)
+    assert (fit.base_s, fit.per_seq_s, fit.per_kv_token_s) == (pytest.approx(0.007), pytest.approx(0.0001), 0.0)
+    assert fit.rmse_s < 1e-9
+    assert fit.kv_note == "no KV-cache use beside every sample: the KV term is 0"
+
+
+CLEAN_BATCH = np.linspace(1, 256, 50)
+
+
+@pytest.mark.parametrize(
+    ("name", "kv_tokens", "per_kv", "note"),
+    [
+        (
+            "contexts that vary apart from the batch",
+            CLEAN_BATCH * (1000 + 800 * np.sin(np.arange(50.0))),
+            5.6e-8,
+            "",
+        ),
+        (
+            "every sequence 1,500 tokens long",
+            CLEAN_BATCH * 1500.0,
+            0.0,
+            "the KV cache's use moved with the batch (sequences of one length): the KV term is 0",
+        ),
+    ],
+)
+def test_fit_separates_the_kv_cache_read_only_when_it_can(
+    name: str, kv_tokens: np.ndarray, per_kv: float, note: str
+) -> None:
+    step = 0.0074 + 0.000052 * CLEAN_BATCH + 5.6e-8 * kv_tokens
+    fit = fit_decode_step(CLEAN_BATCH, step, kv_tokens)
+    assert (fit.per_kv_token_s, fit.kv_note) == (pytest.approx(per_kv, rel=1e-6), note)
+    if not note:
+        assert (fit.base_s, fit.per_seq_s) == (pytest.approx(0.0074), pytest.approx(0.000052))
 
 
 @pytest.mark.parametrize(

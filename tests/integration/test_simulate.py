@@ -19,7 +19,7 @@ from simulations.fleet.replay import ReplayResult, ReplaySettings, replay
 from simulations.policies.compare import compare
 from simulations.policies.controllers import POLICY_ORDER, GpuscaleController, PolicyContext, profile_policy_spec
 from simulations.policies.slo import Slo
-from simulations.profiles import load_profile
+from simulations.profiles import ReplicaProfile, load_profile
 from simulations.traces.scenario import build_workload
 from simulations.traces.workload import Reshape, TraceWorkload
 from tests.conftest import TRACES
@@ -36,8 +36,10 @@ PROFILE = load_profile("llama3-8b-h100")
 TTFT_ABS_S, TTFT_REL, THROUGHPUT_REL = 0.25, 0.10, 0.02
 
 
-def fast_fixed_fleet(workload: TraceWorkload, replicas: int, tick_s: float) -> RequestLog:
-    fleet = Fleet(PROFILE, workload, np.random.default_rng(0), tick_s=tick_s)
+def fast_fixed_fleet(
+    workload: TraceWorkload, replicas: int, tick_s: float, profile: ReplicaProfile = PROFILE
+) -> RequestLog:
+    fleet = Fleet(profile, workload, np.random.default_rng(0), tick_s=tick_s)
     for _ in range(replicas):
         fleet.add_pod(0.0, warm=True)
     t = 0.0
@@ -52,21 +54,24 @@ def throughput(workload: TraceWorkload, log: RequestLog) -> float:
 
 
 @pytest.mark.parametrize(
-    ("name", "trace", "rate_scale", "replicas"),
+    ("name", "trace", "rate_scale", "replicas", "profile"),
     [
-        ("azure code x10, saturated", "azure2023_code.csv", 10.0, 6),
-        ("azure code x10, headroom", "azure2023_code.csv", 10.0, 10),
-        ("mooncake, long prompts, busy", "mooncake_conversation.jsonl", 1.0, 3),
-        ("mooncake, long prompts, headroom", "mooncake_conversation.jsonl", 1.0, 5),
+        ("azure code x10, saturated", "azure2023_code.csv", 10.0, 6, "llama3-8b-h100"),
+        ("azure code x10, headroom", "azure2023_code.csv", 10.0, 10, "llama3-8b-h100"),
+        ("mooncake, long prompts, busy", "mooncake_conversation.jsonl", 1.0, 3, "llama3-8b-h100"),
+        ("mooncake, long prompts, headroom", "mooncake_conversation.jsonl", 1.0, 5, "llama3-8b-h100"),
+        # the step grows with the KV cache held and prefill with the prompt's square
+        ("azure code x10, context and attention", "azure2023_code.csv", 10.0, 10, "llama3-8b-h100-vidur"),
+        ("mooncake, context and attention", "mooncake_conversation.jsonl", 1.0, 5, "llama3-8b-h100-vidur"),
     ],
 )
 @pytest.mark.parametrize("tick_s", [0.5, 1.0])
 def test_fast_engine_stays_within_the_documented_bound_of_the_exact_reference(
-    name: str, trace: str, rate_scale: float, replicas: int, tick_s: float
+    name: str, trace: str, rate_scale: float, replicas: int, profile: str, tick_s: float
 ) -> None:
     workload = build_workload(TRACES / trace, Reshape(end_s=900.0, rate_scale=rate_scale), seed=1)
-    exact = simulate_reference(PROFILE, workload, replicas)
-    fast = fast_fixed_fleet(workload, replicas, tick_s)
+    exact = simulate_reference(load_profile(profile), workload, replicas)
+    fast = fast_fixed_fleet(workload, replicas, tick_s, load_profile(profile))
     assert np.isfinite(exact.finished_at).all() and np.isfinite(fast.finished_at).all()
     exact_ttft = exact.first_token_at - workload.arrival_s
     fast_ttft = fast.first_token_at - workload.arrival_s
@@ -261,7 +266,8 @@ def test_simulate_json_and_out_dir(tmp_path: Path) -> None:
         (
             "unknown profile",
             ["--profile", "tpu-v9"],
-            "error: unknown profile 'tpu-v9'; allowed: a profile YAML file, or a shipped profile: llama3-70b-4xh100",
+            "error: unknown profile 'tpu-v9'; allowed: a profile YAML file, or a shipped profile: llama3-70b-4xh100, "
+            "llama3-8b-h100, llama3-8b-h100-vidur",
         ),
         ("empty window", ["--start", "100000"], "no requests in the selected window"),
         (

@@ -13,7 +13,7 @@ from simulations.fleet.monitoring import extrapolated_rate
 from simulations.fleet.replay import count_flaps
 from simulations.policies.oracle_plans import headroom_plan
 from simulations.policies.slo import Slo, score
-from simulations.profiles import ProfileError, load_profile, shipped_profiles
+from simulations.profiles import ColdStart, ProfileError, ReplicaProfile, TokenDemand, load_profile, shipped_profiles
 from simulations.traces.base import RateSeries, RequestTrace
 from simulations.traces.workload import Reshape, TraceWorkload, from_rate, from_requests
 from simulations.tuning.tuner import Trial, ranking
@@ -89,10 +89,48 @@ def test_extrapolated_rate(
 
 
 def test_shipped_profiles_load() -> None:
-    assert shipped_profiles() == ["llama3-70b-4xh100", "llama3-8b-h100"]
+    assert shipped_profiles() == ["llama3-70b-4xh100", "llama3-8b-h100", "llama3-8b-h100-vidur"]
     big = load_profile("llama3-70b-4xh100")
     assert big.gpus_per_replica == 4
     assert big.decode_tps(256) == pytest.approx(256 / (0.017 + 0.00008 * 256))
+
+
+HAND = ReplicaProfile(
+    name="hand",
+    prefill_tokens_per_s=10_000,
+    prefill_attention_s_per_token2=1e-7,
+    decode_step_base_s=0.01,
+    decode_step_per_seq_s=0.001,
+    decode_step_per_kv_token_s=1e-5,
+    kv_capacity_tokens=100_000,
+    max_num_seqs=4,
+    cold_start=ColdStart.fixed(60.0),
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "kv_capacity", "batch"),
+    [
+        ("a full batch fits", 100_000, 4.0),
+        # contexts of 1,050.5 tokens: 2,000 tokens of KV cache hold 1.904 of them
+        ("the KV cache cuts the batch short", 2_000, 2_000 / 1050.5),
+    ],
+)
+def test_load_units_pays_attention_context_and_the_batch_that_fits(name: str, kv_capacity: int, batch: float) -> None:
+    # Two requests of 1,000 prompt and 101 output tokens over 2 s: one per second.
+    demand = TokenDemand.of_requests([1000, 1000], [101, 101], seconds=2.0)
+    assert demand == TokenDemand(1000.0, 101.0, 1e6, 101 * 1050.5)
+    profile = HAND.model_copy(update={"kv_capacity_tokens": kv_capacity})
+    prefill = 1000 / 10_000 + 1e-7 * 1e6
+    decode = 101 * (0.01 / batch + 0.001) + 1e-5 * 101 * 1050.5
+    assert float(profile.load_units(demand)) == pytest.approx(prefill + decode)
+
+
+def test_without_context_terms_load_units_is_the_old_formula() -> None:
+    # No attention or KV cost and no context given: prefill time plus decode time at a full batch.
+    plain = load_profile("llama3-8b-h100")
+    units = plain.load_units(TokenDemand(prompt_tps=3000.0, output_tps=500.0))
+    assert float(units) == pytest.approx(3000 / 30_000 + 500 / plain.decode_tps(256))
 
 
 def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
@@ -100,7 +138,7 @@ def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
         load_profile("h200-mystery")
     assert str(err.value) == (
         "unknown profile 'h200-mystery'; allowed: a profile YAML file, or a shipped profile: "
-        "llama3-70b-4xh100, llama3-8b-h100"
+        "llama3-70b-4xh100, llama3-8b-h100, llama3-8b-h100-vidur"
     )
     no_extension = tmp_path / "mine"  # a file is a file, with or without an extension
     no_extension.write_text("just: [a, list\n")
