@@ -35,7 +35,7 @@ from simulations.fleet.replay import ReplaySettings
 from simulations.policies.compare import compare
 from simulations.policies.controllers import POLICY_ORDER
 from simulations.policies.slo import Slo
-from simulations.profiles import load_profile
+from simulations.profiles import ProfileError, ReplicaProfile, load_profile
 from simulations.reports.progress import show_progress
 from simulations.traces.perturb import Perturbation
 from simulations.traces.scenario import build_workload
@@ -90,9 +90,13 @@ CASES = (
 
 
 def headline(
-    workload: TraceWorkload, params: dict[str, dict[str, Any]], slo: Slo, settings: ReplaySettings
+    workload: TraceWorkload,
+    params: dict[str, dict[str, Any]],
+    slo: Slo,
+    settings: ReplaySettings,
+    profile: ReplicaProfile = PROFILE,
 ) -> dict[str, Any]:
-    comparison = compare(workload, PROFILE, list(POLICY_ORDER), slo, settings, params=params, workers=default_workers())
+    comparison = compare(workload, profile, list(POLICY_ORDER), slo, settings, params=params, workers=default_workers())
     summary = comparison.to_json()
     return {"headline": summary["headline"], "rows": {r["name"]: r for r in summary["policies"]}}
 
@@ -104,6 +108,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--budget", type=int, default=80, help="tuning trials per policy (day-long cases: half)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search and the cold-start draws")
+    parser.add_argument(
+        "--profile", default=PROFILE.name, help=f"replica profile, shipped name or YAML file (default {PROFILE.name})"
+    )
     parser.add_argument(
         "--search", choices=sorted(SEARCHES), default=DEFAULT_SEARCH, help="the tuner's global search (gpuscale tune)"
     )
@@ -122,7 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         args.perturbation = Perturbation(args.perturbed_copies, args.perturb_spread)
-    except ValueError as exc:
+        args.replica_profile = load_profile(args.profile)
+    except (ValueError, ProfileError) as exc:
         parser.error(str(exc))
     for part in args.cases:
         if not any(part in c.name for c in CASES):
@@ -135,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     budget, draws, settings = args.budget, args.draws, ReplaySettings(seed=args.seed)
     cases = [c for c in CASES if not args.cases or any(a in c.name for a in args.cases)]
     workers = default_workers()
-    print(f"budget {budget} trials per policy ({args.search}), {draws} cold-start draws per trial, ", end="")
+    profile: ReplicaProfile = args.replica_profile
+    print(f"profile {profile.name}; budget {budget} trials per policy ({args.search}), ", end="")
+    print(f"{draws} cold-start draws per trial, ", end="")
     print(f"seed {settings.seed}, ", end="")
     copies = args.perturbation.copies
     print(f"{workers} workers" + (f", {copies} perturbed copies ({args.perturbation.describe()})" if copies else ""))
@@ -147,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        planned = planned_total(TUNABLE, trials, PROFILE, 100, args.search)
+        planned = planned_total(TUNABLE, trials, profile, 100, args.search)
         # A day-long case tunes for an hour or more: progress on stderr, as lines under nohup.
         with show_progress(Console(stderr=True), case.name, total=planned, unit="trials") as bar:
 
@@ -157,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
             tuned = run_tuning(
                 [parts],
                 [],
-                PROFILE,
+                profile,
                 list(TUNABLE),
                 case.slo,
                 settings,
@@ -174,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"   tuned {name}: {p}")
         windows = [("whole trace", workload)] + ([("held-out 30 %", parts.validation)] if parts.validation else [])
         for label, w in windows:  # scored on a cold-start draw the tuner never saw
-            result = headline(w, params, case.slo, replace(settings, seed=settings.seed + draws))
+            result = headline(w, params, case.slo, replace(settings, seed=settings.seed + draws), profile)
             h = result["headline"]
             for name, row in result["rows"].items():
                 print(

@@ -1,6 +1,7 @@
 """How fleet sizes move with the replica model: every case sized under two profiles side by side.
 
-Run: python -m benchmarks.replica_model [--draws N] [--no-real] [--profile A --profile B] [CASE-NAME-PART ...]
+Run: python -m benchmarks.replica_model [--draws N] [--no-real] [--profile A --profile B] [--ttft-slo S]
+     [CASE-NAME-PART ...]
 
 The baseline profile is the one every other figure uses (``llama3-8b-h100``: a decode step that ignores
 context, prefill linear in prompt length); the other defaults to ``llama3-8b-h100-vidur`` (decode reads the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from benchmarks._cli import parser
@@ -28,16 +30,44 @@ from simulations.tuning.job import default_workers
 DEFAULT_PROFILES = ("llama3-8b-h100", "llama3-8b-h100-vidur")
 
 
-def sized(rows: dict[str, dict[str, Any]]) -> tuple[int, float, int, float, float]:
-    """(fixed fleet, oracle GPU-h, oracle peak, gpuscale GPU-h, gpuscale attainment %) of one comparison."""
-    fixed, oracle, ours = rows["fixed"], rows["oracle"], rows["gpuscale"]
-    return (
-        int(fixed["peak_replicas"]),
-        float(oracle["gpu_hours"]),
-        int(oracle["peak_replicas"]),
-        float(ours["gpu_hours"]),
-        100.0 * float(ours["slo_attainment"]),
-    )
+@dataclass(frozen=True)
+class Sizing:
+    """One case under one profile."""
+
+    fixed: int
+    fixed_meets: bool
+    oracle_gpu_hours: float
+    oracle_meets: bool
+    oracle_peak: int
+    gpuscale_gpu_hours: float
+    gpuscale_attainment: float
+    #: the share of requests that could meet the TTFT target alone on an idle replica
+    reachable: float
+
+    @classmethod
+    def of(cls, summary: dict[str, Any]) -> Sizing:
+        rows = {r["name"]: r for r in summary["policies"]}
+        fixed, oracle, ours = rows["fixed"], rows["oracle"], rows["gpuscale"]
+        return cls(
+            int(fixed["peak_replicas"]),
+            bool(fixed["meets_slo"]),
+            float(oracle["gpu_hours"]),
+            bool(oracle["meets_slo"]),
+            int(oracle["peak_replicas"]),
+            float(ours["gpu_hours"]),
+            float(ours["slo_attainment"]),
+            float(summary["best_possible_attainment"]),
+        )
+
+    def row(self) -> str:
+        def missed(meets: bool) -> str:
+            return " " if meets else "!"
+
+        return (
+            f"{self.fixed:5d}{missed(self.fixed_meets)} {self.oracle_gpu_hours:7.2f}{missed(self.oracle_meets)} "
+            f"{self.oracle_peak:4d} {self.gpuscale_gpu_hours:8.2f} {100 * self.gpuscale_attainment:6.2f}% "
+            f"{100 * self.reachable:9.2f}%"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"two replica profiles, baseline first (default {' and '.join(DEFAULT_PROFILES)})",
     )
+    cli.add_argument(
+        "--ttft-slo",
+        type=float,
+        metavar="SECONDS",
+        help="every case's TTFT target instead of its own (e.g. one a profile can reach)",
+    )
     args = suite_arguments(cli, 1, argv)
+    if args.ttft_slo is not None and not 0 < args.ttft_slo <= 3600:
+        cli.error(f"--ttft-slo must be in (0, 3600] seconds, got {args.ttft_slo:g}")
     names = args.profile or list(DEFAULT_PROFILES)
     if len(names) != 2:
         cli.error(f"--profile must be given twice (a baseline and the other), got {len(names)}")
@@ -57,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profiles: A = {profiles[0].name}, B = {profiles[1].name}; {workers} workers")
     print("per profile: fixed fleet at the SLO, oracle GPU-h and peak, untuned gpuscale GPU-h and attainment\n")
     header = (
-        f"{'case':30s} {'profile':>7s} {'fixed':>5s} {'oracle':>7s} {'peak':>4s} {'gpuscale':>8s} {'in SLO':>7s}"
-        f"   {'B/A fixed':>9s} {'B/A oracle':>10s}"
+        f"{'case':30s} {'profile':>7s} {'fixed':>6s} {'oracle':>8s} {'peak':>4s} {'gpuscale':>8s} {'in SLO':>7s}"
+        f" {'reachable':>10s}   {'B/A fixed':>9s} {'B/A oracle':>10s}"
     )
     print(header)
     print("-" * len(header))
@@ -70,24 +108,19 @@ def main(argv: list[str] | None = None) -> int:
             for profile in profiles:
                 policies = ["gpuscale", "fixed", "oracle"]
                 settings = ReplaySettings(seed=seed)
-                comparison = compare(workload, profile, policies, case.slo, settings, workers=workers)
-                figures.append(sized({r["name"]: r for r in comparison.to_json()["policies"]}))
+                slo = case.slo if args.ttft_slo is None else case.slo.model_copy(update={"ttft_s": args.ttft_slo})
+                comparison = compare(workload, profile, policies, slo, settings, workers=workers)
+                figures.append(Sizing.of(comparison.to_json()))
         except Exception:  # a broken case is a finding, not the end of the run
             errors += 1
             print(f"{case.name:30s} ERROR")
             traceback.print_exc()
             continue
-        (fixed_a, oracle_a, *_), (fixed_b, oracle_b, *_) = figures
-        for label, (fixed, oracle, peak, ours, attained) in zip("AB", figures, strict=True):
-            ratios = ""
-            if label == "B":
-                ratios = f"   {fixed_b / fixed_a:9.2f} {oracle_b / oracle_a:10.2f}  ({time.time() - started:.0f} s)"
-            name = case.name if label == "A" else ""
-            print(
-                f"{name:30s} {label:>7s} {fixed:5d} {oracle:7.2f} {peak:4d} {ours:8.2f} {attained:6.2f}%{ratios}",
-                flush=True,
-            )
-    print(f"\n{errors} errors")
+        a, b = figures
+        print(f"{case.name:30s} {'A':>7s} {a.row()}")
+        ratios = f"{b.fixed / a.fixed:9.2f} {b.oracle_gpu_hours / a.oracle_gpu_hours:10.2f}"
+        print(f"{'':30s} {'B':>7s} {b.row()}   {ratios}  ({time.time() - started:.0f} s)", flush=True)
+    print(f"\n{errors} errors; ! = does not meet the SLO; reachable: requests that meet the TTFT target alone")
     return 1 if errors else 0
 
 
