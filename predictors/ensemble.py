@@ -18,9 +18,9 @@ import numpy as np
 
 from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
+from predictors.daily_profile import DailyProfile
 from predictors.forecast import FloatArray
 from predictors.models import DampedTrend, LastValue, SeasonalSmoothing
-from predictors.profile import DailyProfile
 from predictors.residuals import DEFAULT_RESIDUAL_WINDOW, MemberErrors, SmoothedErrors
 
 #: Refresh member weights every this many updates (they move slowly).

@@ -7,9 +7,9 @@ from typing import Any
 
 from predictors.autoregressive import OnlineAutoregressive
 from predictors.base import DEFAULT_QUANTILES, Predictor
+from predictors.daily_profile import DailyProfile
 from predictors.ensemble import OnlineEnsemble, ProfileGuardedEnsemble
 from predictors.models import DampedTrend, LastValue, SeasonalNaive, SeasonalSmoothing
-from predictors.profile import DailyProfile
 
 Factory = Callable[..., Predictor]
 
