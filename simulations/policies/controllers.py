@@ -29,7 +29,7 @@ from simulations.fleet.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfi
 from simulations.fleet.model import Fleet
 from simulations.fleet.monitoring import Monitor
 from simulations.policies.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
-from simulations.profiles import ReplicaProfile
+from simulations.profiles import ReplicaProfile, TokenDemand
 from simulations.traces.workload import TraceWorkload
 from simulations.tuning.knob_space import profile_scales, spec_updates
 
@@ -352,24 +352,29 @@ def _oracle(context: PolicyContext, params: Mapping[str, Any]) -> OracleControll
     return OracleController(context, need, bin_s)
 
 
-#: The untuned default's token targets, as fractions of one replica's capacity: decode at a full batch
-#: (``max_num_seqs``) whose contexts fill the KV cache, and prefill at the profile's rate for prompts of
-#: one full step. Decode keeps a fifth in reserve for the forecast's
-#: error; prefill keeps more, because its wait is what the TTFT target measures and a chunked prefill
-#: shares every engine step with decode, so a replica never prefills at the profile's full rate.
+#: The untuned default's token targets, as fractions of one replica's capacity at the trace's token mix
+#: (``ReplicaProfile.capacity_for``): decode at the fullest batch of its contexts that fits the KV cache,
+#: prefill at the rate its prompts' lengths allow. A user knows their prompt and output lengths, if not
+#: their arrivals; capacity at someone else's lengths misjudges long-context traffic by several times.
+#: Decode keeps a fifth in reserve for the forecast's error; prefill keeps more, because its wait is what
+#: the TTFT target measures and a chunked prefill shares every engine step with decode, so a replica
+#: never prefills at its full rate.
 DEFAULT_DECODE_UTILIZATION = 0.8
 DEFAULT_PREFILL_UTILIZATION = 0.7
 
 
 def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext) -> PolicySpec:
-    """gpuscale's untuned defaults sized for ``profile``: token targets at the default utilizations."""
+    """gpuscale's untuned defaults sized for ``profile`` and the trace's token lengths: token targets at the
+    default utilizations."""
+    workload = context.workload
+    capacity = profile.capacity_for(TokenDemand.of_requests(workload.prompt_tokens, workload.output_tokens, 1.0))
     return PolicySpec(
         min_replicas=context.min_replicas,
         max_replicas=context.max_replicas,
         # Waiting requests mean the replica is saturated; an eighth of its batch is a short wait.
         target_queue_per_replica=profile.max_num_seqs / 8,
-        target_generation_tps_per_replica=DEFAULT_DECODE_UTILIZATION * profile.full_use_decode_tps(),
-        target_prompt_tps_per_replica=DEFAULT_PREFILL_UTILIZATION * profile.full_step_prefill_tps(),
+        target_generation_tps_per_replica=DEFAULT_DECODE_UTILIZATION * capacity.decode_tps,
+        target_prompt_tps_per_replica=DEFAULT_PREFILL_UTILIZATION * capacity.prompt_tps,
     )
 
 

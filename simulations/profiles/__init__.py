@@ -118,13 +118,17 @@ class ReplicaProfile(BaseModel):
         """Generated tokens/s at a steady batch of ``batch`` sequences of ``context_tokens`` each (no prefill)."""
         return batch / self.decode_step_s(batch, batch * context_tokens)
 
-    def full_use_decode_tps(self) -> float:
-        """Generated tokens/s of a full batch whose contexts fill the KV cache: decode at full use."""
-        return self.decode_tps(self.max_num_seqs, self.kv_capacity_tokens / self.max_num_seqs)
-
-    def full_step_prefill_tps(self) -> float:
-        """Prompt tokens/s for prompts of one full step (``max_batched_tokens``), attention included."""
-        return 1.0 / self.prefill_s_per_token(self.max_batched_tokens)
+    def capacity_for(self, demand: TokenDemand) -> TokenCapacity:
+        """What one replica sustains at this token mix: prompt tokens/s, prefilling these prompts alone,
+        and generated tokens/s at the fullest batch of these contexts that fits the KV cache."""
+        prompt_tps = self.prefill_tokens_per_s
+        if self.prefill_attention_s_per_token2 and demand.prompt_tps > 0:
+            per_token = 1.0 / self.prefill_tokens_per_s
+            per_token += self.prefill_attention_s_per_token2 * demand.prompt_sq_tps / demand.prompt_tps
+            prompt_tps = 1.0 / per_token
+        context = demand.context_tps / demand.output_tps if demand.output_tps > 0 else 0.0
+        decode_tps = self.decode_tps(float(self.full_batch(context)), context)
+        return TokenCapacity(prompt_tps, decode_tps)
 
     def full_batch(self, context_tokens: Any) -> Any:
         """The largest batch that fits: ``max_num_seqs``, or fewer when contexts this long fill the KV cache."""
@@ -170,6 +174,14 @@ class TokenDemand:
             float((prompt**2).sum()) / seconds,
             float((output * (prompt + output / 2.0)).sum()) / seconds,
         )
+
+
+@dataclass(frozen=True)
+class TokenCapacity:
+    """Tokens per second one replica sustains at full use, for one mix of prompt and output lengths."""
+
+    prompt_tps: float
+    decode_tps: float
 
 
 class ProfileError(ValueError):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
@@ -19,11 +20,13 @@ from scaler.trigger_keys import markdown_table, policy_file_rows
 from simulations.cli import app
 from simulations.policies.controllers import PolicyContext, gpuscale_spec
 from simulations.profiles import load_profile
+from simulations.traces.workload import TraceWorkload
 from simulations.tuning.knob_space import dimensions, profile_scales, spec_updates
 from simulations.tuning.tuner import search_space
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = load_profile("llama3-8b-h100")
+NO_REQUESTS = TraceWorkload("none", np.array([]), np.array([], np.int64), np.array([], np.int64))
 
 
 def test_every_policy_field_is_a_declared_knob() -> None:
@@ -80,7 +83,7 @@ def test_the_tuners_space_is_the_declared_searches_in_order() -> None:
 
 
 def test_a_searched_value_above_off_above_means_off() -> None:
-    context = PolicyContext(profile=PROFILE, workload=None, max_replicas=40)  # type: ignore[arg-type]
+    context = PolicyContext(profile=PROFILE, workload=NO_REQUESTS, max_replicas=40)
     assert gpuscale_spec(context, {"scale_down_forecast_quantile": 0.995}).scale_down_forecast_quantile is None
     assert gpuscale_spec(context, {"scale_down_forecast_quantile": 0.8}).scale_down_forecast_quantile == 0.8
 
@@ -95,7 +98,7 @@ def test_utilization_sets_both_token_targets_as_a_share_of_capacity() -> None:
 
 
 def test_a_misspelt_parameter_is_an_error_not_ignored() -> None:
-    context = PolicyContext(profile=PROFILE, workload=None)  # type: ignore[arg-type]
+    context = PolicyContext(profile=PROFILE, workload=NO_REQUESTS)
     with pytest.raises(ValueError, match=r"^unknown gpuscale parameter\(s\) forecast_quantil; known: "):
         gpuscale_spec(context, {"forecast_quantil": 0.7})
 

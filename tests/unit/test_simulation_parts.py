@@ -126,6 +126,26 @@ def test_load_units_pays_attention_context_and_the_batch_that_fits(name: str, kv
     assert float(profile.load_units(demand)) == pytest.approx(prefill + decode)
 
 
+@pytest.mark.parametrize(
+    ("name", "kv_capacity", "prompt_tps", "decode_tps"),
+    [
+        # 1,000-token prompts: 1e-4 s per token linear + 1e-7 * 1000 s of attention per token
+        ("a full batch fits", 100_000, 5000.0, 4 / (0.01 + 0.004 + 1e-5 * 4 * 1050.5)),
+        ("the KV cache holds 1.904 contexts", 2_000, 5000.0, 1.0 / (0.01 / (2000 / 1050.5) + 0.001 + 0.010505)),
+    ],
+)
+def test_capacity_at_a_token_mix(name: str, kv_capacity: int, prompt_tps: float, decode_tps: float) -> None:
+    profile = HAND.model_copy(update={"kv_capacity_tokens": kv_capacity})
+    capacity = profile.capacity_for(TokenDemand.of_requests([1000, 1000], [101, 101], seconds=1.0))
+    assert (capacity.prompt_tps, capacity.decode_tps) == (pytest.approx(prompt_tps), pytest.approx(decode_tps))
+
+
+def test_without_attention_prompt_capacity_is_the_profiles_rate_exactly() -> None:
+    plain = load_profile("llama3-8b-h100")
+    capacity = plain.capacity_for(TokenDemand.of_requests([100, 90_000], [10, 10], seconds=1.0))
+    assert capacity.prompt_tps == plain.prefill_tokens_per_s
+
+
 def test_without_context_terms_load_units_is_the_old_formula() -> None:
     # No attention or KV cost and no context given: prefill time plus decode time at a full batch.
     plain = load_profile("llama3-8b-h100")
