@@ -30,15 +30,7 @@ def future_load(workload: TraceWorkload, profile: ReplicaProfile, bin_s: float) 
         return np.zeros(1)
     bins = int(workload.span_s // bin_s) + 1
     index = np.minimum((workload.arrival_s // bin_s).astype(np.int64), bins - 1)
-    prompt = workload.prompt_tokens.astype(np.float64)
-    output = workload.output_tokens.astype(np.float64)
-
-    def per_second(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(index, weights=weights, minlength=bins) / bin_s
-
-    demand = TokenDemand(
-        per_second(prompt), per_second(output), per_second(prompt**2), per_second(output * (prompt + output / 2.0))
-    )
+    demand = TokenDemand.binned(workload.prompt_tokens, workload.output_tokens, index, bins, bin_s)
     return np.asarray(profile.load_units(demand), dtype=np.float64)
 
 

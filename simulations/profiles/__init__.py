@@ -164,15 +164,23 @@ class TokenDemand:
     context_tps: Any = 0.0
 
     @classmethod
-    def of_requests(cls, prompt: Any, output: Any, seconds: float) -> TokenDemand:
-        """The demand of requests with these prompt and output lengths arriving over ``seconds``."""
+    def binned(cls, prompt: Any, output: Any, index: Any, bins: int, bin_s: float) -> TokenDemand:
+        """Per-bin demand (arrays of ``bins``) of requests with these lengths, request ``i`` in bin ``index[i]``."""
         prompt = np.asarray(prompt, dtype=np.float64)
         output = np.asarray(output, dtype=np.float64)
+
+        def per_second(weights: Any) -> Any:
+            return np.bincount(index, weights=weights, minlength=bins) / bin_s
+
+        context = output * (prompt + output / 2.0)
+        return cls(per_second(prompt), per_second(output), per_second(prompt**2), per_second(context))
+
+    @classmethod
+    def of_requests(cls, prompt: Any, output: Any, seconds: float) -> TokenDemand:
+        """The demand of requests with these prompt and output lengths arriving over ``seconds``."""
+        one = cls.binned(prompt, output, np.zeros(np.size(prompt), dtype=np.int64), 1, seconds)
         return cls(
-            float(prompt.sum()) / seconds,
-            float(output.sum()) / seconds,
-            float((prompt**2).sum()) / seconds,
-            float((output * (prompt + output / 2.0)).sum()) / seconds,
+            float(one.prompt_tps[0]), float(one.output_tps[0]), float(one.prompt_sq_tps[0]), float(one.context_tps[0])
         )
 
 
