@@ -31,6 +31,7 @@ from typing import Any
 
 from rich.console import Console
 
+from benchmarks._cli import add_ttft_slo, with_ttft
 from simulations.fleet.replay import ReplaySettings
 from simulations.policies.compare import compare
 from simulations.policies.controllers import POLICY_ORDER
@@ -108,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--budget", type=int, default=80, help="tuning trials per policy (day-long cases: half)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search and the cold-start draws")
-    parser.add_argument("--ttft-slo", type=float, metavar="SECONDS", help="every case's TTFT target instead of its own")
+    add_ttft_slo(parser)
     parser.add_argument(
         "--profile", default=PROFILE.name, help=f"replica profile, shipped name or YAML file (default {PROFILE.name})"
     )
@@ -133,8 +134,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.replica_profile = load_profile(args.profile)
     except (ValueError, ProfileError) as exc:
         parser.error(str(exc))
-    if args.ttft_slo is not None and not 0 < args.ttft_slo <= 3600:
-        parser.error(f"--ttft-slo must be in (0, 3600] seconds, got {args.ttft_slo:g}")
     for part in args.cases:
         if not any(part in c.name for c in CASES):
             parser.error(f"CASE {part!r} matches none of the cases: {names}")
@@ -160,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         workload = build_workload(TRACES / case.trace, case.reshape, 0, tokens, case.column, case.history_s)
         parts = split(workload, 0.7)
         trials = max(16, int(budget * case.budget_scale))
-        slo = case.slo if args.ttft_slo is None else case.slo.model_copy(update={"ttft_s": args.ttft_slo})
+        slo = with_ttft(case.slo, args.ttft_slo)
         planned = planned_total(TUNABLE, trials, profile, 100, args.search)
         # A day-long case tunes for an hour or more: progress on stderr, as lines under nohup.
         with show_progress(Console(stderr=True), case.name, total=planned, unit="trials") as bar:

@@ -20,7 +20,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks._cli import parser
+from benchmarks._cli import add_ttft_slo, parser, with_ttft
 from benchmarks._suite import suite, suite_arguments
 from simulations.fleet.replay import ReplaySettings
 from simulations.policies.compare import compare
@@ -28,6 +28,7 @@ from simulations.profiles import ReplicaProfile, load_profile
 from simulations.tuning.job import default_workers
 
 DEFAULT_PROFILES = ("llama3-8b-h100", "llama3-8b-h100-vidur")
+POLICIES = ["gpuscale", "fixed", "oracle"]
 
 
 @dataclass(frozen=True)
@@ -78,15 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"two replica profiles, baseline first (default {' and '.join(DEFAULT_PROFILES)})",
     )
-    cli.add_argument(
-        "--ttft-slo",
-        type=float,
-        metavar="SECONDS",
-        help="every case's TTFT target instead of its own (e.g. one a profile can reach)",
-    )
+    add_ttft_slo(cli)
     args = suite_arguments(cli, 1, argv)
-    if args.ttft_slo is not None and not 0 < args.ttft_slo <= 3600:
-        cli.error(f"--ttft-slo must be in (0, 3600] seconds, got {args.ttft_slo:g}")
     names = args.profile or list(DEFAULT_PROFILES)
     if len(names) != 2:
         cli.error(f"--profile must be given twice (a baseline and the other), got {len(names)}")
@@ -103,14 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     errors = 0
     for case, workload, seed in suite(args.draws, args.cases, not args.no_real):
         started = time.time()
+        slo, settings = with_ttft(case.slo, args.ttft_slo), ReplaySettings(seed=seed)
         try:
-            figures = []
-            for profile in profiles:
-                policies = ["gpuscale", "fixed", "oracle"]
-                settings = ReplaySettings(seed=seed)
-                slo = case.slo if args.ttft_slo is None else case.slo.model_copy(update={"ttft_s": args.ttft_slo})
-                comparison = compare(workload, profile, policies, slo, settings, workers=workers)
-                figures.append(Sizing.of(comparison.to_json()))
+            figures = [
+                Sizing.of(compare(workload, profile, POLICIES, slo, settings, workers=workers).to_json())
+                for profile in profiles
+            ]
         except Exception:  # a broken case is a finding, not the end of the run
             errors += 1
             print(f"{case.name:30s} ERROR")

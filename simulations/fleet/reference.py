@@ -3,9 +3,9 @@
 Same model as :mod:`simulations.fleet.model` (step time ``base + per_seq * batch + per_kv_token *
 kv_tokens + chunk * prefill_s_per_token(prompt)``, decode every step, FIFO prefill in the rest of
 the token budget, least-loaded routing with sequence and KV-cache room, no preemption) but
-nothing is fluid: every engine step of every pod is an event, a request admitted to a busy pod waits for the next step,
-first tokens come out at the end of the step that finishes their prompt, and each decode
-step gives every running sequence exactly one token. A fixed set of Ready pods only: it
+nothing is fluid: every engine step of every pod is an event, a request admitted to a busy pod
+waits for the next step, first tokens come out at the end of the step that finishes their
+prompt, and each decode step gives every running sequence exactly one token. A fixed set of Ready pods only: it
 checks serving, not scaling. Slow by design; use it on short traces.
 """
 
@@ -37,8 +37,11 @@ class _Pod:
     step_chunks: list[tuple[int, float]] = field(default_factory=list)  # prefill done in this step
 
     def kv_tokens(self) -> float:
-        n = len(self.decoding)
-        return self.kv_prompt + n * (self.clock + 1) - self.sum_d0
+        return self.kv_prompt - self.decode_prompt + self.decode_kv_tokens()
+
+    def decode_kv_tokens(self) -> float:
+        """What the decoding sequences hold: their prompts and every token generated so far."""
+        return self.decode_prompt + len(self.decoding) * (self.clock + 1) - self.sum_d0
 
 
 def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replicas: int) -> RequestLog:
@@ -71,7 +74,7 @@ def simulate_reference(profile: ReplicaProfile, workload: TraceWorkload, replica
         pod.step_chunks = chunks
         step_s = base + per_seq * n + tokens / rate
         if per_kv_token:
-            step_s += per_kv_token * (pod.decode_prompt + n * (pod.clock + 1) - pod.sum_d0)
+            step_s += per_kv_token * pod.decode_kv_tokens()
         if attention:
             step_s += attention * sum(c * prompt[request] for request, c in chunks)
         pod.busy_until = now + step_s

@@ -29,7 +29,7 @@ from simulations.fleet.hpa import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, HpaConfi
 from simulations.fleet.model import Fleet
 from simulations.fleet.monitoring import Monitor
 from simulations.policies.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
-from simulations.profiles import ReplicaProfile, TokenDemand
+from simulations.profiles import ReplicaProfile
 from simulations.traces.workload import TraceWorkload
 from simulations.tuning.knob_space import profile_scales, spec_updates
 
@@ -366,8 +366,7 @@ DEFAULT_PREFILL_UTILIZATION = 0.7
 def profile_policy_spec(profile: ReplicaProfile, context: PolicyContext) -> PolicySpec:
     """gpuscale's untuned defaults sized for ``profile`` and the trace's token lengths: token targets at the
     default utilizations."""
-    workload = context.workload
-    capacity = profile.capacity_for(TokenDemand.of_requests(workload.prompt_tokens, workload.output_tokens, 1.0))
+    capacity = profile.capacity_for(context.workload.token_mix)
     return PolicySpec(
         min_replicas=context.min_replicas,
         max_replicas=context.max_replicas,

@@ -121,14 +121,12 @@ class ReplicaProfile(BaseModel):
     def capacity_for(self, demand: TokenDemand) -> TokenCapacity:
         """What one replica sustains at this token mix: prompt tokens/s, prefilling these prompts alone,
         and generated tokens/s at the fullest batch of these contexts that fits the KV cache."""
-        prompt_tps = self.prefill_tokens_per_s
+        prompt_tps = self.prefill_tokens_per_s  # exactly the profile's rate where prompt length costs nothing
         if self.prefill_attention_s_per_token2 and demand.prompt_tps > 0:
-            per_token = 1.0 / self.prefill_tokens_per_s
-            per_token += self.prefill_attention_s_per_token2 * demand.prompt_sq_tps / demand.prompt_tps
-            prompt_tps = 1.0 / per_token
-        context = demand.context_tps / demand.output_tps if demand.output_tps > 0 else 0.0
-        decode_tps = self.decode_tps(float(self.full_batch(context)), context)
-        return TokenCapacity(prompt_tps, decode_tps)
+            # the token-weighted mean prompt length: each token pays the attention of the prompt it is in
+            prompt_tps = 1.0 / self.prefill_s_per_token(demand.prompt_sq_tps / demand.prompt_tps)
+        context = float(demand.mean_context)
+        return TokenCapacity(prompt_tps, self.decode_tps(float(self.full_batch(context)), context))
 
     def full_batch(self, context_tokens: Any) -> Any:
         """The largest batch that fits: ``max_num_seqs``, or fewer when contexts this long fill the KV cache."""
@@ -144,10 +142,8 @@ class ReplicaProfile(BaseModel):
         """
         attention = self.prefill_attention_s_per_token2 * demand.prompt_sq_tps
         prefill = demand.prompt_tps / self.prefill_tokens_per_s + attention
-        context = np.where(demand.output_tps > 0, demand.context_tps / np.maximum(demand.output_tps, 1e-12), 0.0)
-        batch = self.full_batch(context)
-        decode = demand.output_tps * (self.decode_step_base_s / batch + self.decode_step_per_seq_s)
-        return prefill + decode + self.decode_step_per_kv_token_s * demand.context_tps
+        context = demand.mean_context
+        return prefill + demand.output_tps / self.decode_tps(self.full_batch(context), context)
 
 
 @dataclass(frozen=True)
@@ -163,25 +159,27 @@ class TokenDemand:
     prompt_sq_tps: Any = 0.0
     context_tps: Any = 0.0
 
+    @property
+    def mean_context(self) -> Any:
+        """Context tokens an output token is decoded with, on average (0 where nothing is generated)."""
+        return np.where(self.output_tps > 0, self.context_tps / np.maximum(self.output_tps, 1e-12), 0.0)
+
     @classmethod
     def binned(cls, prompt: Any, output: Any, index: Any, bins: int, bin_s: float) -> TokenDemand:
         """Per-bin demand (arrays of ``bins``) of requests with these lengths, request ``i`` in bin ``index[i]``."""
-        prompt = np.asarray(prompt, dtype=np.float64)
-        output = np.asarray(output, dtype=np.float64)
-
-        def per_second(weights: Any) -> Any:
-            return np.bincount(index, weights=weights, minlength=bins) / bin_s
-
-        context = output * (prompt + output / 2.0)
-        return cls(per_second(prompt), per_second(output), per_second(prompt**2), per_second(context))
+        return cls(*(np.bincount(index, weights=w, minlength=bins) / bin_s for w in _per_request(prompt, output)))
 
     @classmethod
     def of_requests(cls, prompt: Any, output: Any, seconds: float) -> TokenDemand:
         """The demand of requests with these prompt and output lengths arriving over ``seconds``."""
-        one = cls.binned(prompt, output, np.zeros(np.size(prompt), dtype=np.int64), 1, seconds)
-        return cls(
-            float(one.prompt_tps[0]), float(one.output_tps[0]), float(one.prompt_sq_tps[0]), float(one.context_tps[0])
-        )
+        return cls(*(float(w.sum()) / seconds for w in _per_request(prompt, output)))
+
+
+def _per_request(prompt: Any, output: Any) -> tuple[Any, Any, Any, Any]:
+    """Each request's share of a ``TokenDemand``'s four sums, in its field order."""
+    prompt = np.asarray(prompt, dtype=np.float64)
+    output = np.asarray(output, dtype=np.float64)
+    return prompt, output, prompt**2, output * (prompt + output / 2.0)
 
 
 @dataclass(frozen=True)

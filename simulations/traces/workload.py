@@ -7,12 +7,14 @@ lengths sampled from a per-request trace. Everything random takes an explicit ge
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from scaler.snapshot import token_load
+from simulations.profiles import TokenDemand
 from simulations.traces.base import FloatArray, IntArray, RateSeries, RequestTrace
 
 HISTORY_STEP_S = 10.0
@@ -70,6 +72,12 @@ class TraceWorkload:
     @property
     def requests(self) -> int:
         return int(self.arrival_s.shape[0])
+
+    @functools.cached_property
+    def token_mix(self) -> TokenDemand:
+        """The trace's prompt and output lengths as one second's demand: what sizes a replica's capacity
+        for it (computed once per workload; a day-long trace has millions of requests)."""
+        return TokenDemand.of_requests(self.prompt_tokens, self.output_tokens, 1.0)
 
     @property
     def span_s(self) -> float:
