@@ -27,8 +27,9 @@ class Scale(StrEnum):
     """A quantity a search bound is a multiple of; the tuner supplies its value for the replica profile."""
 
     MAX_NUM_SEQS = "max_num_seqs"  # requests one replica batches at once
-    DECODE_TPS = "decode_tps"  # generated tokens/s one replica serves at half its batch
-    PREFILL_TPS = "prefill_tps"  # prompt tokens/s one replica prefills
+    # generated tokens/s one replica serves at half its batch (fewer when the tuned-on contexts fill its KV cache)
+    DECODE_TPS = "decode_tps"
+    PREFILL_TPS = "prefill_tps"  # prompt tokens/s one replica prefills (prompts of the tuned-on length)
     FLOOR = "floor"  # the largest replica floor worth trying (from the fixed fleet that meets the SLO)
 
 

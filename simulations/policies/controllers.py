@@ -31,7 +31,7 @@ from simulations.fleet.monitoring import Monitor
 from simulations.policies.oracle_plans import arrivals_per_bin, budget_plan, future_load, headroom_plan
 from simulations.profiles import ReplicaProfile
 from simulations.traces.workload import TraceWorkload
-from simulations.tuning.knob_space import profile_scales, spec_updates
+from simulations.tuning.knob_space import Sizing, profile_scales, spec_updates
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ def gpuscale_spec(context: PolicyContext, params: Mapping[str, Any]) -> PolicySp
     spec = params.get("spec")
     if isinstance(spec, PolicySpec):
         return spec
-    scales = profile_scales(context.profile, context.max_replicas)
+    scales = profile_scales(context.profile, context.max_replicas, Sizing.from_params(params))
     updates = spec_updates(params, scales)
     base = profile_policy_spec(context.profile, context)
     return PolicySpec.model_validate({**base.model_dump(), **updates})

@@ -31,6 +31,7 @@ from simulations.profiles import ReplicaProfile
 from simulations.traces.perturb import Perturbation, perturbed_copies
 from simulations.traces.workload import TraceWorkload
 from simulations.tuning.acceptance import acceptance, acceptance_candidates, floor_advice
+from simulations.tuning.knob_space import Sizing
 from simulations.tuning.search import DEFAULT_SEARCH, get_search
 from simulations.tuning.tuner import (
     DEFAULT_DRAWS,
@@ -323,6 +324,9 @@ class _TuningJob:
                 penalty,
                 self.margin,
                 self.draws,
+                # gpuscale's utilization is a fraction of what a replica sustains at the training windows' token
+                # lengths, the same fraction on every window and in the exported file
+                Sizing.of(w.token_mix for w in train).as_params() if policy == "gpuscale" else {},
             )
             result = self._search(policy, ctx, tuned_params, max_floor)
             chosen, checked = self._accept(policy, result)

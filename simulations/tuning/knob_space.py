@@ -8,13 +8,13 @@ meaning of ``off_above`` and of a group lives in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from scaler.knobs import Bound, KnobField, Scale, Scaled
 from scaler.policy import POLICY_KNOBS
-from simulations.profiles import ReplicaProfile
+from simulations.profiles import ReplicaProfile, TokenDemand
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,62 @@ class Dimension:
         return self.members[0].name != self.name
 
 
-def profile_scales(profile: ReplicaProfile, max_floor: int) -> dict[Scale, float]:
-    """The quantities search bounds are multiples of, for one replica profile."""
+@dataclass(frozen=True)
+class Sizing:
+    """The token lengths a tuned setting's ``utilization`` is measured at: a fraction of what one replica
+    sustains with these contexts and prompts.
+
+    The tuner takes them from its training windows and writes them into every parameter set it makes,
+    so the same fraction means the same token targets on the training windows, the held-out ones and in
+    the exported policy file. Without them a fraction is of the context-free rates (a parameter set
+    written before sizing existed keeps its meaning). Where context costs nothing and the KV cache holds
+    half a batch (the older profiles, short contexts) the two are the same.
+    """
+
+    context_tokens: float  # the context an output token is decoded with, on average
+    prompt_tokens: float  # the token-weighted mean prompt length (each token pays its prompt's attention)
+
+    PARAMS: ClassVar[tuple[str, str]] = ("sized_for_context_tokens", "sized_for_prompt_tokens")
+
+    @classmethod
+    def of(cls, mixes: Iterable[TokenDemand]) -> Sizing:
+        """The sizing of several workloads' token mixes taken together."""
+        prompt = output = prompt_sq = context = 0.0
+        for mix in mixes:
+            prompt += float(mix.prompt_tps)
+            output += float(mix.output_tps)
+            prompt_sq += float(mix.prompt_sq_tps)
+            context += float(mix.context_tps)
+        return cls(context / output if output > 0 else 0.0, prompt_sq / prompt if prompt > 0 else 0.0)
+
+    def as_params(self) -> dict[str, float]:
+        return dict(zip(self.PARAMS, (round(self.context_tokens, 1), round(self.prompt_tokens, 1)), strict=True))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Sizing | None:
+        """The sizing a parameter set carries, or None (a fraction of the context-free rates)."""
+        if not any(name in params for name in cls.PARAMS):
+            return None
+        values = []
+        for name in cls.PARAMS:
+            value = params.get(name)
+            if not isinstance(value, (int, float)) or not 0 <= value < 1e8:
+                raise ValueError(f"{name} has invalid value {value!r}; allowed: a number of tokens from 0 to 1e8")
+            values.append(float(value))
+        return cls(*values)
+
+
+def profile_scales(profile: ReplicaProfile, max_floor: int, sizing: Sizing | None = None) -> dict[Scale, float]:
+    """The quantities search bounds are multiples of, for one replica profile (at ``sizing``'s token lengths)."""
+    context = 0.0 if sizing is None else sizing.context_tokens
+    batch = min(profile.max_num_seqs / 2, float(profile.full_batch(context)))
+    prefill = profile.prefill_tokens_per_s  # exactly the profile's rate where prompt length costs nothing
+    if sizing is not None and profile.prefill_attention_s_per_token2:
+        prefill = 1.0 / profile.prefill_s_per_token(sizing.prompt_tokens)
     return {
         Scale.MAX_NUM_SEQS: float(profile.max_num_seqs),
-        Scale.DECODE_TPS: profile.decode_tps(profile.max_num_seqs / 2),
-        Scale.PREFILL_TPS: profile.prefill_tokens_per_s,
+        Scale.DECODE_TPS: profile.decode_tps(batch, context),
+        Scale.PREFILL_TPS: prefill,
         Scale.FLOOR: float(max(2, max_floor)),
     }
 
@@ -96,7 +146,7 @@ COMMON_PARAMS = frozenset({"min_replicas", "max_replicas", "scale_down_window_s"
 def known_params() -> list[str]:
     """Every parameter name a gpuscale parameter set may hold."""
     groups = {f.knob.search.group for f in POLICY_KNOBS if f.knob.search is not None and f.knob.search.group}
-    return sorted({f.name for f in POLICY_KNOBS} | {g for g in groups if g} | COMMON_PARAMS)
+    return sorted({f.name for f in POLICY_KNOBS} | {g for g in groups if g} | COMMON_PARAMS | set(Sizing.PARAMS))
 
 
 def spec_updates(params: Mapping[str, Any], scales: Mapping[Scale, float]) -> dict[str, Any]:

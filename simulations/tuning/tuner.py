@@ -15,7 +15,7 @@ it degrades out of sample.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -261,6 +261,8 @@ class EvalContext:
     margin: float = 0.0
     #: cold-start draws every trial is replayed with (seeds ``settings.seed`` + 0, 1, ...): see ``evaluate``
     draws: int = 1
+    #: entries every trial's parameters carry besides the searched ones (gpuscale's ``Sizing``)
+    fixed_params: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def required_attainment(self) -> float:
@@ -284,6 +286,7 @@ def evaluate(ctx: EvalContext, params: dict[str, float]) -> Trial:
     With one draw a search also fits the luck of that draw's cold starts: on Mooncake the setting
     tuned to 99.1 % on seed 0 attained 98.83-99.07 % on the same window with seeds 1-5. Every draw
     has to meet the SLO, so a setting that leans on lucky starts is not chosen."""
+    params = {**params, **ctx.fixed_params}
     gpu_hours = 0.0
     worst = 1.0
     for workload in ctx.workloads:

@@ -27,6 +27,7 @@ from simulations.traces.perturb import Perturbation, perturbed_copies
 from simulations.traces.scenario import build_workload
 from simulations.traces.workload import Reshape, TraceWorkload
 from simulations.tuning.job import open_pool, planned_trials, run_tuning, split, tuned_policy_file
+from simulations.tuning.knob_space import Sizing
 from simulations.tuning.tuner import FLEET_CANDIDATES, EvalContext, evaluate, fleet_equivalent, search_space, tune
 from tests.conftest import TRACES
 from tests.support.net import free_port
@@ -194,7 +195,11 @@ def test_tuning_summary_scores_in_and_out_of_sample(tuning_summary: dict[str, ob
     space = search_space("gpuscale", PROFILE, 2)
     # the progress bar's total is an upper bound: the knob walk stops early at a bound
     assert 16 <= len(tuned["trials"]) <= planned_trials("gpuscale", 16, space)
-    assert set(tuned["params"]) == {p.name for p in space}
+    # the searched knobs, and the token lengths its utilization is a share of a replica's capacity at
+    assert set(tuned["params"]) == {p.name for p in space} | set(Sizing.PARAMS)
+    sizing = Sizing.of([split(window, 0.7).train.token_mix]).as_params()
+    assert {k: tuned["params"][k] for k in Sizing.PARAMS} == sizing
+    assert all(t["params"][k] == sizing[k] for t in tuned["trials"] for k in Sizing.PARAMS)
     assert tuning_summary["margin"] == 0.1  # the default share of the error budget left unspent
     assert tuning_summary["required_attainment"] == pytest.approx(0.991)
     assert (tuning_summary["draws"], tuning_summary["scoring_seed"]) == (2, 2)  # scored on a draw not tuned on

@@ -19,13 +19,14 @@ from scaler.policy_file import PolicyFile, dump_policy_file, load_policy_file
 from scaler.trigger_keys import markdown_table, policy_file_rows
 from simulations.cli import app
 from simulations.policies.controllers import PolicyContext, gpuscale_spec
-from simulations.profiles import load_profile
+from simulations.profiles import ReplicaProfile, TokenDemand, load_profile
 from simulations.traces.workload import TraceWorkload
-from simulations.tuning.knob_space import dimensions, profile_scales, spec_updates
+from simulations.tuning.knob_space import Sizing, dimensions, profile_scales, spec_updates
 from simulations.tuning.tuner import search_space
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = load_profile("llama3-8b-h100")
+CALIBRATED = load_profile("llama3-8b-h100-vidur")
 NO_REQUESTS = TraceWorkload("none", np.array([]), np.array([], np.int64), np.array([], np.int64))
 
 
@@ -95,6 +96,71 @@ def test_utilization_sets_both_token_targets_as_a_share_of_capacity() -> None:
         "target_generation_tps_per_replica": 0.5 * scales[Scale.DECODE_TPS],
         "target_prompt_tps_per_replica": 0.5 * scales[Scale.PREFILL_TPS],
     }
+
+
+def test_without_a_sizing_utilization_is_a_share_of_half_a_batch_without_context() -> None:
+    scales = profile_scales(CALIBRATED, 10)
+    assert scales[Scale.DECODE_TPS] == CALIBRATED.decode_tps(CALIBRATED.max_num_seqs / 2)
+    assert scales[Scale.PREFILL_TPS] == CALIBRATED.prefill_tokens_per_s
+
+
+@pytest.mark.parametrize(
+    ("profile", "sizing", "decode_batch"),
+    [
+        # context and prompt length cost nothing, and 2,000-token contexts leave room for half a batch: as before
+        (PROFILE, Sizing(2_000.0, 3_000.0), None),
+        # the calibrated profile at 2,000-token contexts: half a batch, decoding those contexts
+        (CALIBRATED, Sizing(2_000.0, 3_000.0), CALIBRATED.max_num_seqs / 2),
+        # 13,000-token contexts fill the KV cache before half a batch: the batch that fits
+        (CALIBRATED, Sizing(13_000.0, 12_000.0), CALIBRATED.kv_capacity_tokens / 13_000.0),
+        (PROFILE, Sizing(13_000.0, 12_000.0), PROFILE.kv_capacity_tokens / 13_000.0),
+    ],
+)
+def test_a_sizing_scales_utilization_to_what_a_replica_sustains_at_those_token_lengths(
+    profile: ReplicaProfile, sizing: Sizing, decode_batch: float | None
+) -> None:
+    scales = profile_scales(profile, 10, sizing)
+    plain = profile_scales(profile, 10)
+    if decode_batch is None:
+        assert scales == plain
+        return
+    assert scales[Scale.DECODE_TPS] == pytest.approx(profile.decode_tps(decode_batch, sizing.context_tokens), rel=1e-12)
+    assert scales[Scale.DECODE_TPS] < plain[Scale.DECODE_TPS]
+    expected_prefill = (
+        1.0 / (1.0 / profile.prefill_tokens_per_s + profile.prefill_attention_s_per_token2 * sizing.prompt_tokens)
+        if profile.prefill_attention_s_per_token2
+        else profile.prefill_tokens_per_s
+    )
+    assert scales[Scale.PREFILL_TPS] == pytest.approx(expected_prefill, rel=1e-12)
+
+
+def test_the_sizing_of_several_windows_is_of_their_requests_together() -> None:
+    short = TokenDemand.of_requests(np.array([100.0]), np.array([10.0]), 1.0)
+    long = TokenDemand.of_requests(np.array([1_000.0, 3_000.0]), np.array([30.0, 60.0]), 1.0)
+    sizing = Sizing.of([short, long])
+    outputs = 10.0 + 30.0 + 60.0
+    contexts = 10 * (100 + 5) + 30 * (1_000 + 15) + 60 * (3_000 + 30)
+    assert sizing.context_tokens == pytest.approx(contexts / outputs, rel=1e-12)
+    assert sizing.prompt_tokens == pytest.approx((100**2 + 1_000**2 + 3_000**2) / 4_100, rel=1e-12)
+    assert Sizing.of([]) == Sizing(0.0, 0.0)
+
+
+def test_a_parameter_set_carries_its_sizing_and_a_bad_one_is_refused() -> None:
+    sizing = Sizing(13_126.04, 9_000.0)
+    params = {"utilization": 0.5, **sizing.as_params()}
+    assert params["sized_for_context_tokens"] == 13_126.0  # rounded to a tenth of a token
+    assert Sizing.from_params(params) == Sizing(13_126.0, 9_000.0)
+    assert Sizing.from_params({"utilization": 0.5}) is None
+    context = PolicyContext(profile=CALIBRATED, workload=NO_REQUESTS)
+    spec = gpuscale_spec(context, params)
+    decode = profile_scales(CALIBRATED, 100, Sizing(13_126.0, 9_000.0))[Scale.DECODE_TPS]
+    assert spec.target_generation_tps_per_replica == 0.5 * decode
+    with pytest.raises(
+        ValueError, match=r"^sized_for_prompt_tokens has invalid value None; allowed: a number of tokens from 0 to 1e8$"
+    ):
+        gpuscale_spec(context, {"utilization": 0.5, "sized_for_context_tokens": 100.0})
+    with pytest.raises(ValueError, match=r"^sized_for_context_tokens has invalid value -1.0; allowed: "):
+        gpuscale_spec(context, {"sized_for_context_tokens": -1.0, "sized_for_prompt_tokens": 5.0})
 
 
 def test_a_misspelt_parameter_is_an_error_not_ignored() -> None:
