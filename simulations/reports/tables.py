@@ -280,7 +280,9 @@ def format_params(params: dict[str, Any]) -> str:
 
     def shown(value: Any) -> str:
         if isinstance(value, float):
-            return str(int(value)) if value.is_integer() else f"{value:.3g}"
+            if value.is_integer() or abs(value) >= 1_000:  # a token count: whole tokens, never 2.12e+03
+                return f"{value:.0f}"
+            return f"{value:.3g}"
         return str(value)
 
     return ", ".join(f"{name}={shown(value)}" for name, value in params.items())

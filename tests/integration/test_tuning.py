@@ -20,6 +20,7 @@ import pytest
 from scaler.policy_file import PolicyFileError, PolicyStore, dump_policy_file, load_policy_file
 from simulations.fleet.replay import ReplaySettings
 from simulations.policies.compare import compare
+from simulations.policies.controllers import PolicyContext, gpuscale_spec
 from simulations.policies.slo import Slo
 from simulations.profiles import load_profile
 from simulations.reports.html import write_tuning_report
@@ -238,7 +239,7 @@ def test_tuning_report_says_what_held_gpuscales_hours_above_the_oracle(
 
 
 def test_tuned_policy_file_round_trips_through_the_scalers_loader(
-    tmp_path: Path, tuning_summary: dict[str, object]
+    tmp_path: Path, tuning_summary: dict[str, object], window: TraceWorkload
 ) -> None:
     policy = tuned_policy_file("llama-tuned", tuning_summary, PROFILE, {"traces": [{"path": "azure2023_code.csv"}]})
     path = tmp_path / "llama-tuned.yaml"
@@ -249,6 +250,12 @@ def test_tuned_policy_file_round_trips_through_the_scalers_loader(
     assert policy.policy.forecast_quantile == pytest.approx(params["forecast_quantile"], abs=1e-4)
     assert policy.policy.forecast_horizon_s == pytest.approx(params["forecast_horizon_s"], abs=1e-4)
     assert policy.policy.min_replicas == int(params["min_replicas"])
+    # the token targets the file carries are the ones every tuning replay ran with, whichever window
+    for part in (split(window, 0.7).train, split(window, 0.7).validation):
+        assert part is not None
+        replayed = gpuscale_spec(PolicyContext(profile=PROFILE, workload=part), params)
+        assert replayed.target_generation_tps_per_replica == policy.policy.target_generation_tps_per_replica
+        assert replayed.target_prompt_tps_per_replica == policy.policy.target_prompt_tps_per_replica
     assert policy.tuned_for["slo"] == {"ttft_s": 2.0, "queue_wait_s": None, "attainment": 0.99}
     assert policy.tuned_for["margin"] == 0.1
 

@@ -188,8 +188,12 @@ def test_a_table_fits_80_columns_without_cutting_a_name_or_a_digit(
             "utilization=0.266, forecast_horizon_s=203, target_kv_cache_usage=0.95",
         ),
         ({"forecast_model": "default", "queue_drain_s": None}, "forecast_model=default, queue_drain_s=None"),
+        (
+            {"sized_for_context_tokens": 13513.5, "sized_for_prompt_tokens": 2121.4},
+            "sized_for_context_tokens=13514, sized_for_prompt_tokens=2121",
+        ),
     ],
-    ids=["an integer-valued float", "rounded to three digits", "words and None"],
+    ids=["an integer-valued float", "rounded to three digits", "words and None", "token counts in whole tokens"],
 )
 def test_tuned_parameters_print_as_name_value_pairs(params: dict[str, Any], shown: str) -> None:
     assert format_params(params) == shown
