@@ -61,6 +61,10 @@ class Sizing:
             context += float(mix.context_tps)
         return cls(context / output if output > 0 else 0.0, prompt_sq / prompt if prompt > 0 else 0.0)
 
+    def demand(self) -> TokenDemand:
+        """One request a second of these lengths: what ``ReplicaProfile.capacity_for`` sizes a replica for."""
+        return TokenDemand(1.0, 1.0, self.prompt_tokens, self.context_tokens)
+
     def as_params(self) -> dict[str, float]:
         return dict(zip(self.PARAMS, (round(self.context_tokens, 1), round(self.prompt_tokens, 1)), strict=True))
 
@@ -82,9 +86,7 @@ def profile_scales(profile: ReplicaProfile, max_floor: int, sizing: Sizing | Non
     """The quantities search bounds are multiples of, for one replica profile (at ``sizing``'s token lengths)."""
     context = 0.0 if sizing is None else sizing.context_tokens
     batch = min(profile.max_num_seqs / 2, float(profile.full_batch(context)))
-    prefill = profile.prefill_tokens_per_s  # exactly the profile's rate where prompt length costs nothing
-    if sizing is not None and profile.prefill_attention_s_per_token2:
-        prefill = 1.0 / profile.prefill_s_per_token(sizing.prompt_tokens)
+    prefill = profile.prefill_tokens_per_s if sizing is None else profile.capacity_for(sizing.demand()).prompt_tps
     return {
         Scale.MAX_NUM_SEQS: float(profile.max_num_seqs),
         Scale.DECODE_TPS: profile.decode_tps(batch, context),
