@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks._cli import parser
 from predictors import create_predictor
-from predictors.backtest import BacktestResult, Forecaster, ratio_interval, rolling_origin
+from predictors.rolling_origin import BacktestResult, Forecaster, ratio_interval, rolling_origin
 from simulations.forecasting.backtest import origin_stride, warmup_steps
 from simulations.forecasting.baselines import (
     BaselinesUnavailableError,

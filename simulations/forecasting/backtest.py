@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from predictors import create_predictor, predictor_names
-from predictors.backtest import BacktestResult, Forecaster, HorizonScore, ratio_interval, rolling_origin
+from predictors.rolling_origin import BacktestResult, Forecaster, HorizonScore, ratio_interval, rolling_origin
 from simulations.traces import load_trace
 from simulations.traces.demand import demand_series
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from predictors import create_predictor
-from predictors.backtest import ratio_interval, rolling_origin, summarize_notes
+from predictors.rolling_origin import ratio_interval, rolling_origin, summarize_notes
 from simulations.forecasting.backtest import horizon_steps
 from tests.conftest import TRACES
 
