@@ -1,4 +1,4 @@
-"""Should the forecast's quantile band adapt faster after a level shift? Three candidates against the window.
+"""Should the forecast's quantile band adapt faster after a level shift? Four candidates against the window.
 
 Run: python -m lab.band_adaptation [--draws N] [--suite] (from the project root; about 2 minutes, 4 with
 --suite).
@@ -13,7 +13,9 @@ each a drop-in replacement for that class (swapped in here, never in the product
 - ``tracked-mean``: the same, the step 0.1 times the window's mean |error| (refreshed with the window);
 - ``normalized``: errors divided by the local scale at forecast time (a running mean of |change| with a
   half-life of 64 steps, at least a quarter of the same with a half-life of 1,024), the band multiplied by
-  today's scale (locally weighted conformal, Lei et al., JASA 2018, section 5.2).
+  today's scale (locally weighted conformal, Lei et al., JASA 2018, section 5.2);
+- ``decayed-32``, ``decayed-64``: the window's errors weighted by age (half-lives of 32 and 64 updates), a
+  weighted quantile (Barber, Candes, Ramdas and Tibshirani, Annals of Statistics 2023).
 
 Part 1 feeds synthetic series (10 s steps, 120-step paths, as the scaler runs) to the default forecaster
 and prints the p90 band's coverage at 1, 6, 20 and 60 steps ahead, overall and in the 360 steps after the
@@ -148,11 +150,45 @@ class Normalized(ResidualBands):
         return super()._learned(probs) * self.scale_now()
 
 
+class _Decayed(ResidualBands):
+    """The window's errors weighted by age, the newest 1 and each older one by ``0.5 ** (1 / half_life)``
+    more: a weighted quantile (conformal prediction with fixed weights, Barber, Candes, Ramdas and
+    Tibshirani, "Conformal prediction beyond exchangeability", Annals of Statistics 2023)."""
+
+    half_life = 0.0
+
+    def _learned(self, probs: tuple[float, ...]) -> FloatArray:
+        cached = self._cache.get(probs)
+        if cached is not None and self._scored_since_refresh < self.refresh_every:
+            return cached
+        out = np.full((len(probs), self._counts.size), np.nan)
+        filled = np.minimum(self._counts, self.window)
+        decay = 0.5 ** (1.0 / self.half_life)
+        for a in np.nonzero(filled >= MIN_ERRORS)[0]:
+            n = int(filled[a])
+            errors = self._errors[a, :n]
+            ages = (int(self._counts[a]) - 1 - np.arange(n)) % self.window
+            order = np.argsort(errors)
+            cumulative = np.cumsum(decay ** ages[order])
+            ranks = np.searchsorted(cumulative, np.array(probs) * cumulative[-1])
+            out[:, a] = errors[order][np.minimum(ranks, n - 1)]
+        self._cache = {probs: out}
+        self._bands = {}
+        self._scored_since_refresh = 0
+        return out
+
+
+def _decayed(half_life: float) -> type[ResidualBands]:
+    return type(f"Decayed{half_life:g}", (_Decayed,), {"half_life": half_life})
+
+
 CANDIDATES: dict[str, type[ResidualBands]] = {
     "window": ResidualBands,
     "tracked-max": TrackedMax,
     "tracked-mean": TrackedMean,
     "normalized": Normalized,
+    "decayed-32": _decayed(32.0),
+    "decayed-64": _decayed(64.0),
 }
 
 
@@ -261,13 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.band_adaptation", description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=3, help="draws of each level-shift workload (default 3)")
     parser.add_argument("--suite", action="store_true", help="also replay the suite's cases (benchmarks._suite)")
+    parser.add_argument(
+        "--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES), help="bands to compare"
+    )
+    parser.add_argument("--no-series", action="store_true", help="skip part 1 (the synthetic series)")
     args = parser.parse_args(argv)
+    chosen = {name: CANDIDATES[name] for name in ["window", *args.candidates] if name in CANDIDATES}
     started = time.time()
     errors = 0
     print(f"p90 coverage at 1/6/20/60 steps, overall/after the shift (minimum {MIN_ERRORS} errors per band)\n")
-    for name, (series, shift) in synthetic_series(1).items():
+    for name, (series, shift) in ({} if args.no_series else synthetic_series(1)).items():
         print(name)
-        for candidate, bands in CANDIDATES.items():
+        for candidate, bands in chosen.items():
             use(bands)
             errors += _each([(f"  {candidate}", functools.partial(band_row, series, shift))])
     use(ResidualBands)
@@ -280,12 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite:
         workloads += [(case.name, w, case.slo, seed) for case, w, seed in suite(1, [], True)]
     print("\nThe default policy: GPU-hours, SLO attainment; ratio of GPU-hours to the window's\n")
-    print(f"{'workload':34s}" + "".join(f"{c:>28s}" for c in CANDIDATES))
+    print(f"{'workload':34s}" + "".join(f"{c:>28s}" for c in chosen))
     for name, workload, slo, seed in workloads:
         cells: list[str] = []
         base = math.nan
         try:
-            for candidate, bands in CANDIDATES.items():
+            for candidate, bands in chosen.items():
                 use(bands)
                 result = replay_with(workload, slo, seed, "default")
                 base = result.gpu_hours if candidate == "window" else base
