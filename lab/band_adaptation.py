@@ -158,23 +158,20 @@ class _Decayed(ResidualBands):
     half_life = 0.0
 
     def _learned(self, probs: tuple[float, ...]) -> FloatArray:
-        cached = self._cache.get(probs)
-        if cached is not None and self._scored_since_refresh < self.refresh_every:
-            return cached
-        out = np.full((len(probs), self._counts.size), np.nan)
-        filled = np.minimum(self._counts, self.window)
+        """The window's refresh rule and cache; each learned anchor's quantiles then weighted by age."""
+        stale = probs not in self._cache or self._scored_since_refresh >= self.refresh_every
+        out = super()._learned(probs)
+        if not stale:
+            return out
         decay = 0.5 ** (1.0 / self.half_life)
-        for a in np.nonzero(filled >= MIN_ERRORS)[0]:
-            n = int(filled[a])
+        for a in np.nonzero(~np.isnan(out[0]))[0]:
+            n = int(min(self._counts[a], self.window))
             errors = self._errors[a, :n]
             ages = (int(self._counts[a]) - 1 - np.arange(n)) % self.window
             order = np.argsort(errors)
             cumulative = np.cumsum(decay ** ages[order])
             ranks = np.searchsorted(cumulative, np.array(probs) * cumulative[-1])
             out[:, a] = errors[order][np.minimum(ranks, n - 1)]
-        self._cache = {probs: out}
-        self._bands = {}
-        self._scored_since_refresh = 0
         return out
 
 
