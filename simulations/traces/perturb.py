@@ -10,7 +10,7 @@ the timing within each block stay real.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,7 +45,8 @@ def perturbed(
 ) -> TraceWorkload:
     """``workload`` with each block's requests thinned or repeated by that block's own factor.
 
-    The history before the window is kept: the forecaster starts from what it would have seen."""
+    The history before the window is kept: the forecaster starts from what it would have seen. So is where
+    scoring starts: a held-out window is the whole trace scored from the cut, and so is its copy."""
     blocks = (workload.arrival_s // perturbation.block_s).astype(np.int64)
     count = int(blocks[-1]) + 1 if workload.requests else 0
     factors = rng.uniform(1 - perturbation.spread, 1 + perturbation.spread, size=count)
@@ -58,7 +59,8 @@ def perturbed(
         rng,
     )
     name = f"{workload.name} perturbed{f' {label}' if label else ''}"
-    return sorted_workload(name, arrival, prompt, output, workload.history)
+    copy = sorted_workload(name, arrival, prompt, output, workload.history)
+    return replace(copy, scored_from_s=workload.scored_from_s)
 
 
 def perturbed_copies(

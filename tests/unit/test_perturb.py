@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,14 @@ def test_a_copy_keeps_token_pairs_history_and_span() -> None:
     assert copy.name == "w perturbed #1"
     assert 0.7 * 600 <= copy.requests <= 1.3 * 600
     assert copy.span_s <= 600.0
+
+
+def test_a_copy_of_a_held_out_window_is_scored_from_the_same_cut() -> None:
+    """A held-out window is the whole trace scored from the cut; its copy must not score the training part."""
+    held_out = dataclasses.replace(WINDOW, scored_from_s=420.0)
+    (copy,) = perturbed_copies(held_out, Perturbation(copies=1, spread=0.3), seed=7)
+    assert copy.scored_from_s == 420.0
+    assert bool(copy.scored[copy.arrival_s < 420.0].any()) is False
 
 
 def test_copies_are_deterministic_by_seed_and_differ_from_each_other() -> None:
