@@ -12,7 +12,9 @@ For each case every tunable policy (gpuscale, HPA on GPU utilization, KEDA on qu
 Knative, and the fixed fleet's size) is tuned by the same tuner on the first 70 % of the trace; the
 oracle is searched on each window it is scored on. Then all of them replay the whole trace and,
 separately, the held-out last 30 % (the whole trace again, scored from the cut: the first 70 % is
-a warm-up, so every policy reaches the held-out part as a running fleet would). Printed per case:
+a warm-up, so every policy reaches the held-out part as a running fleet would). Printed per case: each
+policy's tuned setting and the tuner's acceptance verdict (the held-out part under 5 cold-start draws the
+search never used and 2 rate-perturbed copies: met or not, the range of attainment and GPU-hours);
 GPU-hours of the oracle, of the cheapest baseline that meets the SLO (reactive or fixed), and of
 gpuscale; gpuscale relative to both; and the share of the baseline-to-oracle gap gpuscale closes
 (target: at least 2/3, and within 15 % of the oracle on average). Cold starts are the llama3-8b-h100
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"== {case.name}: {workload.requests} requests, SLO TTFT <= {slo.ttft_s:g} s for 99 %")
         for name, p in params.items():
             print(f"   tuned {name}: {p}")
+        for name, tuned_policy in tuned["policies"].items():  # over the acceptance draws and perturbed copies
+            print(f"   out of sample, {name}: {tuned_policy['acceptance']['verdict']}")
         windows = [("whole trace", workload)] + ([("held-out 30 %", parts.validation)] if parts.validation else [])
         for label, w in windows:  # scored on a cold-start draw the tuner never saw
             result = headline(w, params, slo, replace(settings, seed=settings.seed + draws), profile)

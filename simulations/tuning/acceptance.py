@@ -91,18 +91,35 @@ def acceptance(
         }
         for (name, label, seed, _), result in zip(jobs, results, strict=True)
     ]
+    accepted = all(r["meets_slo"] for r in replays)
+    return {
+        "rule": RULE,
+        "accepted": accepted,
+        "verdict": verdict(replays, standing_in),
+        "held_out": not standing_in,
+        "replays": replays,
+    }
+
+
+def verdict(replays: Sequence[dict[str, Any]], standing_in: bool) -> str:
+    """One line: accepted or not, the worst miss, and the spread of attainment and GPU-hours over the replays
+    (what a setting does out of sample over draws, not on the one draw it is scored on)."""
     missed = [r for r in replays if not r["meets_slo"]]
-    accepted = not missed
     where = "the training windows (no held-out part)" if standing_in else "the held-out windows"
-    if accepted:
-        verdict = f"accepted: met the SLO in all {len(replays)} replays on {where}"
+    if not missed:
+        head = f"accepted: met the SLO in all {len(replays)} replays on {where}"
     else:
         worst = min(missed, key=lambda r: r["slo_attainment"])
-        verdict = (
+        head = (
             f"not accepted: missed the SLO in {len(missed)} of {len(replays)} replays on {where} "
             f"(worst {worst['slo_attainment']:.2%}, {worst['window']} {worst['replay']})"
         )
-    return {"rule": RULE, "accepted": accepted, "verdict": verdict, "held_out": not standing_in, "replays": replays}
+    attainment = [r["slo_attainment"] for r in replays]
+    hours = [r["gpu_hours"] for r in replays]
+    return (
+        f"{head}; attainment {min(attainment):.2%} to {max(attainment):.2%}, "
+        f"{min(hours):.2f} to {max(hours):.2f} GPU-h"
+    )
 
 
 def floor_advice(params: dict[str, Any], scores: Sequence[dict[str, Any]], fixed_replicas: int | None) -> str | None:
