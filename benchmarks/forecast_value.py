@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 
 from benchmarks._cli import parser
 from benchmarks._suite import PROFILE, suite, suite_arguments
@@ -47,6 +48,34 @@ def replay_with(workload: TraceWorkload, slo: Slo, seed: int, forecaster: str) -
         step = context.refresh_interval_s
         predictor = Clairvoyant(demand_loads(workload, spec, step, context.rate_window_s), step)
     return replay(workload, PROFILE, GpuscaleController(context, spec, predictor=predictor), slo, settings)
+
+
+def variants_row(
+    label: str,
+    workload: TraceWorkload,
+    slo: Slo,
+    seed: int,
+    swaps: Sequence[Callable[[], None]],
+    restore: Callable[[], None],
+) -> bool:
+    """Replay the untuned default once per swap (each puts a variant of some code in place) and print one row
+    of GPU-hours, SLO attainment and peak replicas; the lab's comparisons. False (and the traceback) when a
+    replay failed: a failing case is a finding, not the end of the run."""
+    cells: list[str] = []
+    ok = True
+    try:
+        for swap in swaps:
+            swap()
+            result = replay_with(workload, slo, seed, "default")
+            cells.append(f"{result.gpu_hours:8.2f} {result.score.slo_attainment:8.2%} {result.peak_replicas:4d}")
+    except Exception:
+        ok = False
+        cells.append("ERROR")
+        traceback.print_exc()
+    finally:
+        restore()
+    print(f"{label:34s}" + "".join(f"{c:>26s}" for c in cells), flush=True)
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:

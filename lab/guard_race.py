@@ -27,10 +27,10 @@ Nothing here was tuned on ../shared/traces/. A failing case is counted.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from benchmarks._suite import suite
-    from benchmarks.forecast_value import replay_with
+    from benchmarks.forecast_value import variants_row
     from simulations.policies.slo import Slo
     from simulations.traces.scenario import build_workload
     from simulations.traces.shapes import Shape, synthetic_trace, write_csv
@@ -139,21 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                 cases.append((f"{name} #{draw}", workload, Slo(ttft_s=2.0), draw))
         if args.shared:
             cases += [(c.name, w, c.slo, seed) for c, w, seed in suite(1, ["1 day"], True)]
+        swaps = [functools.partial(use, guard) for guard in GUARDS]
         for name, workload, slo, seed in cases:
-            cells = []
-            try:
-                for guard in GUARDS:
-                    use(guard)
-                    result = replay_with(workload, slo, seed, "default")
-                    score = result.score
-                    cells.append(f"{result.gpu_hours:8.2f} {score.slo_attainment:8.2%} {result.peak_replicas:4d}")
-            except Exception:  # a failing case is a finding, not the end of the run
-                errors += 1
-                cells.append("ERROR")
-                traceback.print_exc()
-            finally:
-                use("race")
-            print(f"{name:34s}" + "".join(f"{c:>26s}" for c in cells), flush=True)
+            errors += not variants_row(name, workload, slo, seed, swaps, functools.partial(use, "race"))
     print(f"\nGPU-h, in SLO, peak replicas; {errors} errors, {time.time() - started:.0f} s")
     return 1 if errors else 0
 

@@ -17,9 +17,8 @@ attainment, peak replicas. Nothing here was tuned on ../shared/traces/. A failin
 from __future__ import annotations
 
 import argparse
+import functools
 import time
-import traceback
-from typing import Any
 
 from scaler import decide
 from scaler.decision import DecisionState
@@ -68,25 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from benchmarks._suite import suite
-    from benchmarks.forecast_value import replay_with
+    from benchmarks.forecast_value import variants_row
 
     lookbacks = [0.0, *args.lookback]
     started, errors = time.time(), 0
     print(f"{'case':34s}" + "".join(f"{'product' if s == 0 else f'{s:g} s':>26s}" for s in lookbacks))
+    swaps = [functools.partial(use, seconds) for seconds in lookbacks]
     for case, workload, seed in suite(args.draws, args.cases, True):
-        cells: list[str] = []
-        try:
-            for seconds in lookbacks:
-                use(seconds)
-                result: Any = replay_with(workload, case.slo, seed, "default")
-                cells.append(f"{result.gpu_hours:8.2f} {result.score.slo_attainment:8.2%} {result.peak_replicas:4d}")
-        except Exception:  # a failing case is a finding, not the end of the run
-            errors += 1
-            cells.append("ERROR")
-            traceback.print_exc()
-        finally:
-            use(0.0)
-        print(f"{case.name:34s}" + "".join(f"{c:>26s}" for c in cells), flush=True)
+        errors += not variants_row(case.name, workload, case.slo, seed, swaps, functools.partial(use, 0.0))
     print(f"\nGPU-h, in SLO, peak replicas; {errors} errors, {time.time() - started:.0f} s")
     return 1 if errors else 0
 
